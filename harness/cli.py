@@ -1,0 +1,245 @@
+"""The ``harness`` command: argument parsing and output only; the work lives elsewhere.
+
+Exit codes: 0 success, 1 evaluation errors (failed samples, invalid files),
+2 usage errors (unknown names, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness import __version__
+from harness.errors import DataError, HarnessError, UsageError
+
+EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
+
+
+def _plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
+                        help="load a plugin module by import path, or block one with no:NAME "
+                             "(repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Evaluate vision-language models on dynamic "
+                                                 "facial expression recognition benchmarks.")
+    parser.add_argument("--version", action="version", version=f"dfer-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="evaluate a model on tasks")
+    _plugin_option(run)
+    run.add_argument("--tasks", required=True, help="comma-separated tasks, e.g. synthetic:n=500,seed=1")
+    run.add_argument("--model", required=True, help="a model name ('harness list models')")
+    run.add_argument("--model-args", default="", help="k=v,... passed to the model")
+    run.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
+    run.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    run.add_argument("--batch-size", type=int, help="requests per model call (default: the model's)")
+    run.add_argument("--output-path", default="results", help="folder for results (default ./results)")
+    run.add_argument("--log-samples", action="store_true", help="also write one JSONL line per sample")
+    run.add_argument("--decode-workers", type=int,
+                     help="decoding processes; 0 decodes in this process (default: 0 for small "
+                          "tasks, else up to the core count)")
+    run.add_argument("--strict", action="store_true", help="stop at the first sample that fails")
+    run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% "
+                                                                 "intervals (0 turns them off)")
+    run.add_argument("--cache-dir", help="where generated data lives (default $HARNESS_CACHE "
+                                         "or ~/.cache/harness)")
+    run.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    lst = sub.add_parser("list", help="list tasks, models or plugins")
+    _plugin_option(lst)
+    lst.add_argument("what", choices=["tasks", "models", "plugins"])
+
+    show = sub.add_parser("show", help="describe a task")
+    _plugin_option(show)
+    show.add_argument("what", choices=["task"])
+    show.add_argument("name")
+    show.add_argument("--cache-dir")
+    show.add_argument("--data-dir")
+
+    val = sub.add_parser("validate", help="check results files against the schema")
+    val.add_argument("files", nargs="+")
+
+    lb = sub.add_parser("leaderboard", help="merge results into a leaderboard, or show it")
+    lb_sub = lb.add_subparsers(dest="action", required=True)
+    add = lb_sub.add_parser("add", help="add results files to a board")
+    add.add_argument("files", nargs="+")
+    add.add_argument("--board", default="leaderboard/leaderboard.json")
+    shw = lb_sub.add_parser("show", help="print the ranked table")
+    shw.add_argument("--board", default="leaderboard/leaderboard.json")
+    shw.add_argument("--task", help="only this task")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        handler = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
+                   "leaderboard": cmd_leaderboard}[args.command]
+        return handler(args, argv)
+    except UsageError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_EVAL
+    except KeyboardInterrupt:
+        print("harness: interrupted; results of finished tasks are on disk", file=sys.stderr)
+        return 130
+
+
+def _host(args):
+    from harness import host as plugin_host
+    host = plugin_host.load(getattr(args, "plugins", []))
+    for problem in host.problems:
+        print(f"harness: warning: {problem}", file=sys.stderr)
+    return host
+
+
+def _path_or_env(value: str | None, env: str) -> Path | None:
+    value = value or os.environ.get(env)
+    return Path(value) if value else None
+
+
+def cmd_run(args, argv) -> int:
+    from harness import evaluator
+    from harness.params import parse_kv, parse_tasks
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    host = _host(args)
+    config = evaluator.RunConfig(
+        tasks=parse_tasks(args.tasks), model=args.model,
+        model_args=parse_kv(args.model_args, "model argument"), limit=args.limit, seed=args.seed,
+        batch_size=args.batch_size, output_path=Path(args.output_path), log_samples=args.log_samples,
+        decode_workers=args.decode_workers, strict=args.strict,
+        progress=not args.no_progress and sys.stderr.isatty(), command=["harness", *argv],
+        cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
+        data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
+    )
+    out = evaluator.evaluate(host, config)
+    print(summary_table(out.document))
+    for spec, task in out.document["tasks"].items():
+        print(f"\n{spec}: per class")
+        print(per_class_table(task))
+        if task["groups"]:
+            print(f"\n{spec}: by group")
+            print(tabulate([[g, m["n"], _pct(m["uar"]), _pct(m["war"])] for g, m in task["groups"].items()],
+                           headers=["group", "n", "UAR", "WAR"], disable_numparse=True))
+        for failure in task["failures"][:10]:
+            print(f"failed: {failure['id']}: {failure['error']}", file=sys.stderr)
+    print(f"\nresults: {out.results_path}")
+    for path in out.sample_paths.values():
+        print(f"samples: {path}")
+    if out.failed_samples:
+        print(f"harness: {out.failed_samples} sample(s) failed and were counted as wrong "
+              f"(see 'failures' in the results)", file=sys.stderr)
+        return EXIT_EVAL
+    return EXIT_OK
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def summary_table(document: dict) -> str:
+    rows = []
+    for spec, t in document["tasks"].items():
+        m, ci = t["metrics"], t["metrics"]["uar_ci95"]
+        rows.append([spec, document["model"]["name"], t["frame_protocol"]["name"],
+                     t["counts"]["evaluated"], _pct(m["uar"]), _pct(m["war"]), _pct(m["macro_f1"]),
+                     f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-", _pct(m["invalid_rate"]),
+                     t["counts"]["failed"], t["timings"].get("clips_per_s", 0)])
+    return tabulate(rows, headers=["task", "model", "frames", "n", "UAR", "WAR", "macro-F1",
+                                   "UAR 95% CI", "invalid %", "failed", "clips/s"],
+                    disable_numparse=True)
+
+
+def per_class_table(task: dict) -> str:
+    rows = [[c["class"], c["support"], c["predicted"], _pct(c["recall"]), _pct(c["precision"]),
+             _pct(c["f1"])] for c in task["per_class"]]
+    return tabulate(rows, headers=["class", "support", "predicted", "recall", "precision", "F1"],
+                    disable_numparse=True)
+
+
+def cmd_list(args, argv) -> int:
+    host = _host(args)
+    if args.what == "plugins":
+        rows = [[p.name, p.dist or "-", p.version or "-", "built-in" if p.builtin else "third-party",
+                 p.module] for p in host.plugins]
+        print(tabulate(rows, headers=["plugin", "distribution", "version", "kind", "module"]))
+        return EXIT_OK
+    table = host.tasks if args.what == "tasks" else host.models
+    rows = [[e.name, e.description, e.plugin.name, e.plugin.version or "-"]
+            for e in sorted(table.values(), key=lambda e: e.name)]
+    print(tabulate(rows, headers=[args.what[:-1], "description", "plugin", "version"]))
+    return EXIT_OK
+
+
+def cmd_show(args, argv) -> int:
+    from harness.task import TaskContext, default_cache_dir
+    from harness.params import parse_tasks
+
+    host = _host(args)
+    spec = parse_tasks(args.name)[0]
+    entry = host.task(spec.name)
+    context = TaskContext(cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir(),
+                          data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"))
+    task = entry.factory(dict(spec.params), context)
+    count = task.sample_count()
+    print(f"task:        {spec}")
+    print(f"description: {task.description}")
+    print(f"plugin:      {entry.plugin.name} ({entry.plugin.dist or '-'} {entry.plugin.version or ''})".rstrip())
+    print(f"version:     {task.version}")
+    print(f"parameters:  {', '.join(f'{k}={v}' for k, v in task.params().items()) or '-'}")
+    print(f"classes:     {', '.join(task.classes)}")
+    print(f"split:       {task.split}")
+    print(f"samples:     {count if count is not None else 'data not present yet'}")
+    p = task.frame_protocol
+    print(f"frames:      {p.name} (strategy={p.strategy}, num_frames={p.num_frames}, order={p.order}, "
+          f"short_side={p.short_side or 'native'})")
+    for name, template in task.prompt_templates.items():
+        default = " (default)" if name == task.default_template else ""
+        print(f"\nprompt template {name!r}{default}")
+        for role, text in (("system", template.system), ("user", template.user.format(
+                choices=", ".join(task.classes)))):
+            print(f"  {role}: {text}")
+    return EXIT_OK
+
+
+def cmd_validate(args, argv) -> int:
+    from harness import results
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            results.load(path, "results")
+            print(f"{path}: valid")
+        except DataError as exc:
+            print(f"{exc}", file=sys.stderr)
+            status = EXIT_EVAL
+    return status
+
+
+def cmd_leaderboard(args, argv) -> int:
+    from harness import leaderboard
+    if args.action == "add":
+        board, added = leaderboard.add(args.board, args.files)
+        print(f"{args.board}: {added} row(s) added or updated, {len(board['rows'])} in all")
+        print(leaderboard.table(board))
+        return EXIT_OK
+    board = leaderboard.load_board(args.board)
+    print(leaderboard.table(board, task=args.task))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""One evaluation run: tasks x one model -> a results document on disk.
+
+The results document is rewritten (atomically, schema-validated) after each
+task finishes, so a crash in the third task keeps the first two.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import metrics, results, scheduler
+from harness.errors import UsageError
+from harness.model import Model, Workload
+from harness.params import TaskSpec
+from harness.parsing import AnswerParser
+from harness.host import Entry, Host
+from harness.task import Task, TaskContext, default_cache_dir
+from harness.types import Frames, Request, Sample
+
+
+@dataclass
+class RunConfig:
+    tasks: list[TaskSpec]
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int | None = None
+    output_path: Path = Path("results")
+    log_samples: bool = False
+    decode_workers: int | None = None  # None: in-process for small tasks, else one per core
+    strict: bool = False
+    progress: bool = True
+    command: list[str] = field(default_factory=list)
+    cache_dir: Path | None = None
+    data_dir: Path | None = None
+    bootstrap: int = 1000
+
+
+@dataclass
+class RunOutput:
+    document: dict
+    results_path: Path
+    sample_paths: dict[str, Path]
+    failed_samples: int
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def resolve(host: Host, config: RunConfig) -> tuple[list[tuple[TaskSpec, Entry, Task]], Entry]:
+    """Look up every name and build every task before any work starts."""
+    model_entry = host.model(config.model)
+    context = TaskContext(cache_dir=config.cache_dir or default_cache_dir(), data_dir=config.data_dir)
+    built = []
+    for spec in config.tasks:
+        entry = host.task(spec.name)
+        built.append((spec, entry, entry.factory(dict(spec.params), context)))
+    return built, model_entry
+
+
+def evaluate(host: Host, config: RunConfig) -> RunOutput:
+    tasks, model_entry = resolve(host, config)
+    args = dict(config.model_args)
+    if config.batch_size is not None:
+        args["batch_size"] = config.batch_size
+    model: Model = model_entry.factory(args)
+    batch_size = config.batch_size or model.batch_size
+
+    stamp = _dt.datetime.now(_dt.timezone.utc)
+    run_id = f"{_slug(config.model)}_{stamp.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    out_dir = Path(config.output_path)
+    document = {
+        "schema_version": results.RESULTS_SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": stamp.isoformat(timespec="seconds"),
+        "harness": results.harness_info(),
+        "command": config.command,
+        "config": {
+            "tasks": [str(t) for t in config.tasks], "model": config.model,
+            "model_args": {k: v for k, v in config.model_args.items()},
+            "limit": config.limit, "seed": config.seed, "batch_size": batch_size,
+            "decode_workers": config.decode_workers, "strict": config.strict,
+            "bootstrap_rounds": config.bootstrap,
+        },
+        "environment": results.environment([p.to_dict() for p in host.plugins]),
+        "model": {"name": config.model, "identity": model.identity(),
+                  "plugin": model_entry.plugin.to_dict()},
+        "tasks": {},
+    }
+    results_path = out_dir / f"results_{run_id}.json"
+    sample_paths: dict[str, Path] = {}
+    failed_total = 0
+    for spec, entry, task in tasks:
+        task_result, rows = evaluate_task(task, entry, spec, model, config, batch_size)
+        failed_total += task_result["counts"]["failed"]
+        key = str(spec)
+        if config.log_samples:
+            path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
+            results.write_jsonl(path, rows)
+            task_result["samples_file"] = path.name
+            sample_paths[key] = path
+        document["tasks"][key] = task_result
+        document["model"]["identity"] = model.identity()  # may be settled by prepare()
+        results.write_json(results_path, document, "results")
+    return RunOutput(document, results_path, sample_paths, failed_total)
+
+
+def evaluate_task(task: Task, entry: Entry, spec: TaskSpec, model: Model, config: RunConfig,
+                  batch_size: int) -> tuple[dict, list[dict]]:
+    all_samples = task.samples()
+    samples = all_samples[: config.limit] if config.limit else all_samples
+    classes = tuple(task.classes)
+    unknown = {s.label for s in samples} - set(classes)
+    if unknown:
+        raise UsageError(f"task {task.name!r} produced labels outside its class list: {sorted(unknown)}")
+    template = task.prompt_templates[task.default_template]
+    protocol = task.frame_protocol
+    parser = AnswerParser(classes, task.aliases)
+    counts = Counter(s.label for s in samples)
+    model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
+                           class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed))
+    messages = template.render(classes)
+
+    def build_request(sample: Sample, frames: Frames) -> Request:
+        return Request(sample_id=sample.id, frames=frames, messages=messages, choices=classes,
+                       mode="generate", seed=config.seed)
+
+    workers = config.decode_workers
+    if workers is None:  # starting processes costs more than decoding a few hundred small clips
+        workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
+    outcomes, timings = scheduler.run(samples, protocol, model, build_request,
+                                      batch_size=batch_size, workers=workers,
+                                      strict=config.strict, progress=config.progress, desc=str(spec))
+    rows, labels, predictions, statuses, groups = [], [], [], [], []
+    for o in outcomes:
+        if o.error is not None:
+            pred, status, rule, raw = None, metrics.FAILED, None, None
+        else:
+            raw = o.response.text
+            parsed = parser.parse(raw)
+            pred, status, rule = parsed.prediction, parsed.status, parsed.rule
+        group = task.group(o.sample)
+        labels.append(o.sample.label)
+        predictions.append(pred)
+        statuses.append(status)
+        groups.append(group)
+        rows.append({"id": o.sample.id, "label": o.sample.label, "prediction": pred, "status": status,
+                     "rule": rule, "raw": raw, "error": o.error,
+                     "scores": o.response.scores if o.response else None,
+                     "frame_indices": o.indices, "timestamps": o.timestamps,
+                     "prompt_hash": o.prompt_hash, "group": group, "meta": o.sample.meta})
+
+    summary = metrics.compute(labels, predictions, statuses, classes, config.seed, config.bootstrap)
+    by_group = {}
+    for g in sorted({g for g in groups if g is not None}):
+        idx = [i for i, x in enumerate(groups) if x == g]
+        m = metrics.compute([labels[i] for i in idx], [predictions[i] for i in idx],
+                            [statuses[i] for i in idx], classes, config.seed, config.bootstrap)
+        by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
+                                        "missing_classes")}
+    evaluated = len(samples)
+    task_result = {
+        "name": task.name,
+        "spec": str(spec),
+        "version": task.version,
+        "params": task.params(),
+        "split": task.split,
+        "fingerprint": task.fingerprint(samples),
+        "plugin": entry.plugin.to_dict(),
+        "classes": list(classes),
+        "frame_protocol": protocol.to_dict(),
+        "prompt": template.to_dict(classes),
+        "counts": {"total": len(all_samples), "evaluated": evaluated,
+                   "failed": summary["failed"], "invalid": summary["invalid"]},
+        "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                            "invalid_rate", "failed_rate", "missing_classes")},
+        "per_class": summary["per_class"],
+        "confusion": summary["confusion"],
+        "prediction_distribution": summary["prediction_distribution"],
+        "groups": by_group,
+        "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
+        "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
+                    "model_s": round(timings.model_s, 4),
+                    "clips_per_s": round(evaluated / timings.wall_s, 3) if timings.wall_s > 0 else 0.0},
+        "samples_file": None,
+    }
+    return task_result, rows

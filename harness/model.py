@@ -1,0 +1,50 @@
+"""The model contract: what a model plugin's factory returns."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.types import Request, Response
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a model is told about a task before its requests arrive.
+
+    ``class_counts`` is the label distribution of the evaluated split. Only
+    label-prior baselines (majority, prior) may use it; a real model must
+    ignore it.
+    """
+
+    task: str
+    choices: tuple[str, ...]
+    num_requests: int
+    class_counts: dict[str, int] = field(default_factory=dict)
+    seed: int = 0
+
+
+class Model(abc.ABC):
+    """A model that answers batches of requests.
+
+    ``batch_size`` is how many requests it wants per call; ``modes`` the
+    request modes it supports (``generate``, ``score``).
+    """
+
+    name: str = ""
+    batch_size: int = 1
+    modes: tuple[str, ...] = ("generate",)
+
+    @abc.abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Everything that identifies this model's outputs: ``id`` plus revision,
+        dtype and every argument that changes predictions. Used in results,
+        leaderboard rows and cache keys."""
+
+    def prepare(self, workload: Workload) -> None:
+        """Called once per task before its first batch."""
+
+    @abc.abstractmethod
+    def predict(self, requests: list[Request]) -> list[Response]:
+        """One response per request, in the same order."""

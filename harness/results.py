@@ -1,0 +1,124 @@
+"""Results documents: built, validated against the JSON Schema, written atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+import harness
+from harness.errors import DataError
+
+RESULTS_SCHEMA_VERSION = 1
+_PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow",
+             "torch", "torchvision", "transformers", "vllm")
+
+
+def _finite_number(checker, value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+# JSON has no NaN or infinity; a metric that is NaN is a bug, so the schema's
+# "number" means a finite number here.
+_Validator = jsonschema.validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number),
+)
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> dict:
+    """A bundled schema: ``results`` or ``leaderboard``."""
+    text = resources.files("harness.schemas").joinpath(f"{name}.schema.json").read_text()
+    return json.loads(text)
+
+
+def validate(document: Any, schema_name: str = "results") -> None:
+    """Raise DataError naming the JSON path of the first offending field."""
+    validator = _Validator(schema(schema_name))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise DataError(f"{err.json_path}: {err.message}{more}")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load(path: str | Path, schema_name: str = "results") -> dict:
+    """Read and validate a results (or leaderboard) file; DataError names file and field."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f, parse_constant=_reject_constant)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        validate(document, schema_name)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    return document
+
+
+def write_json(path: str | Path, document: Any, schema_name: str | None = None) -> None:
+    """Validate (when a schema is named), then write atomically: readers never see half a file."""
+    if schema_name:
+        validate(document, schema_name)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=1, ensure_ascii=False, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: str | Path, rows: list[dict]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+@lru_cache(maxsize=None)
+def git_revision() -> str | None:
+    """The harness source tree's commit, when it runs from a git checkout."""
+    here = Path(harness.__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(plugins: list[dict]) -> dict:
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": sys.version.split()[0], "platform": platform.platform(),
+            "packages": packages, "plugins": plugins}
+
+
+def harness_info() -> dict:
+    return {"version": harness.__version__, "git_revision": git_revision()}

@@ -1,0 +1,140 @@
+"""The scheduler: samples stream through decoding into model batches.
+
+Decoding runs in worker processes of one thread each (``workers`` > 0) with
+a bounded number of clips in flight, so memory stays flat however long the
+task; results come back in sample order. A sample whose clip cannot be
+decoded, or whose batch the model fails on, becomes a failed outcome with
+its reason and the run goes on, unless ``strict`` is set.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from tqdm import tqdm
+
+from harness.errors import HarnessError, MediaError
+from harness.model import Model
+from harness.prompts import prompt_hash
+from harness.types import FrameProtocol, Frames, Request, Response, Sample
+from harness.video import read_frames
+
+
+@dataclass
+class Outcome:
+    """What happened to one sample."""
+
+    sample: Sample
+    indices: list[int] | None = None
+    timestamps: list[float] | None = None
+    prompt_hash: str | None = None
+    response: Response | None = None
+    error: str | None = None
+
+
+@dataclass
+class Timings:
+    wall_s: float = 0.0
+    decode_s: float = 0.0  # summed over workers
+    model_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class SampleFailed(HarnessError):
+    """Raised in strict mode when a sample cannot be evaluated."""
+
+
+def _decode(sample: Sample, protocol: FrameProtocol) -> tuple[Frames | None, str | None, float]:
+    start = time.perf_counter()
+    try:
+        frames = read_frames(sample.video, protocol, sample.id)
+        return frames, None, time.perf_counter() - start
+    except MediaError as exc:
+        return None, str(exc), time.perf_counter() - start
+    except Exception as exc:  # an unexpected decoder failure must not lose the run
+        return None, f"{sample.video}: {type(exc).__name__}: {exc}", time.perf_counter() - start
+
+
+def decoded(samples: list[Sample], protocol: FrameProtocol,
+            workers: int) -> Iterator[tuple[Sample, Frames | None, str | None, float]]:
+    """Decode samples in order, with ``workers`` processes (0: in this process)."""
+    if workers <= 0:
+        for s in samples:
+            yield (s, *_decode(s, protocol))
+        return
+    window = workers * 4
+    ctx = multiprocessing.get_context("spawn")  # safe with threaded libraries in the parent
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: list[tuple[Sample, Future]] = []
+        it = iter(samples)
+        for s in it:
+            pending.append((s, pool.submit(_decode, s, protocol)))
+            if len(pending) >= window:
+                break
+        while pending:
+            s, fut = pending.pop(0)
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_decode, nxt, protocol)))
+            yield (s, *fut.result())
+
+
+def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
+        build_request: Callable[[Sample, Frames], Request], *, batch_size: int,
+        workers: int = 0, strict: bool = False, progress: bool = True,
+        desc: str = "") -> tuple[list[Outcome], Timings]:
+    """Evaluate ``samples`` with ``model``; one outcome per sample, in order."""
+    timings = Timings()
+    start = time.perf_counter()
+    outcomes: list[Outcome] = []
+    batch: list[tuple[Outcome, Request]] = []  # frames live only until their batch ran
+    bar = tqdm(total=len(samples), unit="clip", desc=desc, disable=not progress, leave=False)
+
+    def flush() -> None:
+        if not batch:
+            return
+        t0 = time.perf_counter()
+        try:
+            responses = model.predict([r for _, r in batch])
+            if len(responses) != len(batch):
+                raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
+        except Exception as exc:
+            if strict:
+                raise SampleFailed(f"model failed on samples {[o.sample.id for o, _ in batch]}: "
+                                   f"{exc}") from exc
+            for o, _ in batch:
+                o.error = f"model error: {type(exc).__name__}: {exc}"
+        else:
+            for (o, _), r in zip(batch, responses):
+                o.response = r
+        timings.model_s += time.perf_counter() - t0
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for sample, frames, error, seconds in decoded(samples, protocol, workers):
+            timings.decode_s += seconds
+            outcome = Outcome(sample)
+            outcomes.append(outcome)
+            if error is not None:
+                if strict:
+                    raise SampleFailed(f"sample {sample.id}: {error} (run without --strict to "
+                                       f"record it as a failed sample and continue)")
+                outcome.error = error
+                bar.update(1)
+                continue
+            request = build_request(sample, frames)
+            outcome.indices, outcome.timestamps = frames.indices, frames.timestamps
+            outcome.prompt_hash = prompt_hash(request.messages)
+            batch.append((outcome, request))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    finally:
+        bar.close()
+    timings.wall_s = time.perf_counter() - start
+    return outcomes, timings

@@ -1,0 +1,69 @@
+"""The task contract: what a task plugin's factory returns."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.prompts import PromptTemplate
+from harness.types import FrameProtocol, Sample
+
+
+def default_cache_dir() -> Path:
+    """``$HARNESS_CACHE``, else ``~/.cache/harness``."""
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What the host tells a task factory about the environment."""
+
+    cache_dir: Path
+    data_dir: Path | None = None
+
+
+class Task(abc.ABC):
+    """A DFER benchmark: fixed class list, samples, frame protocol and prompts.
+
+    Subclasses set the class attributes and implement :meth:`samples`.
+    ``aliases`` maps extra words (lower case) to canonical class names for
+    answer parsing. ``group`` may sort samples into named subsets (for
+    example micro-expressions) that get their own metrics.
+    """
+
+    name: str = ""
+    version: str = "1"
+    description: str = ""
+    classes: tuple[str, ...] = ()
+    aliases: dict[str, str] = {}
+    frame_protocol: FrameProtocol = FrameProtocol()
+    prompt_templates: dict[str, PromptTemplate] = {}
+    default_template: str = "names"
+    split: str = "test"
+
+    @abc.abstractmethod
+    def samples(self) -> list[Sample]:
+        """The evaluated split, in a stable order."""
+
+    def sample_count(self) -> int | None:
+        """Samples available without heavy work, or None when the data is not present."""
+        return None
+
+    def group(self, sample: Sample) -> str | None:
+        """The subset a sample belongs to for per-group metrics, or None."""
+        return None
+
+    def params(self) -> dict[str, Any]:
+        """The task parameters that define this instance (recorded in results)."""
+        return {}
+
+    def fingerprint(self, samples: list[Sample]) -> str:
+        """Hash of the task version, annotation content and sample ids."""
+        h = hashlib.sha256(f"{self.name}\n{self.version}\n".encode())
+        for s in samples:
+            h.update(f"{s.id}\t{s.label}\n".encode())
+        return h.hexdigest()[:16]
