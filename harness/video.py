@@ -81,7 +81,11 @@ def write_mp4(path: str, frames: np.ndarray, fps: int = 25, crf: int = 23) -> No
     with av.open(tmp, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": str(crf), "threads": "1"}
+        # x264's lookahead (and the macroblock tree built on it) made the output
+        # differ from run to run here; without them the bytes are reproducible.
+        stream.options = {"preset": "veryfast", "crf": str(crf),
+                          "x264-params": "rc-lookahead=0:mbtree=0"}
+        stream.codec_context.thread_count = 1
         for image in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)

@@ -29,7 +29,7 @@ from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample
 from harness.video import write_mp4
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Apex action parameters per class: brow raise, inner-brow tilt, eye opening,
 # smile (mouth corners up), mouth opening, mouth width, upper-lip raise, nose wrinkle.
@@ -71,7 +71,7 @@ def plan(n: int, seed: int, micro_share: float) -> list[dict[str, Any]]:
     for i, j in enumerate(order):
         label = labels[j]
         rng = np.random.default_rng([seed, 1, i])
-        duration = float(rng.uniform(2.0, 2.8))
+        duration = float(rng.uniform(3.0, 4.0))
         micro = bool(label != "neutral" and rng.random() < micro_share)
         if micro:
             onset, apex, offset = rng.uniform(0.04, 0.08), rng.uniform(0.25, 0.5), rng.uniform(0.04, 0.08)
@@ -224,7 +224,7 @@ class SyntheticTask(Task):
         return {"n": self.n, "seed": self.seed, "micro": self.micro, "size": self.size, "fps": self.fps}
 
     def sample_count(self) -> int | None:
-        return self.n if (self.root / "manifest.json").is_file() else None
+        return self.n  # generated on first use, so always available
 
     def group(self, sample: Sample) -> str | None:
         if sample.label == "neutral":

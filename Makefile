@@ -1,0 +1,30 @@
+# Everything a new user needs: `make demo` and `make test` on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-out
+DEMO_TASK ?= synthetic
+DEMO_MODELS ?= majority prior uniform
+
+.PHONY: install demo test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+demo: install
+	rm -rf $(DEMO_OUT)
+	for model in $(DEMO_MODELS); do \
+		$(BIN)/harness run --tasks $(DEMO_TASK) --model $$model --output-path $(DEMO_OUT) --log-samples --no-progress || exit $$?; \
+	done
+	$(BIN)/harness leaderboard add $(DEMO_OUT)/results_*.json --board $(DEMO_OUT)/leaderboard.json
+
+test: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]" ./examples/harness-example-plugin
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) results *.egg-info

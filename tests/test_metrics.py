@@ -1,0 +1,91 @@
+"""Metrics against hand-computed values and scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support, recall_score)
+
+from harness import metrics
+
+CLASSES = ["a", "b", "c"]
+
+
+def test_hand_computed_case_with_an_invalid_answer():
+    labels = ["a", "a", "b", "b", "c"]
+    preds = ["a", "b", "b", None, "a"]
+    status = ["ok", "ok", "ok", "invalid", "ok"]
+    m = metrics.compute(labels, preds, status, CLASSES, n_bootstrap=0)
+    assert m["war"] == pytest.approx(2 / 5)
+    assert m["uar"] == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
+    assert m["macro_f1"] == pytest.approx((0.5 + 0.5 + 0) / 3)
+    assert m["invalid"] == 1 and m["invalid_rate"] == pytest.approx(0.2)
+    per = {c["class"]: c for c in m["per_class"]}
+    assert per["a"]["precision"] == pytest.approx(0.5) and per["a"]["predicted"] == 2
+    assert per["c"]["recall"] == 0 and per["c"]["support"] == 1
+    assert m["confusion"]["columns"] == ["a", "b", "c", "invalid", "failed"]
+    assert m["confusion"]["matrix"] == [[1, 1, 0, 0, 0], [0, 1, 0, 1, 0], [1, 0, 0, 0, 0]]
+    assert m["prediction_distribution"] == {"a": 2, "b": 2, "c": 0, "invalid": 1, "failed": 0}
+    assert m["uar_ci95"] is None and m["war_ci95"] is None
+
+
+def test_failed_samples_count_as_wrong_and_are_reported_apart_from_invalid():
+    m = metrics.compute(["a", "b"], ["a", None], ["ok", "failed"], CLASSES, n_bootstrap=0)
+    assert m["war"] == 0.5 and m["failed"] == 1 and m["invalid"] == 0
+    assert m["uar"] == pytest.approx(0.5)  # recall a=1, b=0; c has no samples
+
+
+def test_a_class_without_samples_is_left_out_of_the_mean_and_named():
+    m = metrics.compute(["a", "a", "b"], ["a", "c", "b"], ["ok"] * 3, CLASSES, n_bootstrap=0)
+    assert m["missing_classes"] == ["c"]
+    assert m["uar"] == pytest.approx((0.5 + 1.0) / 2)
+    # Predicting the missing class still costs precision of nobody and recall of "a".
+    assert {c["class"]: c["predicted"] for c in m["per_class"]}["c"] == 1
+
+
+@pytest.mark.parametrize("case", range(25))
+def test_matches_scikit_learn_on_random_cases(case):
+    rng = np.random.default_rng(case)
+    classes = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
+    n = int(rng.integers(5, 300))
+    present = rng.choice(classes, size=int(rng.integers(2, 8)), replace=False)
+    labels = list(rng.choice(present, size=n))
+    statuses = list(rng.choice(["ok", "ok", "ok", "ok", "invalid", "failed"], size=n))
+    preds = [str(rng.choice(classes)) if s == "ok" else None for s in statuses]
+    m = metrics.compute(labels, preds, statuses, classes, seed=case, n_bootstrap=100)
+
+    y_pred = [p if s == "ok" else f"__{s}__" for p, s in zip(preds, statuses)]
+    have = [c for c in classes if c in set(labels)]
+    assert m["war"] == pytest.approx(accuracy_score(labels, y_pred))
+    assert m["uar"] == pytest.approx(recall_score(labels, y_pred, labels=have, average="macro",
+                                                  zero_division=0))
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, y_pred, labels=have, average="macro",
+                                                   zero_division=0))
+    p, r, f, s = precision_recall_fscore_support(labels, y_pred, labels=classes, zero_division=0)
+    per = m["per_class"]
+    assert [c["precision"] for c in per] == pytest.approx(list(p))
+    assert [c["recall"] for c in per] == pytest.approx(list(r))
+    assert [c["f1"] for c in per] == pytest.approx(list(f))
+    assert [c["support"] for c in per] == list(s)
+    cm = confusion_matrix(labels, y_pred, labels=classes + ["__invalid__", "__failed__"])
+    assert m["confusion"]["matrix"] == cm[: len(classes)].tolist()
+    assert m["missing_classes"] == [c for c in classes if c not in set(labels)]
+    lo, hi = m["uar_ci95"]
+    assert 0 <= lo <= hi <= 1
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
+    rng = np.random.default_rng(0)
+    labels = list(rng.choice(CLASSES, size=400))
+    preds = [lab if rng.random() < 0.6 else str(rng.choice(CLASSES)) for lab in labels]
+    status = ["ok"] * 400
+    a = metrics.compute(labels, preds, status, CLASSES, seed=1)
+    b = metrics.compute(labels, preds, status, CLASSES, seed=1)
+    c = metrics.compute(labels, preds, status, CLASSES, seed=2)
+    assert a["uar_ci95"] == b["uar_ci95"] and a["war_ci95"] == b["war_ci95"]
+    assert a["uar_ci95"] != c["uar_ci95"]
+    assert a["uar_ci95"][0] < a["uar"] < a["uar_ci95"][1]
+    assert a["war_ci95"][0] < a["war"] < a["war_ci95"][1]
+    # About +-5 points for 400 samples: the interval is neither empty nor absurd.
+    assert 0.03 < a["war_ci95"][1] - a["war_ci95"][0] < 0.15
