@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="where generated data lives (default $HARNESS_CACHE "
                                          "or ~/.cache/harness)")
     run.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
+    run.add_argument("--frames", help="frame protocol preset applied to each task's default: 16, "
+                                      "segment=16, dense=16, fps=5,max=32, all, order=reversed, size=224")
+    run.add_argument("--prompt", help="prompt template: names, letters or open (default: the task's)")
+    run.add_argument("--choice-order", default="fixed", choices=["fixed", "shuffled"],
+                     help="shuffled permutes the candidates per sample with the seed")
+    run.add_argument("--no-frame-cache", action="store_true",
+                     help="decode every clip even if its frames are in the frame cache")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     lst = sub.add_parser("list", help="list tasks, models or plugins")
@@ -62,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name")
     show.add_argument("--cache-dir")
     show.add_argument("--data-dir")
+
+    data = sub.add_parser("data", help="check a local copy of a dataset release")
+    _plugin_option(data)
+    data_sub = data.add_subparsers(dest="action", required=True)
+    dcheck = data_sub.add_parser("check", help="split files, official counts, media present and decodable")
+    _plugin_option(dcheck)
+    dcheck.add_argument("name", help="task, e.g. dfew, dfew:media=frames, ferv39k, mafw")
+    dcheck.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
+    dcheck.add_argument("--decode", type=int, default=20, help="clips to decode per split (default 20)")
+    dcheck.add_argument("--seed", type=int, default=0)
 
     val = sub.add_parser("validate", help="check results files against the schema")
     val.add_argument("files", nargs="+")
@@ -82,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         handler = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
-                   "leaderboard": cmd_leaderboard}[args.command]
+                   "leaderboard": cmd_leaderboard, "data": cmd_data}[args.command]
         return handler(args, argv)
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
@@ -125,6 +142,8 @@ def cmd_run(args, argv) -> int:
         progress=not args.no_progress and sys.stderr.isatty(), command=["harness", *argv],
         cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
+        frames=args.frames, prompt=args.prompt, choice_order=args.choice_order,
+        frame_cache=not args.no_frame_cache,
     )
     out = evaluator.evaluate(host, config)
     print(summary_table(out.document))
@@ -152,13 +171,22 @@ def _pct(x: float) -> str:
 
 
 def summary_table(document: dict) -> str:
+    """One row per evaluated split; a task with several folds gets a mean +- std row after them."""
     rows = []
-    for spec, t in document["tasks"].items():
+    model = document["model"]["name"]
+    fold_of = {k: spec for spec, agg in document.get("aggregates", {}).items() for k in agg["splits"]}
+    for key, t in document["tasks"].items():
         m, ci = t["metrics"], t["metrics"]["uar_ci95"]
-        rows.append([spec, document["model"]["name"], t["frame_protocol"]["name"],
-                     t["counts"]["evaluated"], _pct(m["uar"]), _pct(m["war"]), _pct(m["macro_f1"]),
-                     f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-", _pct(m["invalid_rate"]),
-                     t["counts"]["failed"], t["timings"].get("clips_per_s", 0)])
+        rows.append([key, model, t["frame_protocol"]["name"], t["counts"]["evaluated"], _pct(m["uar"]),
+                     _pct(m["war"]), _pct(m["macro_f1"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
+                     _pct(m["invalid_rate"]), t["counts"]["failed"], t["timings"].get("clips_per_s", 0)])
+        spec = fold_of.get(key)
+        if spec and document["aggregates"][spec]["splits"][-1] == key:
+            a = document["aggregates"][spec]
+            rows.append([f"{spec} (mean of {len(a['splits'])})", model, a["frame_protocol"]["name"], a["n"],
+                         f"{_pct(a['uar_mean'])}+-{_pct(a['uar_std'])}",
+                         f"{_pct(a['war_mean'])}+-{_pct(a['war_std'])}", _pct(a["macro_f1_mean"]), "-", "-",
+                         a["failed"], "-"])
     return tabulate(rows, headers=["task", "model", "frames", "n", "UAR", "WAR", "macro-F1",
                                    "UAR 95% CI", "invalid %", "failed", "clips/s"],
                     disable_numparse=True)
@@ -214,6 +242,29 @@ def cmd_show(args, argv) -> int:
                 choices=", ".join(task.classes)))):
             print(f"  {role}: {text}")
     return EXIT_OK
+
+
+def cmd_data(args, argv) -> int:
+    from harness.datacheck import check
+    from harness.params import parse_tasks
+    from harness.task import TaskContext, default_cache_dir
+
+    host = _host(args)
+    spec = parse_tasks(args.name)[0]
+    entry = host.task(spec.name)
+    context = TaskContext(cache_dir=default_cache_dir(), data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"))
+    task = entry.factory(dict(spec.params), context)
+    report = check(task, decode=args.decode, seed=args.seed)
+    print(f"{spec}: {getattr(task, 'root', '')}")
+    print(tabulate(report.rows, headers=["split", "samples", "official", "missing media", "decoded"],
+                   disable_numparse=True))
+    if report.ok:
+        print("\ncomplete: every split matches the official counts and its media is present")
+        return EXIT_OK
+    print(f"\n{len(report.problems)} problem(s):")
+    for problem in report.problems:
+        print(f"- {problem}")
+    return EXIT_EVAL
 
 
 def cmd_validate(args, argv) -> int:

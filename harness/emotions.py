@@ -22,3 +22,23 @@ SYNONYMS = {
     "fearful": "fear", "afraid": "fear", "scared": "fear", "frightened": "fear",
     "terrified": "fear", "anxious": "fear",
 }
+
+#: MAFW's eleven classes, in the order of its release.
+MAFW11 = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise",
+          "contempt", "anxiety", "helplessness", "disappointment")
+
+#: Answer words for MAFW's class names (which differ from DFEW's: "anger", not "angry").
+MAFW_SYNONYMS = {
+    "angry": "anger", "mad": "anger", "furious": "anger", "annoyed": "anger", "rage": "anger",
+    "disgusted": "disgust", "revulsion": "disgust",
+    "afraid": "fear", "scared": "fear", "fearful": "fear", "frightened": "fear", "terrified": "fear",
+    "happy": "happiness", "joy": "happiness", "joyful": "happiness", "glad": "happiness",
+    "smiling": "happiness", "pleased": "happiness",
+    "calm": "neutral", "expressionless": "neutral", "no emotion": "neutral",
+    "sad": "sadness", "unhappy": "sadness", "sorrow": "sadness", "upset": "sadness",
+    "surprised": "surprise", "astonished": "surprise", "amazed": "surprise", "shocked": "surprise",
+    "contemptuous": "contempt", "scorn": "contempt", "disdain": "contempt",
+    "anxious": "anxiety", "worried": "anxiety", "nervous": "anxiety", "worry": "anxiety",
+    "helpless": "helplessness", "powerless": "helplessness",
+    "disappointed": "disappointment", "letdown": "disappointment",
+}

@@ -1,7 +1,8 @@
 """One evaluation run: tasks x one model -> a results document on disk.
 
+Every name, parameter and frame protocol is checked before any work starts.
 The results document is rewritten (atomically, schema-validated) after each
-task finishes, so a crash in the third task keeps the first two.
+evaluated split, so a crash in the third task keeps the first two.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness import metrics, results, scheduler
 from harness.errors import UsageError
+from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.params import TaskSpec
 from harness.parsing import AnswerParser
-from harness.host import Entry, Host
+from harness.sampling import parse_frames, stable_seed
 from harness.task import Task, TaskContext, default_cache_dir
-from harness.types import Frames, Request, Sample
+from harness.types import FrameProtocol, Frames, Request, Sample
+
+CHOICE_ORDERS = ("fixed", "shuffled")
 
 
 @dataclass
@@ -41,6 +47,21 @@ class RunConfig:
     cache_dir: Path | None = None
     data_dir: Path | None = None
     bootstrap: int = 1000
+    frames: str | None = None  # a --frames preset applied to each task's default protocol
+    prompt: str | None = None  # template name; None: the task's default
+    choice_order: str = "fixed"
+    frame_cache: bool = True
+
+
+@dataclass
+class Plan:
+    """A task resolved for this run: its protocol and template are settled."""
+
+    spec: TaskSpec
+    entry: Entry
+    task: Task
+    protocol: FrameProtocol
+    template_name: str
 
 
 @dataclass
@@ -55,19 +76,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
-def resolve(host: Host, config: RunConfig) -> tuple[list[tuple[TaskSpec, Entry, Task]], Entry]:
+def resolve(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
     """Look up every name and build every task before any work starts."""
+    if config.choice_order not in CHOICE_ORDERS:
+        raise UsageError(f"--choice-order must be one of {', '.join(CHOICE_ORDERS)}")
     model_entry = host.model(config.model)
     context = TaskContext(cache_dir=config.cache_dir or default_cache_dir(), data_dir=config.data_dir)
-    built = []
+    plans = []
     for spec in config.tasks:
         entry = host.task(spec.name)
-        built.append((spec, entry, entry.factory(dict(spec.params), context)))
-    return built, model_entry
+        task = entry.factory(dict(spec.params), context)
+        task.prepare()
+        protocol = parse_frames(config.frames, task.frame_protocol) if config.frames else task.frame_protocol
+        if protocol.needs_time_base and not task.has_time_base:
+            raise UsageError(f"task {spec}: its media has no time base (no real frame rate), so "
+                             f"--frames {protocol.name} cannot be used; choose uniform or segment sampling")
+        template = config.prompt or task.default_template
+        if template not in task.prompt_templates:
+            raise UsageError(f"task {spec} has no prompt template {template!r}; it has "
+                             f"{', '.join(task.prompt_templates)}")
+        plans.append(Plan(spec, entry, task, protocol, template))
+    return plans, model_entry
 
 
 def evaluate(host: Host, config: RunConfig) -> RunOutput:
-    tasks, model_entry = resolve(host, config)
+    plans, model_entry = resolve(host, config)
     args = dict(config.model_args)
     if config.batch_size is not None:
         args["batch_size"] = config.batch_size
@@ -77,6 +110,7 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
     stamp = _dt.datetime.now(_dt.timezone.utc)
     run_id = f"{_slug(config.model)}_{stamp.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
     out_dir = Path(config.output_path)
+    cache_root = config.cache_dir or default_cache_dir()
     document = {
         "schema_version": results.RESULTS_SCHEMA_VERSION,
         "run_id": run_id,
@@ -85,67 +119,102 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
         "command": config.command,
         "config": {
             "tasks": [str(t) for t in config.tasks], "model": config.model,
-            "model_args": {k: v for k, v in config.model_args.items()},
-            "limit": config.limit, "seed": config.seed, "batch_size": batch_size,
-            "decode_workers": config.decode_workers, "strict": config.strict,
-            "bootstrap_rounds": config.bootstrap,
+            "model_args": dict(config.model_args), "limit": config.limit, "seed": config.seed,
+            "batch_size": batch_size, "decode_workers": config.decode_workers,
+            "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
+            "prompt": config.prompt, "choice_order": config.choice_order,
+            "frame_cache": config.frame_cache,
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
         "model": {"name": config.model, "identity": model.identity(),
                   "plugin": model_entry.plugin.to_dict()},
         "tasks": {},
+        "aggregates": {},
     }
     results_path = out_dir / f"results_{run_id}.json"
     sample_paths: dict[str, Path] = {}
     failed_total = 0
-    for spec, entry, task in tasks:
-        task_result, rows = evaluate_task(task, entry, spec, model, config, batch_size)
-        failed_total += task_result["counts"]["failed"]
-        key = str(spec)
-        if config.log_samples:
-            path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
-            results.write_jsonl(path, rows)
-            task_result["samples_file"] = path.name
-            sample_paths[key] = path
-        document["tasks"][key] = task_result
-        document["model"]["identity"] = model.identity()  # may be settled by prepare()
-        results.write_json(results_path, document, "results")
+    for plan in plans:
+        splits = plan.task.splits()
+        keys = []
+        for split in splits:
+            key = str(plan.spec) if len(splits) == 1 else f"{plan.spec}/{split}"
+            task_result, rows = evaluate_split(plan, split, model, config, batch_size,
+                                               str(Path(cache_root) / "frames") if config.frame_cache else None,
+                                               desc=key)
+            failed_total += task_result["counts"]["failed"]
+            if config.log_samples:
+                path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
+                results.write_jsonl(path, rows)
+                task_result["samples_file"] = path.name
+                sample_paths[key] = path
+            document["tasks"][key] = task_result
+            keys.append(key)
+            document["model"]["identity"] = model.identity()  # may be settled by prepare()
+            results.write_json(results_path, document, "results")
+        if len(keys) > 1:
+            document["aggregates"][str(plan.spec)] = aggregate([document["tasks"][k] for k in keys], keys)
+            results.write_json(results_path, document, "results")
     return RunOutput(document, results_path, sample_paths, failed_total)
 
 
-def evaluate_task(task: Task, entry: Entry, spec: TaskSpec, model: Model, config: RunConfig,
-                  batch_size: int) -> tuple[dict, list[dict]]:
-    all_samples = task.samples()
+def aggregate(parts: list[dict], keys: list[str]) -> dict:
+    """Mean and standard deviation (over splits, ddof=1) of UAR, WAR and macro-F1: the DFER convention."""
+    out: dict[str, Any] = {"splits": keys, "n": sum(p["counts"]["evaluated"] for p in parts),
+                           "failed": sum(p["counts"]["failed"] for p in parts)}
+    for name in ("uar", "war", "macro_f1"):
+        values = np.array([p["metrics"][name] for p in parts])
+        out[f"{name}_mean"] = float(values.mean())
+        out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    first = parts[0]
+    out.update(name=first["name"], version=first["version"], frame_protocol=first["frame_protocol"],
+               prompt=first["prompt"])
+    return out
+
+
+def _shown_choices(classes: tuple[str, ...], order: str, seed: int, sample_id: str) -> tuple[str, ...]:
+    if order == "fixed":
+        return classes
+    rng = np.random.default_rng(stable_seed(seed, "choices", sample_id))
+    return tuple(classes[i] for i in rng.permutation(len(classes)))
+
+
+def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batch_size: int,
+                   frame_cache: str | None, desc: str) -> tuple[dict, list[dict]]:
+    task, protocol = plan.task, plan.protocol
+    all_samples = task.samples(split)
     samples = all_samples[: config.limit] if config.limit else all_samples
     classes = tuple(task.classes)
     unknown = {s.label for s in samples} - set(classes)
     if unknown:
         raise UsageError(f"task {task.name!r} produced labels outside its class list: {sorted(unknown)}")
-    template = task.prompt_templates[task.default_template]
-    protocol = task.frame_protocol
+    template = task.prompt_templates[plan.template_name]
     parser = AnswerParser(classes, task.aliases)
     counts = Counter(s.label for s in samples)
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
                            class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed))
-    messages = template.render(classes)
+    shown: dict[str, tuple[str, ...]] = {}
 
     def build_request(sample: Sample, frames: Frames) -> Request:
-        return Request(sample_id=sample.id, frames=frames, messages=messages, choices=classes,
-                       mode="generate", seed=config.seed)
+        choices = _shown_choices(classes, config.choice_order, config.seed, sample.id)
+        shown[sample.id] = choices
+        return Request(sample_id=sample.id, frames=frames, messages=template.render(choices),
+                       choices=choices, mode="generate", seed=config.seed)
 
     workers = config.decode_workers
     if workers is None:  # starting processes costs more than decoding a few hundred small clips
         workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
     outcomes, timings = scheduler.run(samples, protocol, model, build_request,
-                                      batch_size=batch_size, workers=workers,
-                                      strict=config.strict, progress=config.progress, desc=str(spec))
+                                      batch_size=batch_size, workers=workers, strict=config.strict,
+                                      progress=config.progress, desc=desc, frame_cache=frame_cache)
     rows, labels, predictions, statuses, groups = [], [], [], [], []
     for o in outcomes:
+        choices = shown.get(o.sample.id)
         if o.error is not None:
             pred, status, rule, raw = None, metrics.FAILED, None, None
         else:
             raw = o.response.text
-            parsed = parser.parse(raw)
+            parsed = parser.parse(raw, letters=choices if template.kind == "letters" else None)
             pred, status, rule = parsed.prediction, parsed.status, parsed.rule
         group = task.group(o.sample)
         labels.append(o.sample.label)
@@ -155,6 +224,7 @@ def evaluate_task(task: Task, entry: Entry, spec: TaskSpec, model: Model, config
         rows.append({"id": o.sample.id, "label": o.sample.label, "prediction": pred, "status": status,
                      "rule": rule, "raw": raw, "error": o.error,
                      "scores": o.response.scores if o.response else None,
+                     "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
                      "prompt_hash": o.prompt_hash, "group": group, "meta": o.sample.meta})
 
@@ -167,17 +237,19 @@ def evaluate_task(task: Task, entry: Entry, spec: TaskSpec, model: Model, config
         by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
                                         "missing_classes")}
     evaluated = len(samples)
+    prompt = template.to_dict(classes)
+    prompt["choice_order"] = config.choice_order
     task_result = {
         "name": task.name,
-        "spec": str(spec),
+        "spec": str(plan.spec),
         "version": task.version,
         "params": task.params(),
-        "split": task.split,
+        "split": split,
         "fingerprint": task.fingerprint(samples),
-        "plugin": entry.plugin.to_dict(),
+        "plugin": plan.entry.plugin.to_dict(),
         "classes": list(classes),
         "frame_protocol": protocol.to_dict(),
-        "prompt": template.to_dict(classes),
+        "prompt": prompt,
         "counts": {"total": len(all_samples), "evaluated": evaluated,
                    "failed": summary["failed"], "invalid": summary["invalid"]},
         "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
@@ -189,7 +261,8 @@ def evaluate_task(task: Task, entry: Entry, spec: TaskSpec, model: Model, config
         "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),
-                    "clips_per_s": round(evaluated / timings.wall_s, 3) if timings.wall_s > 0 else 0.0},
+                    "clips_per_s": round(evaluated / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
+                    "decoded": timings.decoded, "from_frame_cache": timings.cached},
         "samples_file": None,
     }
     return task_result, rows

@@ -1,6 +1,9 @@
 """Answer parsing: tiered, deterministic, and never a random fallback.
 
 Tiers, first match wins:
+0. ``letter`` (lettered prompts only): the answer is an option letter
+   (``B``, ``(B)``, ``B. sad``, ``Answer: B``), mapped through the order the
+   options were shown in;
 1. ``exact``: the whole answer (trimmed, lower-cased, outer punctuation
    removed) is a class name;
 2. ``alias``: the whole answer is a synonym from the task's table;
@@ -11,16 +14,22 @@ Tiers, first match wins:
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
+_LETTER_PATTERNS = (
+    re.compile(r"^[\(\[]?([A-Za-z])[\)\]]?[.:]?$"),  # "B", "(b)", "B."
+    re.compile(r"^[\(\[]?([A-Z])[\)\].:]\s"),  # "B. sad", "(B) sad"
+    re.compile(r"(?i:answer|option)(?:\s+is)?\s*[:\-]?\s*[\(\[]?([A-Z])\b"),  # "Answer: B"
+)
 
 
 @dataclass(frozen=True)
 class Parsed:
     prediction: str | None  # a canonical class name, or None when invalid
     status: str  # "ok" | "invalid"
-    rule: str  # exact | alias | mention | ambiguous | no_match | empty
+    rule: str  # letter | exact | alias | mention | ambiguous | no_match | bad_letter | empty
 
 
 class AnswerParser:
@@ -36,9 +45,18 @@ class AnswerParser:
             self.lookup.setdefault(alias.lower(), target)
         self._longest = max((len(k.split()) for k in self.lookup), default=1)
 
-    def parse(self, text: str | None) -> Parsed:
+    def parse(self, text: str | None, letters: tuple[str, ...] | None = None) -> Parsed:
+        """Parse an answer; ``letters`` is the option order shown by a lettered prompt."""
         if text is None or not text.strip():
             return Parsed(None, "invalid", "empty")
+        if letters:
+            for pattern in _LETTER_PATTERNS:
+                match = pattern.search(text.strip())
+                if match:
+                    index = string.ascii_uppercase.index(match.group(1).upper())
+                    if index >= len(letters):
+                        return Parsed(None, "invalid", "bad_letter")
+                    return Parsed(letters[index], "ok", "letter")
         cleaned = text.strip().lower().strip(" \t\r\n.,;:!?\"'`*()[]{}")
         if cleaned in self.lookup:
             rule = "exact" if cleaned in {c.lower() for c in self.classes} else "alias"

@@ -1,11 +1,20 @@
-"""Prompt templates: the words a model is asked, kept apart from task data."""
+"""Prompt templates: the words a model is asked, kept apart from task data.
+
+Three kinds, each with its own system prompt:
+- ``names``: the question lists the class names and asks for one word;
+- ``letters``: the classes are lettered options (A, B, C, ...);
+- ``open``: no list at all; the free answer is mapped through the task's synonyms.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
+
+KINDS = ("names", "letters", "open")
 
 
 @dataclass(frozen=True)
@@ -19,20 +28,32 @@ class PromptTemplate:
     name: str
     system: str
     user: str
+    kind: str = "names"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"prompt kind must be one of {KINDS}, got {self.kind!r}")
+
+    def text(self, choices: tuple[str, ...]) -> str:
+        if self.kind == "letters":
+            if len(choices) > len(string.ascii_uppercase):
+                raise ValueError("too many choices for lettered options")
+            listed = "\n".join(f"{string.ascii_uppercase[i]}. {c}" for i, c in enumerate(choices))
+        else:
+            listed = ", ".join(choices)
+        return self.user.format(choices=listed)
 
     def render(self, choices: tuple[str, ...]) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         if self.system:
             messages.append({"role": "system", "content": [{"type": "text", "text": self.system}]})
-        text = self.user.format(choices=", ".join(choices))
         messages.append({"role": "user", "content": [{"type": "video"},
-                                                     {"type": "text", "text": text}]})
+                                                     {"type": "text", "text": self.text(choices)}]})
         return messages
 
     def to_dict(self, choices: tuple[str, ...]) -> dict[str, Any]:
-        return {"name": self.name, "system": self.system, "user": self.user,
-                "rendered": self.user.format(choices=", ".join(choices)),
-                "choices": list(choices)}
+        return {"name": self.name, "kind": self.kind, "system": self.system, "user": self.user,
+                "rendered": self.text(choices), "choices": list(choices)}
 
 
 def prompt_hash(messages: list[dict[str, Any]]) -> str:
@@ -41,9 +62,25 @@ def prompt_hash(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+SYSTEM = "You are an expert in facial expression analysis."
+
 NAMES = PromptTemplate(
-    name="names",
-    system="You are an expert in facial expression analysis.",
+    name="names", kind="names", system=SYSTEM,
     user=("Watch the video of a person's face. Which emotion does the facial expression "
           "show? Choose one of: {choices}. Answer with one word."),
 )
+
+LETTERS = PromptTemplate(
+    name="letters", kind="letters", system=SYSTEM,
+    user=("Watch the video of a person's face. Which emotion does the facial expression "
+          "show?\n{choices}\nAnswer with the option's letter."),
+)
+
+OPEN = PromptTemplate(
+    name="open", kind="open", system=SYSTEM,
+    user=("Watch the video of a person's face. What emotion does the facial expression show? "
+          "Answer with one word."),
+)
+
+#: The templates every DFER task ships unless it defines its own.
+DEFAULT_TEMPLATES = {t.name: t for t in (NAMES, LETTERS, OPEN)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from tqdm import tqdm
@@ -21,7 +21,7 @@ from harness.errors import HarnessError, MediaError
 from harness.model import Model
 from harness.prompts import prompt_hash
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
-from harness.video import read_frames
+from harness.media import FrameCache, load_frames
 
 
 @dataclass
@@ -41,30 +41,47 @@ class Timings:
     wall_s: float = 0.0
     decode_s: float = 0.0  # summed over workers
     model_s: float = 0.0
-    extra: dict = field(default_factory=dict)
+    decoded: int = 0  # clips decoded from their media
+    cached: int = 0  # clips whose frames came from the frame cache
 
 
 class SampleFailed(HarnessError):
     """Raised in strict mode when a sample cannot be evaluated."""
 
 
-def _decode(sample: Sample, protocol: FrameProtocol) -> tuple[Frames | None, str | None, float]:
+Decoded = tuple[Sample, "Frames | None", "str | None", float, bool]
+
+
+def _decode(sample: Sample, protocol: FrameProtocol,
+            cache_root: str | None) -> tuple[Frames | None, str | None, float, bool]:
+    """Frames of one sample, or the reason it failed; seconds spent; whether the cache had them."""
     start = time.perf_counter()
+    cache = FrameCache(cache_root) if cache_root else None
+    key = cache.key(sample, protocol) if cache else None
+    if key:
+        frames = cache.get(key)
+        if frames is not None:
+            return frames, None, time.perf_counter() - start, True
     try:
-        frames = read_frames(sample.video, protocol, sample.id)
-        return frames, None, time.perf_counter() - start
+        frames = load_frames(sample, protocol)
     except MediaError as exc:
-        return None, str(exc), time.perf_counter() - start
+        return None, str(exc), time.perf_counter() - start, False
     except Exception as exc:  # an unexpected decoder failure must not lose the run
-        return None, f"{sample.video}: {type(exc).__name__}: {exc}", time.perf_counter() - start
+        return None, f"{sample.media}: {type(exc).__name__}: {exc}", time.perf_counter() - start, False
+    if key:
+        try:
+            cache.put(key, frames)
+        except OSError:
+            pass  # a full or read-only cache slows the next run down, nothing more
+    return frames, None, time.perf_counter() - start, False
 
 
-def decoded(samples: list[Sample], protocol: FrameProtocol,
-            workers: int) -> Iterator[tuple[Sample, Frames | None, str | None, float]]:
+def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
+            cache_root: str | None = None) -> Iterator[Decoded]:
     """Decode samples in order, with ``workers`` processes (0: in this process)."""
     if workers <= 0:
         for s in samples:
-            yield (s, *_decode(s, protocol))
+            yield (s, *_decode(s, protocol, cache_root))
         return
     window = workers * 4
     ctx = multiprocessing.get_context("spawn")  # safe with threaded libraries in the parent
@@ -72,21 +89,21 @@ def decoded(samples: list[Sample], protocol: FrameProtocol,
         pending: list[tuple[Sample, Future]] = []
         it = iter(samples)
         for s in it:
-            pending.append((s, pool.submit(_decode, s, protocol)))
+            pending.append((s, pool.submit(_decode, s, protocol, cache_root)))
             if len(pending) >= window:
                 break
         while pending:
             s, fut = pending.pop(0)
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(_decode, nxt, protocol)))
+                pending.append((nxt, pool.submit(_decode, nxt, protocol, cache_root)))
             yield (s, *fut.result())
 
 
 def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         build_request: Callable[[Sample, Frames], Request], *, batch_size: int,
         workers: int = 0, strict: bool = False, progress: bool = True,
-        desc: str = "") -> tuple[list[Outcome], Timings]:
+        desc: str = "", frame_cache: str | None = None) -> tuple[list[Outcome], Timings]:
     """Evaluate ``samples`` with ``model``; one outcome per sample, in order."""
     timings = Timings()
     start = time.perf_counter()
@@ -116,8 +133,12 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         batch.clear()
 
     try:
-        for sample, frames, error, seconds in decoded(samples, protocol, workers):
+        for sample, frames, error, seconds, cached in decoded(samples, protocol, workers, frame_cache):
             timings.decode_s += seconds
+            if cached:
+                timings.cached += 1
+            elif error is None:
+                timings.decoded += 1
             outcome = Outcome(sample)
             outcomes.append(outcome)
             if error is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.prompts import PromptTemplate
+from harness.prompts import DEFAULT_TEMPLATES, PromptTemplate
 from harness.types import FrameProtocol, Sample
 
 
@@ -32,7 +32,10 @@ class Task(abc.ABC):
     Subclasses set the class attributes and implement :meth:`samples`.
     ``aliases`` maps extra words (lower case) to canonical class names for
     answer parsing. ``group`` may sort samples into named subsets (for
-    example micro-expressions) that get their own metrics.
+    example micro-expressions) that get their own metrics. A task with
+    several evaluation splits (DFEW's five folds) lists them in
+    :meth:`splits`; each is evaluated and reported, then averaged.
+    ``has_time_base`` is False when the media has no real frame rate.
     """
 
     name: str = ""
@@ -41,16 +44,24 @@ class Task(abc.ABC):
     classes: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
     frame_protocol: FrameProtocol = FrameProtocol()
-    prompt_templates: dict[str, PromptTemplate] = {}
+    prompt_templates: dict[str, PromptTemplate] = DEFAULT_TEMPLATES
     default_template: str = "names"
     split: str = "test"
+    has_time_base: bool = True
+
+    def splits(self) -> list[str]:
+        """The splits this task instance evaluates, in order."""
+        return [self.split]
 
     @abc.abstractmethod
-    def samples(self) -> list[Sample]:
-        """The evaluated split, in a stable order."""
+    def samples(self, split: str | None = None) -> list[Sample]:
+        """The samples of ``split`` (default: the first of :meth:`splits`), in a stable order."""
+
+    def prepare(self) -> None:
+        """Called before a run starts: fail here (missing data, bad files), not mid-run."""
 
     def sample_count(self) -> int | None:
-        """Samples available without heavy work, or None when the data is not present."""
+        """Samples over all evaluated splits, or None when the data is not present."""
         return None
 
     def group(self, sample: Sample) -> str | None:

@@ -10,11 +10,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sample:
-    """One clip to classify: its id, canonical label and where its frames live."""
+    """One clip to classify: its id, canonical label and where its frames live.
+
+    ``media`` is a video file or a folder of frame images. For a folder,
+    ``fps`` is the task's knowledge of its frame rate (None: no real time
+    base, e.g. time-interpolated frames); videos carry their own rate.
+    """
 
     id: str
     label: str
-    video: str
+    media: str
+    fps: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -22,17 +28,24 @@ class Sample:
 class FrameProtocol:
     """How frames are chosen from a clip. The task decides; every model gets the same frames.
 
+    Strategies: ``uniform`` (K frames spread from first to last), ``segment``
+    (one per equal segment: its middle, or a seeded random frame), ``fps``
+    (a target rate, capped at ``num_frames``), ``dense`` (K consecutive frames
+    around the centre), ``all`` (every frame, capped at ``num_frames`` if set).
     It is part of every result and cache key, and ``name`` makes a leaderboard
-    row describe itself (``uniform8``, ``uniform8-rev``, ``uniform16-s224``).
+    row describe itself (``uniform8``, ``fps5-max32``, ``segment16-s224-rev``).
     """
 
     strategy: str = "uniform"
-    num_frames: int = 8
+    num_frames: int | None = 8
+    fps: float | None = None  # target rate of the ``fps`` strategy
+    pick: str = "middle"  # segment: middle | random
     order: str = "natural"  # natural | reversed | shuffled
     seed: int = 0
     short_side: int | None = None  # resize once while decoding; None keeps the clip's size
+    max_pixels: int | None = None  # or: shrink until width * height fits
 
-    STRATEGIES = ("uniform",)
+    STRATEGIES = ("uniform", "segment", "fps", "dense", "all")
     ORDERS = ("natural", "reversed", "shuffled")
 
     def __post_init__(self) -> None:
@@ -42,16 +55,39 @@ class FrameProtocol:
         if self.order not in self.ORDERS:
             raise ValueError(f"unknown frame order {self.order!r}; "
                              f"choose one of {', '.join(self.ORDERS)}")
-        if self.num_frames < 1:
+        if self.pick not in ("middle", "random"):
+            raise ValueError(f"segment pick must be middle or random, got {self.pick!r}")
+        if self.strategy in ("uniform", "segment", "dense") and not self.num_frames:
+            raise ValueError(f"the {self.strategy} strategy needs a frame count")
+        if self.num_frames is not None and self.num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
+        if self.strategy == "fps" and not (self.fps and self.fps > 0):
+            raise ValueError("the fps strategy needs a positive target rate (fps=...)")
         if self.short_side is not None and self.short_side < 2:
             raise ValueError(f"short_side must be at least 2, got {self.short_side}")
+        if self.max_pixels is not None and self.max_pixels < 4:
+            raise ValueError(f"max_pixels must be at least 4, got {self.max_pixels}")
+        if self.short_side and self.max_pixels:
+            raise ValueError("choose one resize policy: short_side or max_pixels")
+
+    @property
+    def needs_time_base(self) -> bool:
+        return self.strategy == "fps"
 
     @property
     def name(self) -> str:
-        text = f"{self.strategy}{self.num_frames}"
+        if self.strategy == "fps":
+            text = f"fps{self.fps:g}" + (f"-max{self.num_frames}" if self.num_frames else "")
+        elif self.strategy == "all":
+            text = "all" + (f"-max{self.num_frames}" if self.num_frames else "")
+        else:
+            text = f"{self.strategy}{self.num_frames}"
+            if self.strategy == "segment" and self.pick == "random":
+                text += f"-rand{self.seed}"
         if self.short_side:
             text += f"-s{self.short_side}"
+        if self.max_pixels:
+            text += f"-p{self.max_pixels}"
         if self.order == "reversed":
             text += "-rev"
         elif self.order == "shuffled":
@@ -59,7 +95,7 @@ class FrameProtocol:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **{k: v for k, v in asdict(self).items()}}
+        return {"name": self.name, **asdict(self)}
 
 
 @dataclass
@@ -68,7 +104,7 @@ class Frames:
 
     array: np.ndarray  # (T, H, W, 3) uint8
     indices: list[int]  # positions in the decoded clip
-    timestamps: list[float]  # seconds from the clip's first frame
+    timestamps: list[float] | None  # seconds from the clip's start; None without a time base
     fps: float | None  # the clip's frame rate, None when the source has no time base
     total_frames: int  # frames actually decoded, not the container's claim
 

@@ -16,15 +16,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from harness.errors import MediaError
-from harness.sampling import select_indices
+from harness.sampling import select_indices, target_size
 from harness.types import FrameProtocol, Frames
-
-
-def _target_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    if not short_side or min(width, height) == short_side:
-        return width, height
-    scale = short_side / min(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Frames:
@@ -47,10 +40,10 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Fram
     if not decoded:
         raise MediaError(f"{path}: the video stream holds no decodable frames")
 
-    indices = select_indices(len(decoded), protocol, sample_id)
     fps = float(rate) if rate else None
+    indices = select_indices(len(decoded), protocol, sample_id, fps)
     first_pts = decoded[0].pts
-    width, height = _target_size(decoded[0].width, decoded[0].height, protocol.short_side)
+    width, height = target_size(decoded[0].width, decoded[0].height, protocol)
     reformatter = VideoReformatter()
     converted: dict[int, np.ndarray] = {}
     for i in indices:

@@ -24,7 +24,6 @@ import numpy as np
 import harness
 from harness.emotions import BASIC7, DFEW_SHARES, SYNONYMS
 from harness.errors import UsageError
-from harness.prompts import NAMES
 from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample
 from harness.video import write_mp4
@@ -67,25 +66,27 @@ def plan(n: int, seed: int, micro_share: float) -> list[dict[str, Any]]:
     """Labels and expression timing of every clip: cheap, and fixed by (n, seed)."""
     labels = [c for c, k in class_counts(n).items() for _ in range(k)]
     order = np.random.default_rng([seed, 0]).permutation(len(labels))
-    clips = []
-    for i, j in enumerate(order):
-        label = labels[j]
-        rng = np.random.default_rng([seed, 1, i])
-        duration = float(rng.uniform(3.0, 4.0))
-        micro = bool(label != "neutral" and rng.random() < micro_share)
-        if micro:
-            onset, apex, offset = rng.uniform(0.04, 0.08), rng.uniform(0.25, 0.5), rng.uniform(0.04, 0.08)
-        else:
-            onset, apex, offset = rng.uniform(0.15, 0.3), rng.uniform(0.7, 1.1), rng.uniform(0.15, 0.3)
-        start = float(rng.uniform(0.05, duration - (onset + apex + offset) - 0.05))
-        clips.append({
-            "id": f"{i + 1:05d}", "label": label, "micro": micro, "duration": round(duration, 4),
-            "onset_start": round(start, 4), "apex_start": round(start + onset, 4),
-            "apex_end": round(start + onset + apex, 4),
-            "offset_end": round(start + onset + apex + offset, 4),
-            "intensity": round(float(rng.uniform(0.75, 1.0)), 4) if label != "neutral" else 0.0,
-        })
-    return clips
+    return [clip_spec(f"{i + 1:05d}", labels[j], np.random.default_rng([seed, 1, i]), micro_share)
+            for i, j in enumerate(order)]
+
+
+def clip_spec(clip_id: str, label: str, rng: np.random.Generator, micro_share: float,
+              duration: tuple[float, float] = (3.0, 4.0)) -> dict[str, Any]:
+    """One clip's length and onset-apex-offset timing (seconds); ``label`` is one of BASIC7."""
+    length = float(rng.uniform(*duration))
+    micro = bool(label != "neutral" and rng.random() < micro_share)
+    if micro:
+        onset, apex, offset = rng.uniform(0.04, 0.08), rng.uniform(0.25, 0.5), rng.uniform(0.04, 0.08)
+    else:
+        onset, apex, offset = rng.uniform(0.15, 0.3), rng.uniform(0.7, 1.1), rng.uniform(0.15, 0.3)
+    start = float(rng.uniform(0.05, max(0.05, length - (onset + apex + offset) - 0.05)))
+    return {
+        "id": clip_id, "label": label, "micro": micro, "duration": round(length, 4),
+        "onset_start": round(start, 4), "apex_start": round(start + onset, 4),
+        "apex_end": round(start + onset + apex, 4),
+        "offset_end": round(start + onset + apex + offset, 4),
+        "intensity": round(float(rng.uniform(0.75, 1.0)), 4) if label != "neutral" else 0.0,
+    }
 
 
 def intensity_at(t: float, clip: dict[str, Any]) -> float:
@@ -192,8 +193,6 @@ class SyntheticTask(Task):
     classes = BASIC7
     aliases = SYNONYMS
     frame_protocol = FrameProtocol(strategy="uniform", num_frames=8)
-    prompt_templates = {"names": NAMES}
-    default_template = "names"
 
     PARAMS = {"n": int, "seed": int, "micro": float, "size": int, "fps": int}
 
@@ -231,7 +230,7 @@ class SyntheticTask(Task):
             return "neutral"
         return "micro" if sample.meta.get("micro") else "macro"
 
-    def samples(self) -> list[Sample]:
+    def samples(self, split: str | None = None) -> list[Sample]:
         clips = plan(self.n, self.seed, self.micro)
         manifest = self._read_manifest()
         (self.root / "clips").mkdir(parents=True, exist_ok=True)
@@ -245,7 +244,7 @@ class SyntheticTask(Task):
             hashes[clip["id"]] = digest
         if hashes != manifest:
             self._write_manifest(hashes)
-        return [Sample(id=c["id"], label=c["label"], video=str(self.root / "clips" / f"{c['id']}.mp4"),
+        return [Sample(id=c["id"], label=c["label"], media=str(self.root / "clips" / f"{c['id']}.mp4"),
                        meta={k: c[k] for k in ("micro", "duration", "apex_start", "apex_end", "intensity")})
                 for c in clips]
 

@@ -27,7 +27,7 @@ def test_example_task_and_model_run(run_cli, synthetic30, tmp_path):
     for s in samples:
         if s.label in ("happy", "neutral"):
             (root / s.label).mkdir(parents=True, exist_ok=True)
-            shutil.copy(s.video, root / s.label / f"{s.id}.mp4")
+            shutil.copy(s.media, root / s.label / f"{s.id}.mp4")
     r = run_cli("run", "--tasks", f"example-folder:root={root}", "--model", "example-motion",
                 "--model-args", "threshold=0.5", "--output-path", str(tmp_path / "out"), "--no-progress")
     assert r.code == 0, r.err

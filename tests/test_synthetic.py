@@ -14,11 +14,11 @@ from harness.errors import UsageError
 from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask, class_counts, plan, render_clip
 from harness.types import FrameProtocol
-from harness.video import read_frames
+from harness.media import read_frames
 
 
 def digests(samples):
-    return [hashlib.sha256(Path(s.video).read_bytes()).hexdigest() for s in samples]
+    return [hashlib.sha256(Path(s.media).read_bytes()).hexdigest() for s in samples]
 
 
 def test_generation_is_deterministic_for_a_seed(tmp_path):
@@ -33,7 +33,7 @@ def test_generation_is_deterministic_for_a_seed(tmp_path):
 def test_mp4_files_decode_with_the_expected_frame_count(synthetic30):
     task, samples = synthetic30
     for s in samples[:10]:
-        frames = read_frames(s.video, FrameProtocol(num_frames=8))
+        frames = read_frames(s.media, FrameProtocol(num_frames=8))
         assert frames.total_frames == round(s.meta["duration"] * 25)
         assert frames.fps == 25
         assert frames.array.shape == (8, 112, 112, 3)
@@ -85,11 +85,11 @@ def test_a_corrupt_or_missing_clip_is_regenerated(tmp_path):
     task = SyntheticTask({"n": 8, "seed": 2}, TaskContext(cache_dir=tmp_path))
     samples = task.samples()
     before = digests(samples)
-    Path(samples[1].video).write_bytes(b"garbage")
-    Path(samples[2].video).unlink()
+    Path(samples[1].media).write_bytes(b"garbage")
+    Path(samples[2].media).unlink()
     again = SyntheticTask({"n": 8, "seed": 2}, TaskContext(cache_dir=tmp_path)).samples()
     assert digests(again) == before
-    read_frames(again[1].video, FrameProtocol())
+    read_frames(again[1].media, FrameProtocol())
 
 
 def test_groups_and_bad_parameters(synthetic30):

@@ -17,7 +17,6 @@ import numpy as np
 import harness
 from harness.errors import UsageError
 from harness.model import Model
-from harness.prompts import NAMES
 from harness.task import Task
 from harness.types import FrameProtocol, Response, Sample
 
@@ -27,7 +26,6 @@ class FolderTask(Task):
     version = "1"
     description = "Clips laid out as ROOT/<class>/<clip>.mp4 (example plugin)"
     frame_protocol = FrameProtocol(num_frames=8)
-    prompt_templates = {"names": NAMES}
 
     def __init__(self, params, context):
         if "root" not in params:
@@ -42,8 +40,8 @@ class FolderTask(Task):
     def params(self):
         return {"root": str(self.root)}
 
-    def samples(self):
-        return [Sample(id=f"{c}/{clip.stem}", label=c, video=str(clip))
+    def samples(self, split=None):
+        return [Sample(id=f"{c}/{clip.stem}", label=c, media=str(clip))
                 for c in self.classes for clip in sorted((self.root / c).glob("*.mp4"))]
 
     def sample_count(self):

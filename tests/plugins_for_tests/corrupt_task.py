@@ -1,7 +1,6 @@
 """A task whose second clip is not a video: the run must record it as failed and go on."""
 import harness
 from harness.emotions import BASIC7, SYNONYMS
-from harness.prompts import NAMES
 from harness.task import Task
 from harness.tasks.synthetic import SyntheticTask
 from harness.types import FrameProtocol, Sample
@@ -12,17 +11,16 @@ class CorruptTask(Task):
     classes = BASIC7
     aliases = SYNONYMS
     frame_protocol = FrameProtocol(num_frames=4)
-    prompt_templates = {"names": NAMES}
 
     def __init__(self, params, context):
         self.synthetic = SyntheticTask({"n": 8, "seed": 5}, context)
         self.bad = context.cache_dir / "corrupt-clips" / "bad.mp4"
 
-    def samples(self):
+    def samples(self, split=None):
         good = self.synthetic.samples()
         self.bad.parent.mkdir(parents=True, exist_ok=True)
         self.bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
-        return [good[0], Sample(id="bad", label="happy", video=str(self.bad)), *good[1:]]
+        return [good[0], Sample(id="bad", label="happy", media=str(self.bad)), *good[1:]]
 
 
 @harness.hookimpl

@@ -1,0 +1,68 @@
+"""Frame folders: clips released as one image file per frame (DFEW, FERV39k, MAFW).
+
+Files are ordered by natural sort (``2.jpg`` before ``10.jpg``); only the
+sampled files are read. The frame rate is a task fact passed in by the
+caller: None means the folder has no real time base.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+from PIL import Image
+
+from harness.errors import MediaError
+from harness.sampling import select_indices, target_size
+from harness.types import FrameProtocol, Frames
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def natural_key(name: str):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_frames(folder: str) -> list[str]:
+    """Image files of a frame folder in natural order."""
+    try:
+        names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    except FileNotFoundError:
+        raise MediaError(f"{folder}: frame folder not found") from None
+    except NotADirectoryError:
+        raise MediaError(f"{folder}: not a folder") from None
+    return sorted(names, key=natural_key)
+
+
+def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
+                      fps: float | None = None) -> Frames:
+    names = list_frames(folder)
+    if not names:
+        raise MediaError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in the frame folder")
+    if protocol.needs_time_base and not fps:
+        raise MediaError(f"{folder}: this frame folder has no time base (its frames are not at a "
+                         f"known rate), so fps sampling cannot be used; use uniform or segment")
+    indices = select_indices(len(names), protocol, sample_id, fps)
+    images: dict[int, np.ndarray] = {}
+    size = None
+    for i in indices:
+        if i in images:
+            continue
+        path = os.path.join(folder, names[i])
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                if size is None:
+                    size = target_size(im.width, im.height, protocol)
+                if im.size != size:
+                    im = im.resize(size, Image.BILINEAR)
+                images[i] = np.asarray(im)
+        except (OSError, ValueError) as exc:
+            raise MediaError(f"{path}: cannot read image: {exc}") from None
+    shapes = {a.shape for a in images.values()}
+    if len(shapes) > 1:
+        raise MediaError(f"{folder}: frames have different sizes {sorted(shapes)}")
+    timestamps = [round(i / fps, 6) for i in indices] if fps else None
+    return Frames(array=np.stack([images[i] for i in indices]), indices=indices,
+                  timestamps=timestamps, fps=fps, total_frames=len(names))

@@ -1,0 +1,75 @@
+"""From a sample to its frames: video or frame folder, through the frame cache.
+
+The frame cache holds decoded, resized frames keyed by the clip's identity
+(path, size, modification time) and the frame protocol, so a second model on
+the same task decodes nothing. Entries are written to a temporary file and
+renamed, so two processes filling it at once never see half an entry; an
+unreadable entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from harness.framefolder import read_frame_folder
+from harness.types import FrameProtocol, Frames, Sample
+from harness.video import read_frames
+
+CACHE_VERSION = 1
+
+
+def load_frames(sample: Sample, protocol: FrameProtocol) -> Frames:
+    """Decode the frames ``protocol`` selects from the sample's video or frame folder."""
+    if os.path.isdir(sample.media):
+        return read_frame_folder(sample.media, protocol, sample.id, sample.fps)
+    return read_frames(sample.media, protocol, sample.id)
+
+
+class FrameCache:
+    """A folder of ``.npz`` entries, one per (clip, protocol)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def key(self, sample: Sample, protocol: FrameProtocol) -> str | None:
+        try:
+            st = os.stat(sample.media)
+        except OSError:
+            return None  # a missing clip is never cached: decoding reports it
+        identity = {"v": CACHE_VERSION, "path": os.path.abspath(sample.media), "size": st.st_size,
+                    "mtime": st.st_mtime_ns, "fps": sample.fps, "protocol": protocol.to_dict(),
+                    # seeded orders and random segments depend on the sample id
+                    "id": sample.id}
+        if os.path.isdir(sample.media):
+            identity["files"] = len(os.listdir(sample.media))
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> Frames | None:
+        path = self._path(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                return Frames(array=data["array"], indices=meta["indices"],
+                              timestamps=meta["timestamps"], fps=meta["fps"],
+                              total_frames=meta["total_frames"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            return None
+
+    def put(self, key: str, frames: Frames) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"indices": frames.indices, "timestamps": frames.timestamps,
+                           "fps": frames.fps, "total_frames": frames.total_frames})
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            np.savez(f, array=frames.array, meta=np.array(meta))
+        os.replace(tmp, path)

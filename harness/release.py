@@ -1,0 +1,167 @@
+"""Reading official dataset releases: where the root is, split files, safe paths.
+
+Shared by the DFEW, FERV39k and MAFW task plugins. Every problem is a
+DataError or UsageError that names the file, the line and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from harness.errors import DataError, UsageError
+from harness.task import TaskContext
+
+DATA_ENV = "HARNESS_DATA_DIR"
+
+
+def find_root(task: str, params: dict, context: TaskContext, folder_names: Iterable[str],
+              marker: str, layout: str) -> Path:
+    """The dataset root: ``root=`` parameter, else a folder under ``--data-dir``.
+
+    ``marker`` is a path inside the root that identifies the release. Fails
+    before any work starts, saying where it looked and what layout it expects.
+    """
+    looked: list[Path] = []
+    if params.get("root"):
+        candidates = [Path(str(params["root"])).expanduser()]
+    elif context.data_dir:
+        base = Path(context.data_dir).expanduser()
+        candidates = [base / name for name in folder_names] + [base]
+    else:
+        raise UsageError(f"{task}: no data location given. Pass --data-dir DIR (or set "
+                         f"{DATA_ENV}) with the release in DIR/{next(iter(folder_names))}, or "
+                         f"{task}:root=PATH. Expected layout under the root:\n{layout}")
+    for root in candidates:
+        looked.append(root)
+        if (root / marker).exists():
+            return root
+    where = "\n".join(f"  {p}" for p in looked)
+    raise UsageError(f"{task}: dataset not found. Looked for {marker!r} in:\n{where}\n"
+                     f"Expected layout under the root:\n{layout}")
+
+
+def read_text_lines(path: Path, encodings: tuple[str, ...] = ("utf-8-sig",)) -> list[tuple[int, str]]:
+    """Numbered non-empty lines, CRLF or LF, in the first encoding that decodes the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise DataError(f"{path}: not readable as {' or '.join(encodings)}")
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def inside(root: Path, relative: str, where: str) -> Path:
+    """``root / relative``, refused if it would escape the root (``..``, absolute paths)."""
+    if os.path.isabs(relative) or "\\" in relative:
+        raise DataError(f"{where}: path {relative!r} must be relative to the data root")
+    path = (root / relative).resolve()
+    base = root.resolve()
+    if path != base and base not in path.parents:
+        raise DataError(f"{where}: path {relative!r} escapes the data root {root}; refusing it")
+    return root / relative
+
+
+def check_unique(ids: list[tuple[str, str]]) -> None:
+    """``(id, where)`` pairs; a repeated id is an error naming both places."""
+    seen: dict[str, str] = {}
+    for sample_id, where in ids:
+        if sample_id in seen:
+            raise DataError(f"{where}: duplicate sample id {sample_id!r} (first at {seen[sample_id]})")
+        seen[sample_id] = where
+
+
+def parse_folds(task: str, value, count: int = 5) -> list[int]:
+    """``fold=3`` -> [3]; ``fold=all`` (default) -> [1..5]."""
+    if value in (None, "all"):
+        return list(range(1, count + 1))
+    try:
+        folds = [int(value)]
+    except (TypeError, ValueError):
+        folds = []
+    if not folds or not 1 <= folds[0] <= count:
+        raise UsageError(f"{task}: fold must be 1..{count} or all, got {value!r}")
+    return folds
+
+
+def check_params(task: str, params: dict, allowed: Iterable[str]) -> None:
+    unknown = set(params) - set(allowed)
+    if unknown:
+        raise UsageError(f"{task}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(allowed)}")
+
+
+class ReleaseTask:
+    """Mixin for tasks that read an official release: parameters, media choice, folds.
+
+    Subclasses define ``_read_split(split)`` and ``_locate()`` (which finds
+    the root or raises, saying what layout is expected) and call ``_setup``
+    from ``__init__``. The data is looked for only when needed, so a task can
+    be described without it; :meth:`prepare` looks for it before a run starts.
+    Each split file is parsed once per task instance.
+    """
+
+    official_counts: dict[str, int] = {}
+    media_fps: dict[str, float | None] = {}
+
+    def _setup(self, params: dict, context: TaskContext, allowed: tuple[str, ...]) -> None:
+        check_params(self.name, params, allowed)
+        self._params = dict(params)
+        self._context = context
+        self._cache: dict[str, list] = {}
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            self._root = self._locate()
+        return self._root
+
+    def prepare(self) -> None:
+        """Find the data and parse every evaluated split: errors surface before any work."""
+        for split in self.splits():
+            self.samples(split)
+
+    def _media(self, choices: tuple[str, ...], default: str) -> str:
+        media = str(self._params.get("media", default))
+        if media not in choices:
+            raise UsageError(f"{self.name}: media must be one of {', '.join(choices)}, got {media!r}")
+        return media
+
+    def _fps(self, media: str) -> float | None:
+        """The frame rate of frame folders: fps=... if given, else the release's known rate."""
+        if "fps" in self._params:
+            value = self._params["fps"]
+            if value in (None, "none", "None"):
+                return None
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"{self.name}: fps must be a number or none, got {value!r}") from None
+        return self.media_fps.get(media)
+
+    def samples(self, split: str | None = None):
+        split = split or self.splits()[0]
+        if split not in self.splits():
+            raise UsageError(f"{self.name}: no split {split!r}; this instance has {self.splits()}")
+        if split not in self._cache:
+            self._cache[split] = self._read_split(split)
+        return self._cache[split]
+
+    def sample_count(self) -> int | None:
+        try:
+            return sum(len(self.samples(s)) for s in self.splits())
+        except (DataError, UsageError):
+            return None  # the data is not there (or broken): `harness data check` says why
+
+    def expected_counts(self) -> dict[str, int | None]:
+        """Official sample counts of the evaluated splits (None where unknown)."""
+        return {s: self.official_counts.get(s) for s in self.splits()}
