@@ -147,15 +147,18 @@ def cmd_run(args, argv) -> int:
     )
     out = evaluator.evaluate(host, config)
     print(summary_table(out.document))
-    for spec, task in out.document["tasks"].items():
-        print(f"\n{spec}: per class")
-        print(per_class_table(task))
-        if task["groups"]:
-            print(f"\n{spec}: by group")
-            print(tabulate([[g, m["n"], _pct(m["uar"]), _pct(m["war"])] for g, m in task["groups"].items()],
-                           headers=["group", "n", "UAR", "WAR"], disable_numparse=True))
-        for failure in task["failures"][:10]:
-            print(f"failed: {failure['id']}: {failure['error']}", file=sys.stderr)
+    for spec in config.tasks:
+        keys = [k for k, t in out.document["tasks"].items() if t["spec"] == str(spec)]
+        print(f"\n{spec}: per-class recall %" + (" (support)" if len(keys) == 1 else ""))
+        print(per_class_table(out.document, keys))
+        for key in keys:
+            task = out.document["tasks"][key]
+            if task["groups"]:
+                print(f"\n{key}: by group")
+                print(tabulate([[g, m["n"], _pct(m["uar"]), _pct(m["war"])] for g, m in task["groups"].items()],
+                               headers=["group", "n", "UAR", "WAR"], disable_numparse=True))
+            for failure in task["failures"][:10]:
+                print(f"failed: {key}: {failure['id']}: {failure['error']}", file=sys.stderr)
     print(f"\nresults: {out.results_path}")
     for path in out.sample_paths.values():
         print(f"samples: {path}")
@@ -192,11 +195,22 @@ def summary_table(document: dict) -> str:
                     disable_numparse=True)
 
 
-def per_class_table(task: dict) -> str:
-    rows = [[c["class"], c["support"], c["predicted"], _pct(c["recall"]), _pct(c["precision"]),
-             _pct(c["f1"])] for c in task["per_class"]]
-    return tabulate(rows, headers=["class", "support", "predicted", "recall", "precision", "F1"],
-                    disable_numparse=True)
+def per_class_table(document: dict, keys: list[str]) -> str:
+    """Recall of each class (rows) in each evaluated split (columns), with predictions made."""
+    tasks = [document["tasks"][k] for k in keys]
+    rows = []
+    for i, cls in enumerate(tasks[0]["per_class"]):
+        row = [cls["class"]]
+        for t in tasks:
+            c = t["per_class"][i]
+            row.append(f"{_pct(c['recall'])} ({c['support']})" if len(tasks) == 1 else _pct(c["recall"]))
+        row.append(sum(t["per_class"][i]["predicted"] for t in tasks))
+        rows.append(row)
+    invalid = sum(t["counts"]["invalid"] for t in tasks)
+    failed = sum(t["counts"]["failed"] for t in tasks)
+    rows.append(["(invalid / failed)"] + ["" for _ in tasks] + [f"{invalid} / {failed}"])
+    headers = ["class"] + ([k.rsplit("/", 1)[-1] for k in keys] if len(keys) > 1 else ["recall"]) + ["predicted"]
+    return tabulate(rows, headers=headers, disable_numparse=True)
 
 
 def cmd_list(args, argv) -> int:

@@ -8,6 +8,7 @@ evaluated split, so a crash in the third task keeps the first two.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import re
 from collections import Counter
@@ -160,8 +161,11 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
 
 def aggregate(parts: list[dict], keys: list[str]) -> dict:
     """Mean and standard deviation (over splits, ddof=1) of UAR, WAR and macro-F1: the DFER convention."""
-    out: dict[str, Any] = {"splits": keys, "n": sum(p["counts"]["evaluated"] for p in parts),
-                           "failed": sum(p["counts"]["failed"] for p in parts)}
+    n = sum(p["counts"]["evaluated"] for p in parts)
+    out: dict[str, Any] = {"splits": keys, "n": n, "failed": sum(p["counts"]["failed"] for p in parts),
+                           "invalid_rate": sum(p["counts"]["invalid"] for p in parts) / n if n else 0.0,
+                           "fingerprint": hashlib.sha256(" ".join(p["fingerprint"] for p in parts)
+                                                         .encode()).hexdigest()[:16]}
     for name in ("uar", "war", "macro_f1"):
         values = np.array([p["metrics"][name] for p in parts])
         out[f"{name}_mean"] = float(values.mean())

@@ -16,7 +16,7 @@ def test_run_on_30_synthetic_clips_writes_valid_results_and_sample_logs(run_cli,
     r = run_cli("run", "--tasks", "synthetic:n=30,seed=3", "--model", "majority",
                 "--output-path", str(tmp_path), "--log-samples", "--no-progress")
     assert r.code == 0, r.err
-    assert "synthetic:n=30,seed=3" in r.out and "UAR" in r.out and "per class" in r.out
+    assert "synthetic:n=30,seed=3" in r.out and "UAR" in r.out and "per-class recall" in r.out
     doc = read_results(tmp_path)
     results.validate(doc)
     task = doc["tasks"]["synthetic:n=30,seed=3"]
@@ -55,7 +55,7 @@ def test_a_corrupt_clip_becomes_a_failed_sample_and_the_run_completes(run_cli, t
     r = run_cli("run", "-p", "corrupt_task", "--tasks", "corrupt-clips",
                 "--model", "uniform", "--output-path", str(tmp_path), "--log-samples", "--no-progress")
     assert r.code == 1  # evaluation errors: results are written, the exit code says so
-    assert "failed: bad:" in r.err and "bad.mp4" in r.err
+    assert "failed: corrupt-clips: bad:" in r.err and "bad.mp4" in r.err
     task = read_results(tmp_path)["tasks"]["corrupt-clips"]
     assert task["counts"]["failed"] == 1 and task["counts"]["evaluated"] == 9
     assert task["failures"][0]["id"] == "bad"
