@@ -23,6 +23,8 @@ def _plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
                         help="load a plugin module by import path, or block one with no:NAME "
                              "(repeatable)")
+    parser.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a folder of YAML task definitions (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--data-dir")
 
     data = sub.add_parser("data", help="check a local copy of a dataset release")
-    _plugin_option(data)
     data_sub = data.add_subparsers(dest="action", required=True)
     dcheck = data_sub.add_parser("check", help="split files, official counts, media present and decodable")
     _plugin_option(dcheck)
@@ -114,7 +115,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _host(args):
     from harness import host as plugin_host
-    host = plugin_host.load(getattr(args, "plugins", []))
+    from harness.tasks.yamltask import INCLUDE_ENV
+    paths = [str(Path(p).resolve()) for p in getattr(args, "include_path", [])]
+    previous = os.environ.get(INCLUDE_ENV)
+    if paths:  # read by the YAML task plugin while it registers its tasks
+        os.environ[INCLUDE_ENV] = os.pathsep.join([*paths, previous or ""]).strip(os.pathsep)
+    try:
+        host = plugin_host.load(getattr(args, "plugins", []))
+    finally:
+        if previous is None:
+            os.environ.pop(INCLUDE_ENV, None)
+        else:
+            os.environ[INCLUDE_ENV] = previous
     for problem in host.problems:
         print(f"harness: warning: {problem}", file=sys.stderr)
     return host

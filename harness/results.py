@@ -37,6 +37,11 @@ _Validator = jsonschema.validators.extend(
 )
 
 
+def validator_for(schema_document: dict):
+    """A JSON Schema 2020-12 validator in which ``number`` means a finite number."""
+    return _Validator(schema_document)
+
+
 @lru_cache(maxsize=None)
 def schema(name: str) -> dict:
     """A bundled schema: ``results`` or ``leaderboard``."""

@@ -1,0 +1,51 @@
+"""Tasks defined by data rather than code: rows of (id, media path, label).
+
+Shared by YAML-defined tasks and Hugging Face ``datasets``-backed tasks. The
+class list is fixed by the definition; a label outside it (after the
+optional ``label_map`` and case-insensitive matching) is an error naming the
+row; media paths must stay inside the media root; ids must be unique.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.release import check_unique, inside
+from harness.types import Sample
+
+
+@dataclass(frozen=True)
+class Row:
+    media: str
+    label: Any
+    id: str | None
+    where: str  # "file:line" or "dataset[row]", for error messages
+
+
+def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
+                  label_map: dict | None = None, fps: float | None = None,
+                  absolute_ok: bool = False) -> list[Sample]:
+    """Samples from rows; ``absolute_ok`` accepts absolute media paths (a ``datasets``
+    Video column stores them), relative ones must still stay inside ``media_root``."""
+    lookup = {c.lower(): c for c in classes}
+    label_map = {str(k): v for k, v in (label_map or {}).items()}
+    samples, ids = [], []
+    for row in rows:
+        raw = str(row.label).strip()
+        mapped = label_map.get(raw, raw)
+        label = lookup.get(str(mapped).strip().lower())
+        if label is None:
+            raise DataError(f"{row.where}: unknown label {raw!r}; the classes are {', '.join(classes)}"
+                            + (" (after label_map)" if label_map else ""))
+        if not row.media or not str(row.media).strip():
+            raise DataError(f"{row.where}: empty media path")
+        path = str(row.media).strip()
+        media = Path(path) if absolute_ok and Path(path).is_absolute() else inside(media_root, path, row.where)
+        sample_id = str(row.id).strip() if row.id not in (None, "") else str(row.media).strip()
+        samples.append(Sample(id=sample_id, label=label, media=str(media), fps=fps))
+        ids.append((sample_id, row.where))
+    check_unique(ids)
+    return samples

@@ -1,0 +1,160 @@
+"""Tasks defined by YAML files, so users add datasets without writing Python.
+
+Every ``*.yaml`` / ``*.yml`` file in the folders of ``HARNESS_INCLUDE_PATH``
+(``--include-path DIR`` sets it; several folders are separated by ``:``)
+registers one task. A file looks like::
+
+    task: my-clips
+    manifest: clips.csv          # CSV with a header, or JSONL; relative to this file
+    media_column: path           # default "media"
+    label_column: emotion        # default "label"
+    classes: [happy, sad, neutral]
+    aliases: {joyful: happy}
+    frames: segment=16           # default frame protocol (a --frames preset)
+    fps: 25                      # frame rate of frame folders (null: no time base)
+
+See ``harness/schemas/yaml-task.schema.json`` for every field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness.errors import DataError, UsageError
+from harness.manifest import Row, build_samples
+from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
+from harness.release import check_params
+from harness.sampling import parse_frames
+from harness.task import Task, TaskContext
+from harness.types import FrameProtocol
+
+INCLUDE_ENV = "HARNESS_INCLUDE_PATH"
+
+
+def load_definition(path: Path) -> dict[str, Any]:
+    """Read and validate a YAML task file; errors name the file and the offending field."""
+    import yaml  # a light import, but only needed when YAML tasks exist
+
+    from harness.results import schema, validator_for
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: not a readable YAML file: {exc}") from None
+    errors = sorted(validator_for(schema("yaml-task")).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise DataError(f"{path}: {errors[0].json_path}: {errors[0].message}")
+    return data
+
+
+def read_manifest(path: Path, media_column: str, label_column: str, id_column: str | None) -> list[Row]:
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found")
+    rows: list[Row] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{where}: not valid JSON: {exc}") from None
+            rows.append(_row(record, where, media_column, label_column, id_column))
+        return rows
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = {media_column, label_column} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}; "
+                            f"it has {', '.join(reader.fieldnames or [])}")
+        for record in reader:
+            rows.append(_row(record, f"{path}:{reader.line_num}", media_column, label_column, id_column))
+    return rows
+
+
+def _row(record: dict, where: str, media_column: str, label_column: str, id_column: str | None) -> Row:
+    if not isinstance(record, dict) or media_column not in record or label_column not in record:
+        raise DataError(f"{where}: needs the fields {media_column!r} and {label_column!r}")
+    return Row(media=record[media_column], label=record[label_column],
+               id=record.get(id_column) if id_column else None, where=where)
+
+
+class YAMLTask(Task):
+    """A task whose definition is a YAML file."""
+
+    def __init__(self, path: Path, definition: dict[str, Any], params: dict, context: TaskContext):
+        check_params(definition["task"], params, ("fps",))
+        self.path = path
+        self.definition = definition
+        self.name = definition["task"]
+        self.description = definition.get("description", f"defined in {path}")
+        self.version = str(definition.get("version", "1"))
+        self.classes = tuple(definition["classes"])
+        self.aliases = {k.lower(): v for k, v in definition.get("aliases", {}).items()}
+        self.split = definition.get("split", "test")
+        self.fps = params.get("fps", definition.get("fps"))
+        self.has_time_base = True  # videos carry their rate; folders need fps (checked per clip)
+        base = FrameProtocol(strategy="segment", num_frames=16)
+        self.frame_protocol = parse_frames(definition["frames"], base) if "frames" in definition else base
+        templates = dict(DEFAULT_TEMPLATES)
+        for name, spec in definition.get("prompts", {}).items():
+            templates[name] = PromptTemplate(name=name, system=spec.get("system", SYSTEM), user=spec["user"],
+                                             kind=spec.get("kind", "names"))
+        self.prompt_templates = templates
+        self.default_template = definition.get("default_prompt", "names")
+        if self.default_template not in templates:
+            raise DataError(f"{path}: default_prompt {self.default_template!r} is not one of {', '.join(templates)}")
+        self._samples = None
+
+    def params(self) -> dict:
+        return {"definition": str(self.path), "fps": self.fps}
+
+    def samples(self, split: str | None = None):
+        if self._samples is None:
+            d = self.definition
+            manifest = self.path.parent / d["manifest"]
+            rows = read_manifest(manifest, d.get("media_column", "media"), d.get("label_column", "label"),
+                                 d.get("id_column"))
+            media_root = self.path.parent / d["media_root"] if "media_root" in d else manifest.parent
+            self._samples = build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps)
+        return self._samples
+
+    def prepare(self) -> None:
+        self.samples()
+
+    def sample_count(self) -> int | None:
+        try:
+            return len(self.samples())
+        except DataError:
+            return None
+
+
+def include_paths(env: dict | None = None) -> list[Path]:
+    value = (os.environ if env is None else env).get(INCLUDE_ENV, "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
+@harness.hookimpl
+def harness_register_tasks(register):
+    problems = []
+    for folder in include_paths():
+        if not folder.is_dir():
+            problems.append(f"--include-path {folder}: not a folder")
+            continue
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            try:
+                definition = load_definition(path)
+            except DataError as exc:  # one bad file does not hide the good ones
+                problems.append(str(exc))
+                continue
+            register(definition["task"],
+                     lambda params, context, p=path, d=definition: YAMLTask(p, d, params, context),
+                     description=definition.get("description", f"YAML task {path.name}"))
+    if problems:
+        raise UsageError("; ".join(problems))
