@@ -1,8 +1,10 @@
 """Frame folders: clips released as one image file per frame (DFEW, FERV39k, MAFW).
 
 Files are ordered by natural sort (``2.jpg`` before ``10.jpg``); only the
-sampled files are read. The frame rate is a task fact passed in by the
-caller: None means the folder has no real time base.
+sampled files are read, JPEGs with libjpeg-turbo through simplejpeg (about
+1.5x faster than Pillow, DESIGN.md section 8) and other formats with Pillow.
+The frame rate is a task fact passed in by the caller: None means the
+folder has no real time base.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import re
 
 import numpy as np
+import simplejpeg
 from PIL import Image
 
 from harness.errors import MediaError
@@ -20,8 +23,11 @@ from harness.types import FrameProtocol, Frames
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def natural_key(name: str):
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(name)]
 
 
 def list_frames(folder: str) -> list[str]:
@@ -32,7 +38,22 @@ def list_frames(folder: str) -> list[str]:
         raise MediaError(f"{folder}: frame folder not found") from None
     except NotADirectoryError:
         raise MediaError(f"{folder}: not a folder") from None
+    stems = [n.rsplit(".", 1)[0] for n in names]
+    if all(stem.isdigit() for stem in stems):  # the common case, 1.jpg ... 847.jpg: a cheap sort
+        return [n for _, n in sorted(zip(map(int, stems), names))]
     return sorted(names, key=natural_key)
+
+
+def _read_image(path: str) -> np.ndarray:
+    if path.lower().endswith((".jpg", ".jpeg")):
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:
+            pass  # e.g. a CMYK or progressive oddity: let Pillow try
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
@@ -51,15 +72,14 @@ def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
             continue
         path = os.path.join(folder, names[i])
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                if size is None:
-                    size = target_size(im.width, im.height, protocol)
-                if im.size != size:
-                    im = im.resize(size, Image.BILINEAR)
-                images[i] = np.asarray(im)
+            image = _read_image(path)
         except (OSError, ValueError) as exc:
             raise MediaError(f"{path}: cannot read image: {exc}") from None
+        if size is None:
+            size = target_size(image.shape[1], image.shape[0], protocol)
+        if (image.shape[1], image.shape[0]) != size:  # resized once, here
+            image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        images[i] = image
     shapes = {a.shape for a in images.values()}
     if len(shapes) > 1:
         raise MediaError(f"{folder}: frames have different sizes {sorted(shapes)}")

@@ -9,9 +9,11 @@ its reason and the run goes on, unless ``strict`` is set.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -76,28 +78,60 @@ def _decode(sample: Sample, protocol: FrameProtocol,
     return frames, None, time.perf_counter() - start, False
 
 
+def _decode_chunk(samples: list[Sample], protocol: FrameProtocol,
+                  cache_root: str | None) -> list[tuple[Frames | None, str | None, float, bool]]:
+    return [_decode(s, protocol, cache_root) for s in samples]
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per size for the whole process: later tasks and folds skip the start-up."""
+    if workers not in _POOLS:
+        ctx = multiprocessing.get_context("spawn")  # safe with threaded libraries in the parent
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return _POOLS[workers]
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
 def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
-            cache_root: str | None = None) -> Iterator[Decoded]:
-    """Decode samples in order, with ``workers`` processes (0: in this process)."""
+            cache_root: str | None = None, chunk: int = 4) -> Iterator[Decoded]:
+    """Decode samples in order, with ``workers`` processes (0: in this process).
+
+    Workers take ``chunk`` clips per job and at most ``2 * workers`` jobs are
+    in flight, so memory stays bounded and the model never waits while
+    decoding keeps up.
+    """
     if workers <= 0:
         for s in samples:
             yield (s, *_decode(s, protocol, cache_root))
         return
-    window = workers * 4
-    ctx = multiprocessing.get_context("spawn")  # safe with threaded libraries in the parent
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: list[tuple[Sample, Future]] = []
-        it = iter(samples)
-        for s in it:
-            pending.append((s, pool.submit(_decode, s, protocol, cache_root)))
-            if len(pending) >= window:
-                break
-        while pending:
-            s, fut = pending.pop(0)
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_decode, nxt, protocol, cache_root)))
-            yield (s, *fut.result())
+    pool = _pool(workers)
+    chunks = (samples[i:i + chunk] for i in range(0, len(samples), chunk))
+    pending: list[tuple[list[Sample], Future]] = []
+    for part in chunks:
+        pending.append((part, pool.submit(_decode_chunk, part, protocol, cache_root)))
+        if len(pending) >= 2 * workers:
+            break
+    while pending:
+        part, fut = pending.pop(0)
+        nxt = next(chunks, None)
+        if nxt is not None:
+            pending.append((nxt, pool.submit(_decode_chunk, nxt, protocol, cache_root)))
+        try:
+            results = fut.result()
+        except BrokenProcessPool:
+            _POOLS.pop(workers, None)
+            raise
+        for s, result in zip(part, results):
+            yield (s, *result)
 
 
 def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
