@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/harness leaderboard add $(DEMO_OUT)/results_*.json --board $(DEMO_OUT)/leaderboard.json
 
 test: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]" ./examples/harness-example-plugin
+	$(BIN)/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
 	$(BIN)/python -m pytest -q
 
 clean:

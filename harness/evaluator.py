@@ -203,7 +203,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         choices = _shown_choices(classes, config.choice_order, config.seed, sample.id)
         shown[sample.id] = choices
         return Request(sample_id=sample.id, frames=frames, messages=template.render(choices),
-                       choices=choices, mode="generate", seed=config.seed)
+                       choices=choices, mode=task.default_mode, seed=config.seed,
+                       answer_keys=template.answer_keys(choices))
 
     workers = config.decode_workers
     if workers is None:  # starting processes costs more than decoding a few hundred small clips
@@ -212,14 +213,20 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                                       batch_size=batch_size, workers=workers, strict=config.strict,
                                       progress=config.progress, desc=desc, frame_cache=frame_cache)
     rows, labels, predictions, statuses, groups = [], [], [], [], []
-    for o in outcomes:
+    variants: dict[str, tuple[list, list]] = {}  # name -> (predictions, statuses)
+    for index, o in enumerate(outcomes):
         choices = shown.get(o.sample.id)
+        letters = choices if template.kind == "letters" else None
         if o.error is not None:
             pred, status, rule, raw = None, metrics.FAILED, None, None
         else:
             raw = o.response.text
-            parsed = parser.parse(raw, letters=choices if template.kind == "letters" else None)
+            parsed = parser.parse(raw, letters=letters)
             pred, status, rule = parsed.prediction, parsed.status, parsed.rule
+        for name, text in (o.response.variants.items() if o.response else ()):
+            alt = parser.parse(text, letters=letters)
+            preds, stats = variants.setdefault(name, ([None] * len(outcomes), [metrics.FAILED] * len(outcomes)))
+            preds[index], stats[index] = alt.prediction, alt.status
         group = task.group(o.sample)
         labels.append(o.sample.label)
         predictions.append(pred)
@@ -228,6 +235,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         rows.append({"id": o.sample.id, "label": o.sample.label, "prediction": pred, "status": status,
                      "rule": rule, "raw": raw, "error": o.error,
                      "scores": o.response.scores if o.response else None,
+                     "variants": dict(o.response.variants) if o.response and o.response.variants else None,
                      "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
                      "prompt_hash": o.prompt_hash, "group": group, "meta": o.sample.meta})
@@ -240,6 +248,13 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                             [statuses[i] for i in idx], classes, config.seed, config.bootstrap)
         by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
                                         "missing_classes")}
+    by_variant = {}
+    for name, (preds, stats) in sorted(variants.items()):
+        m = metrics.compute(labels, preds, stats, classes, config.seed, config.bootstrap)
+        by_variant[name] = {**{k: m[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                                 "invalid_rate")},
+                            "recall": {c["class"]: c["recall"] for c in m["per_class"]},
+                            "prediction_distribution": m["prediction_distribution"]}
     evaluated = len(samples)
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
@@ -262,6 +277,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "confusion": summary["confusion"],
         "prediction_distribution": summary["prediction_distribution"],
         "groups": by_group,
+        "variants": by_variant,
         "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),

@@ -43,6 +43,10 @@ class PromptTemplate:
             listed = ", ".join(choices)
         return self.user.format(choices=listed)
 
+    def answer_keys(self, choices: tuple[str, ...]) -> tuple[str, ...]:
+        """What the model is asked to write for each choice: letters, or () for the names."""
+        return tuple(string.ascii_uppercase[:len(choices)]) if self.kind == "letters" else ()
+
     def render(self, choices: tuple[str, ...]) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         if self.system:

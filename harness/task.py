@@ -46,6 +46,7 @@ class Task(abc.ABC):
     frame_protocol: FrameProtocol = FrameProtocol()
     prompt_templates: dict[str, PromptTemplate] = DEFAULT_TEMPLATES
     default_template: str = "names"
+    default_mode: str = "generate"  # or "score": how models answer unless told otherwise
     split: str = "test"
     has_time_base: bool = True
 

@@ -116,7 +116,9 @@ class Request:
     ``messages`` is provider-neutral chat: each message has a ``role`` and a
     list of ``content`` parts, ``{"type": "video"}`` standing for ``frames``
     and ``{"type": "text", "text": ...}``. ``choices`` is the ordered list of
-    candidate answers shown in the prompt.
+    candidate answers shown in the prompt; ``answer_keys`` what the prompt
+    asks the model to write for each of them (option letters), empty when
+    the answer is the class name itself.
     """
 
     sample_id: str
@@ -125,11 +127,17 @@ class Request:
     choices: tuple[str, ...]
     mode: str = "generate"
     seed: int = 0
+    answer_keys: tuple[str, ...] = ()
 
 
 @dataclass
 class Response:
-    """A model's answer: generated text, or one log-likelihood per choice."""
+    """A model's answer: generated text, or one log-likelihood per choice.
+
+    ``variants`` holds alternative answers the model also reports, by name
+    (e.g. ``prior_corrected``); each gets its own metrics in the results.
+    """
 
     text: str | None = None
     scores: dict[str, float] | None = None
+    variants: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,333 @@
+"""Hugging Face transformers VLMs: ``hf`` and presets such as ``qwen-vl``.
+
+    harness run --tasks dfew --model hf --model-args pretrained=Qwen/Qwen2.5-VL-7B-Instruct,dtype=bfloat16
+
+Frames go in as one **video** with their real timing (total frame count,
+rate and sampled indices as ``VideoMetadata``; the processor's own frame
+sampling is off), or as separate images with ``video_input=images``. Two
+modes: ``generate`` (chat template, greedy decoding, then the task's answer
+parser) and ``score`` (the log-likelihood of every candidate answer after
+the prompt; the best one is the prediction). Small clips keep their size: the
+processor's minimum pixel budget is lowered to one visual token unless
+``min_pixels`` says otherwise.
+
+torch and transformers are imported when a model is built, never when
+plugins are listed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import harness
+from harness.errors import HarnessError, UsageError
+from harness.model import Model
+from harness.types import Request, Response
+
+ARGS = {
+    "pretrained": str, "revision": str, "dtype": str, "device": str, "attn_implementation": str,
+    "max_new_tokens": int, "batch_size": int, "mode": str, "video_input": str, "trust_remote_code": bool,
+    "length_norm": bool, "prior_correction": bool, "min_pixels": int, "max_pixels": int, "threads": int,
+}
+# Arguments that change outputs, hence part of the identity (results, leaderboard rows, cache keys).
+OUTPUT_ARGS = ("mode", "video_input", "max_new_tokens", "length_norm", "prior_correction", "min_pixels",
+               "max_pixels")
+
+
+class CheckpointUnavailable(HarnessError):
+    """The checkpoint is neither local nor downloadable from here."""
+
+
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    """One quick TCP connect to the hub, so that an offline machine fails in seconds, not minutes."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load(loader, name: str, **kwargs):
+    """``loader.from_pretrained`` from the local cache first, then the hub if it is reachable."""
+    if Path(name).expanduser().is_dir():
+        return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
+    try:
+        return loader.from_pretrained(name, local_files_only=True, **kwargs)
+    except OSError as local_error:
+        if not _hub_reachable():
+            raise CheckpointUnavailable(
+                f"checkpoint {name!r} is not in the local Hugging Face cache and the hub cannot be reached "
+                f"from this machine. Fetch it where there is network (`hf download {name}`, then copy "
+                f"~/.cache/huggingface), or pass pretrained=/path/to/a/local/folder. ({local_error})") from None
+    try:
+        return loader.from_pretrained(name, **kwargs)
+    except OSError as exc:
+        raise CheckpointUnavailable(f"checkpoint {name!r} could not be loaded: {exc}") from None
+
+
+class HFModel(Model):
+    """Any image-text-to-text VLM that ``AutoModelForImageTextToText`` loads."""
+
+    name = "hf"
+    modes = ("generate", "score")
+
+    def __init__(self, args: dict[str, Any], preset: str | None = None):
+        unknown = set(args) - set(ARGS)
+        if unknown:
+            raise UsageError(f"model {preset or 'hf'}: unknown argument(s) {', '.join(sorted(unknown))}; "
+                             f"it takes {', '.join(ARGS)}")
+        if not args.get("pretrained"):
+            raise UsageError("model hf needs pretrained=<hub id or local folder>")
+        self.args = {k: ARGS[k](v) if ARGS[k] is not bool else str(v).lower() in ("1", "true", "yes")
+                     for k, v in args.items()}
+        self.preset = preset
+        self.mode = self.args.get("mode")
+        if self.mode not in (None, "generate", "score"):
+            raise UsageError(f"mode must be generate or score, got {self.mode!r}")
+        self.video_input = self.args.get("video_input", "video")
+        if self.video_input not in ("video", "images"):
+            raise UsageError(f"video_input must be video or images, got {self.video_input!r}")
+        self.batch_size = self.args.get("batch_size", 1)
+        self.max_new_tokens = self.args.get("max_new_tokens", 16)
+        self._prior_cache: dict = {}
+        self._load()
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        try:
+            import torch
+            import transformers
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+        except ImportError:
+            raise UsageError('the hf model needs torch and transformers: pip install "dfer-harness[hf]"') from None
+        self.torch = torch
+        torch.set_num_threads(self.args.get("threads") or os.cpu_count() or 1)
+        transformers.logging.set_verbosity_error()  # warnings about unused defaults would flood the log
+        transformers.logging.disable_progress_bar()
+        device = self.args.get("device", "auto")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype_name = self.args.get("dtype", "auto")
+        if dtype_name == "auto":
+            dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
+        if dtype_name not in ("bfloat16", "float16", "float32"):
+            raise UsageError(f"dtype must be bfloat16, float16, float32 or auto, got {dtype_name!r}")
+        self.device, self.dtype_name = device, dtype_name
+        common = {"trust_remote_code": self.args.get("trust_remote_code", False)}
+        if "revision" in self.args:
+            common["revision"] = self.args["revision"]
+        name = self.args["pretrained"]
+        self.processor = _load(AutoProcessor, name, **common)
+        extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
+        self.model = _load(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name), **common, **extra)
+        self.model.to(device).eval()
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.revision = getattr(self.model.config, "_commit_hash", None) or self.args.get("revision")
+        self.family = getattr(self.model.config, "model_type", "unknown")
+
+    def identity(self) -> dict[str, Any]:
+        outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
+        outputs.setdefault("video_input", self.video_input)
+        outputs.setdefault("max_new_tokens", self.max_new_tokens)
+        return {"id": self.args["pretrained"], "revision": self.revision, "dtype": self.dtype_name,
+                "family": self.family, "preset": self.preset, "args": outputs}
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def _messages(self, request: Request) -> list[dict]:
+        if self.video_input == "video":
+            return request.messages
+        count = len(request.frames.array)
+        out = []
+        for message in request.messages:
+            content = []
+            for part in message["content"]:
+                content.extend([{"type": "image"}] * count if part.get("type") == "video" else [part])
+            out.append({**message, "content": content})
+        return out
+
+    def _size(self, processor) -> dict | None:
+        """Keep small clips small: the minimum pixel budget becomes one merged visual token."""
+        size = getattr(processor, "size", None)
+        if not hasattr(size, "get") or size.get("shortest_edge") is None:
+            return None
+        patch = getattr(processor, "patch_size", 14) * getattr(processor, "merge_size", 2)
+        return {"shortest_edge": self.args.get("min_pixels", patch * patch),
+                "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
+
+    def _inputs(self, requests: list[Request], suffixes: list[str] | None = None):
+        from transformers.video_utils import VideoMetadata
+
+        texts = [self.processor.apply_chat_template(self._messages(r), add_generation_prompt=True, tokenize=False)
+                 for r in requests]
+        if suffixes is not None:
+            texts = [t + s for t, s in zip(texts, suffixes)]
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if self.video_input == "video":
+            video_processor = self.processor.video_processor
+            kwargs["videos"] = [r.frames.array for r in requests]
+            kwargs["video_metadata"] = [
+                VideoMetadata(total_num_frames=r.frames.total_frames, fps=r.frames.fps,
+                              frames_indices=list(r.frames.indices), width=r.frames.array.shape[2],
+                              height=r.frames.array.shape[1],
+                              duration=r.frames.total_frames / r.frames.fps if r.frames.fps else None)
+                for r in requests]
+            kwargs["do_sample_frames"] = False  # the task sampled them; never sample twice
+            size = self._size(video_processor)
+            if size:
+                kwargs["size"] = size
+            if "cap_pixels_per_frame" in getattr(video_processor.valid_kwargs, "__annotations__", {}):
+                kwargs["cap_pixels_per_frame"] = True
+        else:
+            kwargs["images"] = [list(r.frames.array) for r in requests]
+            size = self._size(self.processor.image_processor)
+            if size:
+                kwargs["size"] = size
+        return self.processor(**kwargs).to(self.device)
+
+    # -- modes -------------------------------------------------------------------------------------
+
+    def predict(self, requests: list[Request]) -> list[Response]:
+        mode = self.mode or requests[0].mode
+        # Longest first: visual token count decides the cost; answers go back in request order.
+        order = sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
+        ordered = [requests[i] for i in order]
+        with self.torch.inference_mode():
+            responses = self._generate(ordered) if mode == "generate" else self._score(ordered)
+        out: list[Response] = [Response()] * len(requests)
+        for i, response in zip(order, responses):
+            out[i] = response
+        return out
+
+    def _generate(self, requests: list[Request]) -> list[Response]:
+        inputs = self._inputs(requests)
+        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                     pad_token_id=self.tokenizer.pad_token_id)
+        new = output[:, inputs["input_ids"].shape[1]:]
+        return [Response(text=t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+    def _candidates(self, request: Request) -> list[str]:
+        """What the model would write for each choice: the option letter, or the name."""
+        return list(request.answer_keys or request.choices)
+
+    def _choice_scores(self, requests: list[Request], full: bool = False) -> list[list[float]]:
+        """Log-likelihood of each candidate's tokens after each prompt.
+
+        All candidates single tokens: one batched forward pass, next-token
+        log-probabilities. Otherwise one forward pass per request over its
+        candidates appended to the prompt (right-padded), summing the
+        candidate tokens' log-probabilities.
+        """
+        torch = self.torch
+        cands = [self._candidates(r) for r in requests]
+        ids = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in cs] for cs in cands]
+        if not full and all(len(t) == 1 for ts in ids for t in ts):
+            inputs = self._inputs(requests)
+            logits = self.model(**inputs).logits[:, -1, :].float()  # left padding: last column is real
+            logprobs = torch.log_softmax(logits, dim=-1)
+            return [[logprobs[row, t[0]].item() for t in ts] for row, ts in enumerate(ids)]
+        scores = []
+        for request, ts in zip(requests, ids):
+            base = self._inputs([request] * len(ts))
+            prompt_len = base["input_ids"].shape[1]
+            longest = max(len(t) for t in ts)
+            extra = torch.full((len(ts), longest), self.tokenizer.pad_token_id, dtype=base["input_ids"].dtype)
+            mask = torch.zeros((len(ts), longest), dtype=base["attention_mask"].dtype)
+            for row, t in enumerate(ts):
+                extra[row, :len(t)] = torch.tensor(t)
+                mask[row, :len(t)] = 1
+            inputs = dict(base)
+            for key, value in base.items():  # every per-token tensor grows with the candidate tokens
+                if hasattr(value, "shape") and value.dim() == 2 and value.shape == base["input_ids"].shape:
+                    fill = extra if key == "input_ids" else mask if key == "attention_mask" else torch.zeros_like(extra)
+                    inputs[key] = torch.cat([value, fill.to(value.device, value.dtype)], dim=1)
+            logprobs = torch.log_softmax(self.model(**inputs).logits.float(), dim=-1)
+            row_scores = []
+            for row, t in enumerate(ts):
+                positions = torch.arange(prompt_len - 1, prompt_len - 1 + len(t), device=logprobs.device)
+                target = torch.tensor(t, device=logprobs.device)
+                row_scores.append(logprobs[row, positions, target].sum().item())
+            scores.append(row_scores)
+        return scores
+
+    def _normalise(self, scores: list[float], request: Request) -> list[float]:
+        if not self.args.get("length_norm"):
+            return scores
+        lengths = [len(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in self._candidates(request)]
+        return [s / n for s, n in zip(scores, lengths)]
+
+    def _prior(self, request: Request) -> list[float]:
+        """Per-choice log-prior from a content-free input: the same prompt with blank frames."""
+        key = (tuple(request.choices), request.frames.array.shape, str(request.messages))
+        if key not in self._prior_cache:
+            import numpy as np
+            from dataclasses import replace
+
+            blank = replace(request, frames=replace(request.frames, array=np.zeros_like(request.frames.array)))
+            raw = self._normalise(self._choice_scores([blank])[0], request)
+            prior = self.torch.log_softmax(self.torch.tensor(raw), dim=0).tolist()
+            self._prior_cache[key] = prior
+        return self._prior_cache[key]
+
+    def _score(self, requests: list[Request]) -> list[Response]:
+        out = []
+        for request, raw in zip(requests, self._choice_scores(requests)):
+            scores = self._normalise(raw, request)
+            cands = self._candidates(request)
+            best = max(range(len(scores)), key=lambda i: scores[i])
+            response = Response(text=cands[best], scores=dict(zip(request.choices, scores)))
+            if self.args.get("prior_correction"):
+                corrected = [s - p for s, p in zip(scores, self._prior(request))]
+                response.variants["prior_corrected"] = cands[max(range(len(corrected)), key=lambda i: corrected[i])]
+            out.append(response)
+        return out
+
+
+# name -> (checkpoint, description, input handling exercised by the tests?)
+PRESETS = {
+    "qwen-vl": ("Qwen/Qwen2.5-VL-7B-Instruct", True),
+    "qwen2-vl": ("Qwen/Qwen2-VL-7B-Instruct", True),
+    "qwen3-vl": ("Qwen/Qwen3-VL-8B-Instruct", True),
+    "llava-onevision": ("llava-hf/llava-onevision-qwen2-7b-ov-hf", False),
+    "internvl3": ("OpenGVLab/InternVL3-8B-hf", False),
+}
+
+
+def _preset(name: str, checkpoint: str):
+    def factory(args: dict) -> HFModel:
+        return HFModel({"pretrained": checkpoint, **args}, preset=name)
+    return factory
+
+
+def tiny_qwen_vl(args: dict) -> HFModel:
+    """Builds a tiny random Qwen2.5-VL into the cache on first use (chance-level answers)."""
+    from harness.task import default_cache_dir
+    from harness.testing.checkpoints import build
+
+    family = str(args.pop("family", "qwen2.5-vl"))
+    folder = default_cache_dir() / "checkpoints" / f"tiny-{family}"
+    if not (folder / "config.json").is_file():
+        build(family, folder)
+    return HFModel({"pretrained": str(folder), **args}, preset="tiny-qwen-vl")
+
+
+@harness.hookimpl
+def harness_register_models(register):
+    register("hf", lambda args: HFModel(args), description="Any transformers image-text-to-text VLM "
+             "(pretrained=<hub id or folder>)")
+    for name, (checkpoint, tested) in PRESETS.items():
+        register(name, _preset(name, checkpoint),
+                 description=f"{checkpoint}" + ("" if tested else " (untested input handling)"))
+    register("tiny-qwen-vl", tiny_qwen_vl, description="A tiny random Qwen2.5-VL built offline: chance-level, "
+             "for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")
