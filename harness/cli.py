@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="shuffled permutes the candidates per sample with the seed")
     run.add_argument("--no-frame-cache", action="store_true",
                      help="decode every clip even if its frames are in the frame cache")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write the response cache (resume comes from it)")
+    run.add_argument("--shard", help="evaluate shard i of N (i/N, 0-based) by a stable hash of task and "
+                                     "sample id; combine with 'harness merge'")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     lst = sub.add_parser("list", help="list tasks, models or plugins")
@@ -81,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     dcheck.add_argument("--decode", type=int, default=20, help="clips to decode per split (default 20)")
     dcheck.add_argument("--seed", type=int, default=0)
 
+    cache = sub.add_parser("cache", help="inspect or clear the response cache")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    for action in ("info", "clear"):
+        c = cache_sub.add_parser(action, help=f"{action} the response cache")
+        c.add_argument("--cache-dir", help="default $HARNESS_CACHE or ~/.cache/harness")
+        if action == "clear":
+            c.add_argument("--model", help="only the entries of this model id (as 'cache info' lists it)")
+
+    merge = sub.add_parser("merge", help="combine shard results (run with --log-samples) into one")
+    merge.add_argument("inputs", nargs="+", help="results folders or results files of the shards")
+    merge.add_argument("--output-path", default="results", help="folder for the merged results")
+
     val = sub.add_parser("validate", help="check results files against the schema")
     val.add_argument("files", nargs="+")
 
@@ -100,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         handler = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
-                   "leaderboard": cmd_leaderboard, "data": cmd_data}[args.command]
+                   "leaderboard": cmd_leaderboard, "data": cmd_data, "cache": cmd_cache,
+                   "merge": cmd_merge}[args.command]
         return handler(args, argv)
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
@@ -155,7 +172,8 @@ def cmd_run(args, argv) -> int:
         cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
         frames=args.frames, prompt=args.prompt, choice_order=args.choice_order,
-        frame_cache=not args.no_frame_cache,
+        frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
+        shard=_shard(args.shard),
     )
     out = evaluator.evaluate(host, config)
     print(summary_table(out.document))
@@ -267,6 +285,49 @@ def cmd_show(args, argv) -> int:
         for role, text in (("system", template.system), ("user", template.user.format(
                 choices=", ".join(task.classes)))):
             print(f"  {role}: {text}")
+    return EXIT_OK
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard takes i/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard {text}: need 0 <= i < N")
+    return i, n
+
+
+def cmd_cache(args, argv) -> int:
+    from harness.cache import ResponseCache
+    from harness.task import default_cache_dir
+
+    path = (_path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir()) / "responses.sqlite"
+    if not path.exists():
+        print(f"{path}: no response cache yet")
+        return EXIT_OK
+    cache = ResponseCache(path)
+    if args.action == "info":
+        rows = cache.info()
+        print(f"{path}: {sum(n for _, n in rows)} responses, {path.stat().st_size / 1e6:.1f} MB")
+        print(tabulate(rows, headers=["model", "responses"]))
+    else:
+        removed = cache.clear(args.model)
+        print(f"{path}: removed {removed} responses" + (f" of {args.model}" if args.model else ""))
+    cache.close()
+    return EXIT_OK
+
+
+def cmd_merge(args, argv) -> int:
+    from harness.merge import merge
+
+    out = merge([Path(p) for p in args.inputs], Path(args.output_path), command=["harness", *argv])
+    print(summary_table(out.document))
+    print(f"\nresults: {out.results_path}")
+    for path in out.sample_paths.values():
+        print(f"samples: {path}")
     return EXIT_OK
 
 

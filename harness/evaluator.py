@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from harness import metrics, results, scheduler
+from harness.cache import ResponseCache
 from harness.errors import UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.params import TaskSpec
 from harness.parsing import AnswerParser
 from harness.sampling import parse_frames, stable_seed
-from harness.task import Task, TaskContext, default_cache_dir
+from harness.task import Task, TaskContext, default_cache_dir, fingerprint
 from harness.types import FrameProtocol, Frames, Request, Sample
 
 CHOICE_ORDERS = ("fixed", "shuffled")
@@ -52,6 +53,8 @@ class RunConfig:
     prompt: str | None = None  # template name; None: the task's default
     choice_order: str = "fixed"
     frame_cache: bool = True
+    response_cache: bool = True
+    shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
 
 
 @dataclass
@@ -124,7 +127,8 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
             "batch_size": batch_size, "decode_workers": config.decode_workers,
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
-            "frame_cache": config.frame_cache,
+            "frame_cache": config.frame_cache, "response_cache": config.response_cache,
+            "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
         "model": {"name": config.model, "identity": model.identity(),
@@ -132,8 +136,12 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
         "tasks": {},
         "aggregates": {},
     }
+    if config.shard:
+        run_id += f"_shard{config.shard[0]}of{config.shard[1]}"
     results_path = out_dir / f"results_{run_id}.json"
     sample_paths: dict[str, Path] = {}
+    responses = ResponseCache(Path(cache_root) / "responses.sqlite") \
+        if config.response_cache and model.cacheable else None
     failed_total = 0
     for plan in plans:
         splits = plan.task.splits()
@@ -142,7 +150,7 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
             key = str(plan.spec) if len(splits) == 1 else f"{plan.spec}/{split}"
             task_result, rows = evaluate_split(plan, split, model, config, batch_size,
                                                str(Path(cache_root) / "frames") if config.frame_cache else None,
-                                               desc=key)
+                                               desc=key, response_cache=responses)
             failed_total += task_result["counts"]["failed"]
             if config.log_samples:
                 path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
@@ -183,18 +191,27 @@ def _shown_choices(classes: tuple[str, ...], order: str, seed: int, sample_id: s
     return tuple(classes[i] for i in rng.permutation(len(classes)))
 
 
+def in_shard(task: str, sample_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable assignment of a sample to one of N shards, from the task name and sample id."""
+    return shard is None or stable_seed("shard", task, sample_id) % shard[1] == shard[0]
+
+
 def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batch_size: int,
-                   frame_cache: str | None, desc: str) -> tuple[dict, list[dict]]:
+                   frame_cache: str | None, desc: str,
+                   response_cache: ResponseCache | None = None) -> tuple[dict, list[dict]]:
     task, protocol = plan.task, plan.protocol
     all_samples = task.samples(split)
-    samples = all_samples[: config.limit] if config.limit else all_samples
+    limited = all_samples[: config.limit] if config.limit else all_samples
+    # --limit first, then the shard: the shards of a limited run merge into that limited run.
+    position = {s.id: i for i, s in enumerate(limited)}
+    samples = [s for s in limited if in_shard(task.name, s.id, config.shard)]
     classes = tuple(task.classes)
     unknown = {s.label for s in samples} - set(classes)
     if unknown:
         raise UsageError(f"task {task.name!r} produced labels outside its class list: {sorted(unknown)}")
     template = task.prompt_templates[plan.template_name]
     parser = AnswerParser(classes, task.aliases)
-    counts = Counter(s.label for s in samples)
+    counts = Counter(s.label for s in limited)  # the whole split's prior, whichever shard runs
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
                            class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed))
     shown: dict[str, tuple[str, ...]] = {}
@@ -211,10 +228,10 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
     outcomes, timings = scheduler.run(samples, protocol, model, build_request,
                                       batch_size=batch_size, workers=workers, strict=config.strict,
-                                      progress=config.progress, desc=desc, frame_cache=frame_cache)
-    rows, labels, predictions, statuses, groups = [], [], [], [], []
-    variants: dict[str, tuple[list, list]] = {}  # name -> (predictions, statuses)
-    for index, o in enumerate(outcomes):
+                                      progress=config.progress, desc=desc, frame_cache=frame_cache,
+                                      response_cache=response_cache)
+    rows = []
+    for o in outcomes:
         choices = shown.get(o.sample.id)
         letters = choices if template.kind == "letters" else None
         if o.error is not None:
@@ -223,39 +240,20 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
             raw = o.response.text
             parsed = parser.parse(raw, letters=letters)
             pred, status, rule = parsed.prediction, parsed.status, parsed.rule
-        for name, text in (o.response.variants.items() if o.response else ()):
-            alt = parser.parse(text, letters=letters)
-            preds, stats = variants.setdefault(name, ([None] * len(outcomes), [metrics.FAILED] * len(outcomes)))
-            preds[index], stats[index] = alt.prediction, alt.status
-        group = task.group(o.sample)
-        labels.append(o.sample.label)
-        predictions.append(pred)
-        statuses.append(status)
-        groups.append(group)
-        rows.append({"id": o.sample.id, "label": o.sample.label, "prediction": pred, "status": status,
+        alternatives = None
+        if o.response and o.response.variants:
+            alternatives = {}
+            for name, text in o.response.variants.items():
+                alt = parser.parse(text, letters=letters)
+                alternatives[name] = {"raw": text, "prediction": alt.prediction, "status": alt.status}
+        rows.append({"id": o.sample.id, "index": position[o.sample.id], "label": o.sample.label,
+                     "prediction": pred, "status": status,
                      "rule": rule, "raw": raw, "error": o.error,
-                     "scores": o.response.scores if o.response else None,
-                     "variants": dict(o.response.variants) if o.response and o.response.variants else None,
+                     "scores": o.response.scores if o.response else None, "variants": alternatives,
                      "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
-                     "prompt_hash": o.prompt_hash, "group": group, "meta": o.sample.meta})
+                     "prompt_hash": o.prompt_hash, "group": task.group(o.sample), "meta": o.sample.meta})
 
-    summary = metrics.compute(labels, predictions, statuses, classes, config.seed, config.bootstrap)
-    by_group = {}
-    for g in sorted({g for g in groups if g is not None}):
-        idx = [i for i, x in enumerate(groups) if x == g]
-        m = metrics.compute([labels[i] for i in idx], [predictions[i] for i in idx],
-                            [statuses[i] for i in idx], classes, config.seed, config.bootstrap)
-        by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
-                                        "missing_classes")}
-    by_variant = {}
-    for name, (preds, stats) in sorted(variants.items()):
-        m = metrics.compute(labels, preds, stats, classes, config.seed, config.bootstrap)
-        by_variant[name] = {**{k: m[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
-                                                 "invalid_rate")},
-                            "recall": {c["class"]: c["recall"] for c in m["per_class"]},
-                            "prediction_distribution": m["prediction_distribution"]}
-    evaluated = len(samples)
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
     task_result = {
@@ -264,13 +262,54 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "version": task.version,
         "params": task.params(),
         "split": split,
-        "fingerprint": task.fingerprint(samples),
         "plugin": plan.entry.plugin.to_dict(),
         "classes": list(classes),
         "frame_protocol": protocol.to_dict(),
         "prompt": prompt,
-        "counts": {"total": len(all_samples), "evaluated": evaluated,
-                   "failed": summary["failed"], "invalid": summary["invalid"]},
+        **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version),
+        "total": len(all_samples),
+        "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
+                    "model_s": round(timings.model_s, 4),
+                    "clips_per_s": round(len(samples) / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
+                    "decoded": timings.decoded, "from_frame_cache": timings.cached,
+                    "from_response_cache": timings.responses_cached,
+                    "corrupt_cache_entries": timings.responses_corrupt},
+        "samples_file": None,
+    }
+    task_result["counts"]["total"] = task_result.pop("total")
+    return task_result, rows
+
+
+def summarize(rows: list[dict], classes: tuple[str, ...], seed: int, bootstrap: int, name: str,
+              version: str) -> dict:
+    """Everything in a task result that follows from its per-sample rows alone.
+
+    The evaluator and ``harness merge`` both call this, so merged shards give
+    exactly the metrics of an unsharded run.
+    """
+    labels = [r["label"] for r in rows]
+    summary = metrics.compute(labels, [r["prediction"] for r in rows], [r["status"] for r in rows], classes,
+                              seed, bootstrap)
+    by_group = {}
+    for g in sorted({r["group"] for r in rows if r["group"] is not None}):
+        part = [r for r in rows if r["group"] == g]
+        m = metrics.compute([r["label"] for r in part], [r["prediction"] for r in part],
+                            [r["status"] for r in part], classes, seed, bootstrap)
+        by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
+                                        "missing_classes")}
+    by_variant = {}
+    for variant in sorted({v for r in rows for v in (r.get("variants") or {})}):
+        answers = [(r.get("variants") or {}).get(variant) for r in rows]
+        m = metrics.compute(labels, [a["prediction"] if a else None for a in answers],
+                            [a["status"] if a else metrics.FAILED for a in answers], classes, seed, bootstrap)
+        by_variant[variant] = {**{k: m[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                                    "invalid_rate")},
+                               "recall": {c["class"]: c["recall"] for c in m["per_class"]},
+                               "prediction_distribution": m["prediction_distribution"]}
+    return {
+        "fingerprint": fingerprint(name, version, [(r["id"], r["label"]) for r in rows]),
+        "counts": {"total": None, "evaluated": len(rows), "failed": summary["failed"],
+                   "invalid": summary["invalid"]},
         "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
                                             "invalid_rate", "failed_rate", "missing_classes")},
         "per_class": summary["per_class"],
@@ -279,10 +318,4 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "groups": by_group,
         "variants": by_variant,
         "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
-        "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
-                    "model_s": round(timings.model_s, 4),
-                    "clips_per_s": round(evaluated / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
-                    "decoded": timings.decoded, "from_frame_cache": timings.cached},
-        "samples_file": None,
     }
-    return task_result, rows

@@ -35,6 +35,8 @@ class Model(abc.ABC):
     name: str = ""
     batch_size: int = 1
     modes: tuple[str, ...] = ("generate",)
+    cacheable: bool = True  # answers may be kept in the response cache (False: cheaper to recompute)
+    sampling: bool = False  # answers depend on the request's seed (non-greedy decoding)
 
     @abc.abstractmethod
     def identity(self) -> dict[str, Any]:

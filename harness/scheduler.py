@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
+from harness.cache import ResponseCache, request_key
 from harness.errors import HarnessError, MediaError
 from harness.model import Model
 from harness.prompts import prompt_hash
@@ -45,6 +46,8 @@ class Timings:
     model_s: float = 0.0
     decoded: int = 0  # clips decoded from their media
     cached: int = 0  # clips whose frames came from the frame cache
+    responses_cached: int = 0  # answers taken from the response cache
+    responses_corrupt: int = 0  # cache entries that did not parse (recomputed)
 
 
 class SampleFailed(HarnessError):
@@ -134,11 +137,40 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
             yield (s, *result)
 
 
+def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, identity: dict | None,
+            protocol: dict, timings: Timings) -> list[Response]:
+    """The model's responses, from the cache where it has them; new ones are stored at once."""
+    keys = [request_key(identity, protocol, r, model.sampling) for r in requests] if cache else []
+    known: dict[str, Response] = {}
+    if cache:
+        before = len(cache.corrupt)
+        known = cache.get_many(keys)
+        timings.responses_corrupt += len(cache.corrupt) - before
+        timings.responses_cached += len(known)
+    todo = [i for i in range(len(requests)) if not cache or keys[i] not in known]
+    fresh: list[Response] = []
+    if todo:
+        fresh = model.predict([requests[i] for i in todo])
+        if len(fresh) != len(todo):
+            raise RuntimeError(f"model returned {len(fresh)} responses for {len(todo)} requests")
+        if cache:
+            cache.put_many(str(identity.get("id")), [(keys[i], r) for i, r in zip(todo, fresh)])
+    answers = dict(zip(todo, fresh))
+    return [answers[i] if i in answers else known[keys[i]] for i in range(len(requests))]
+
+
 def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         build_request: Callable[[Sample, Frames], Request], *, batch_size: int,
         workers: int = 0, strict: bool = False, progress: bool = True,
-        desc: str = "", frame_cache: str | None = None) -> tuple[list[Outcome], Timings]:
-    """Evaluate ``samples`` with ``model``; one outcome per sample, in order."""
+        desc: str = "", frame_cache: str | None = None,
+        response_cache: ResponseCache | None = None) -> tuple[list[Outcome], Timings]:
+    """Evaluate ``samples`` with ``model``; one outcome per sample, in order.
+
+    With a ``response_cache``, answers already known are taken from it and
+    every new batch of answers is stored before the next batch starts.
+    """
+    identity = model.identity() if response_cache else None
+    protocol_dict = protocol.to_dict()
     timings = Timings()
     start = time.perf_counter()
     outcomes: list[Outcome] = []
@@ -150,9 +182,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
             return
         t0 = time.perf_counter()
         try:
-            responses = model.predict([r for _, r in batch])
-            if len(responses) != len(batch):
-                raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
+            responses = _answer(model, [r for _, r in batch], response_cache, identity, protocol_dict, timings)
         except Exception as exc:
             if strict:
                 raise SampleFailed(f"model failed on samples {[o.sample.id for o, _ in batch]}: "

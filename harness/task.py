@@ -75,7 +75,12 @@ class Task(abc.ABC):
 
     def fingerprint(self, samples: list[Sample]) -> str:
         """Hash of the task version, annotation content and sample ids."""
-        h = hashlib.sha256(f"{self.name}\n{self.version}\n".encode())
-        for s in samples:
-            h.update(f"{s.id}\t{s.label}\n".encode())
-        return h.hexdigest()[:16]
+        return fingerprint(self.name, self.version, [(s.id, s.label) for s in samples])
+
+
+def fingerprint(name: str, version: str, pairs: list[tuple[str, str]]) -> str:
+    """Hash of a task's name and version and its (sample id, label) pairs in order."""
+    h = hashlib.sha256(f"{name}\n{version}\n".encode())
+    for sample_id, label in pairs:
+        h.update(f"{sample_id}\t{label}\n".encode())
+    return h.hexdigest()[:16]

@@ -22,6 +22,7 @@ from harness.types import Request, Response
 
 class _Baseline(Model):
     batch_size = 64
+    cacheable = False  # an answer costs less than a cache lookup, and depends on the split's prior
 
     def __init__(self, args: dict[str, Any]):
         unknown = set(args) - {"seed", "batch_size"}

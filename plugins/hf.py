@@ -134,6 +134,14 @@ class HFModel(Model):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.revision = getattr(self.model.config, "_commit_hash", None) or self.args.get("revision")
+        local = Path(name).expanduser()
+        if local.is_dir() and not self.revision:  # a local folder has no commit: name its content
+            import hashlib
+            h = hashlib.sha256()
+            for f in sorted(local.iterdir()):
+                if f.is_file():
+                    h.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}\n".encode())
+            self.revision = f"local-{h.hexdigest()[:16]}"
         self.family = getattr(self.model.config, "model_type", "unknown")
 
     def identity(self) -> dict[str, Any]:

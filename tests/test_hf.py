@@ -141,7 +141,8 @@ def test_images_input_and_prior_correction(checkpoints, run_cli, tmp_path):
     assert "prior_corrected" in task["variants"]
     assert set(task["variants"]["prior_corrected"]["recall"]) == set(CLASSES)
     rows = [json.loads(x) for x in (tmp_path / task["samples_file"]).read_text().splitlines()]
-    assert all(r["variants"]["prior_corrected"] in "ABCDEFG" for r in rows)
+    assert all(r["variants"]["prior_corrected"]["raw"] in "ABCDEFG" for r in rows)
+    assert all(r["variants"]["prior_corrected"]["prediction"] in CLASSES for r in rows)
     assert doc["model"]["identity"]["args"]["video_input"] == "images"
 
 

@@ -31,3 +31,30 @@ class Echo(Model):
 def harness_register_models(register):
     register("scripted", Scripted, description="always gives the answer=... argument")
     register("echo-first", lambda args: Echo(), description="answers the first choice shown")
+
+
+class Counting(Model):
+    """Answers a class chosen by a hash of the sample id (deterministic, batch-invariant),
+    counts its calls, and can be slowed down to be killed mid-run."""
+
+    calls = 0
+    batch_size = 2
+
+    def __init__(self, args):
+        self.delay = float(args.get("delay", 0))
+
+    def identity(self):
+        return {"id": "counting"}
+
+    def predict(self, requests):
+        import hashlib
+        import time
+        Counting.calls += len(requests)
+        time.sleep(self.delay * len(requests))
+        return [Response(text=r.choices[int(hashlib.sha256(r.sample_id.encode()).hexdigest(), 16)
+                                        % len(r.choices)]) for r in requests]
+
+
+@harness.hookimpl(specname="harness_register_models")
+def register_counting(register):
+    register("counting", Counting, description="hash-of-id answers; counts its calls")

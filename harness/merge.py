@@ -1,0 +1,116 @@
+"""``harness merge``: shard results (``--shard i/N --log-samples``) into one results document.
+
+The per-sample logs of all shards are put back in the split's order and the
+metrics are recomputed by the same code as a run's, so the merged document
+has exactly the metrics of an unsharded run. Shards must come from the same
+model, tasks and settings, and every shard 0..N-1 must be there once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+from harness import results
+from harness.errors import DataError
+from harness.evaluator import RunOutput, _slug, aggregate, summarize
+
+# Settings that must agree between shards (everything but the shard itself).
+SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "bootstrap_rounds")
+
+
+def _files(inputs: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(p.glob("results_*.json"))
+            if not found:
+                raise DataError(f"{p}: no results_*.json in this folder")
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
+
+
+def _rows(path: Path, task: dict, key: str) -> list[dict]:
+    if not task.get("samples_file"):
+        raise DataError(f"{path}: task {key!r} has no per-sample log; run the shards with --log-samples")
+    log = path.parent / task["samples_file"]
+    try:
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{log}: cannot read the per-sample log: {exc}") from None
+
+
+def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -> RunOutput:
+    files = _files(inputs)
+    docs = [(f, results.load(f)) for f in files]
+    first_path, first = docs[0]
+    shards: dict[int, Path] = {}
+    counts = set()
+    for path, doc in docs:
+        shard = doc["config"].get("shard")
+        if not shard:
+            raise DataError(f"{path}: not a shard (run with --shard i/N)")
+        i, n = (int(x) for x in shard.split("/"))
+        counts.add(n)
+        if i in shards:
+            raise DataError(f"{path}: shard {shard} given twice (also {shards[i]})")
+        shards[i] = path
+        if doc["model"]["identity"] != first["model"]["identity"]:
+            raise DataError(f"{path}: model {doc['model']['identity']} differs from {first_path}'s "
+                            f"{first['model']['identity']}")
+        for key in SAME:
+            if doc["config"].get(key) != first["config"].get(key):
+                raise DataError(f"{path}: config.{key} = {doc['config'].get(key)!r} differs from "
+                                f"{first_path}'s {first['config'].get(key)!r}")
+    if len(counts) != 1:
+        raise DataError(f"shards of different totals: {sorted(counts)}")
+    total = counts.pop()
+    missing = sorted(set(range(total)) - set(shards))
+    if missing:
+        raise DataError(f"missing shard(s) {', '.join(f'{i}/{total}' for i in missing)} of {total}")
+
+    out_dir = Path(out_dir)
+    stamp = _dt.datetime.now(_dt.timezone.utc)
+    run_id = f"{_slug(first['config']['model'])}_{stamp.strftime('%Y%m%dT%H%M%S')}_merged{total}"
+    seed, rounds = first["config"]["seed"], first["config"].get("bootstrap_rounds", 1000)
+    document = {**first, "run_id": run_id, "created_at": stamp.isoformat(timespec="seconds"),
+                "command": command or first["command"],
+                "config": {**first["config"], "shard": None,
+                           "merged_from": [p.name for _, p in sorted(shards.items())]},
+                "tasks": {}, "aggregates": {}}
+    sample_paths: dict[str, Path] = {}
+    failed = 0
+    for key, head in first["tasks"].items():
+        rows: list[dict] = []
+        timings = {"wall_s": 0.0, "decode_s": 0.0, "model_s": 0.0}
+        for path, doc in docs:
+            if key not in doc["tasks"]:
+                raise DataError(f"{path}: has no task {key!r} (other shards do)")
+            rows.extend(_rows(path, doc["tasks"][key], key))
+            for t in timings:
+                timings[t] += doc["tasks"][key]["timings"].get(t, 0.0)
+        rows.sort(key=lambda r: r["index"])
+        ids = [r["id"] for r in rows]
+        if len(set(ids)) != len(ids):
+            raise DataError(f"task {key!r}: a sample appears in two shards; were the shards made with "
+                            f"the same settings?")
+        merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
+                                       "frame_protocol", "prompt")}
+        merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"]))
+        merged["counts"]["total"] = head["counts"]["total"]
+        merged["timings"] = {k: round(v, 4) for k, v in timings.items()}
+        path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
+        results.write_jsonl(path, rows)
+        merged["samples_file"] = path.name
+        sample_paths[key] = path
+        failed += merged["counts"]["failed"]
+        document["tasks"][key] = merged
+    for spec in first.get("aggregates", {}):
+        keys = [k for k, t in document["tasks"].items() if t["spec"] == spec]
+        document["aggregates"][spec] = aggregate([document["tasks"][k] for k in keys], keys)
+    results_path = out_dir / f"results_{run_id}.json"
+    results.write_json(results_path, document, "results")
+    return RunOutput(document, results_path, sample_paths, failed)
