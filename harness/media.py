@@ -53,6 +53,10 @@ class FrameCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
+    def has(self, sample: Sample, protocol: FrameProtocol) -> bool:
+        key = self.key(sample, protocol)
+        return key is not None and self._path(key).is_file()
+
     def get(self, key: str) -> Frames | None:
         path = self._path(key)
         try:

@@ -84,10 +84,10 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, k: int, seed: int, rounds: int):
     rng = np.random.default_rng(seed)
     hit = (y == p)
     uar, war = [], []
-    chunk = max(1, 2_000_000 // n)  # bounds memory on large tasks
+    chunk = max(1, 250_000 // n)  # about 10 MB at a time, however large the task
     for start in range(0, rounds, chunk):
         m = min(chunk, rounds - start)
-        draws = rng.integers(0, n, size=(m, n))
+        draws = rng.integers(0, n, size=(m, n), dtype=np.int64)
         ys, correct = y[draws], hit[draws]
         flat = (ys + (np.arange(m) * k)[:, None]).ravel()
         support = np.bincount(flat, minlength=m * k).reshape(m, k)

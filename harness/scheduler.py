@@ -112,6 +112,10 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
     in flight, so memory stays bounded and the model never waits while
     decoding keeps up.
     """
+    if workers > 0 and cache_root:
+        cache = FrameCache(cache_root)
+        if all(cache.has(s, protocol) for s in samples):
+            workers = 0  # reading cached frames here beats starting processes to read them
     if workers <= 0:
         for s in samples:
             yield (s, *_decode(s, protocol, cache_root))
@@ -183,6 +187,8 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         t0 = time.perf_counter()
         try:
             responses = _answer(model, [r for _, r in batch], response_cache, identity, protocol_dict, timings)
+        except HarnessError:
+            raise  # the model cannot run at all (missing checkpoint, bad argument): stop, say why
         except Exception as exc:
             if strict:
                 raise SampleFailed(f"model failed on samples {[o.sample.id for o, _ in batch]}: "

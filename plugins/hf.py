@@ -72,6 +72,42 @@ def _load(loader, name: str, **kwargs):
         raise CheckpointUnavailable(f"checkpoint {name!r} could not be loaded: {exc}") from None
 
 
+def _cuda_present() -> bool:
+    """Whether an NVIDIA driver is present, without importing torch (listing and cached reruns stay light)."""
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+def _describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
+    """(revision, model type, present here) without loading the model: for a local folder a hash
+    of its files, for a hub checkpoint in the local cache its commit hash."""
+    import hashlib
+    import json
+
+    local = Path(name).expanduser()
+    config = local / "config.json" if local.is_dir() else None
+    rev = revision
+    if config is None:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+            found = try_to_load_from_cache(name, "config.json", revision=revision)
+        except Exception:  # no hub library, or a malformed name: described after loading
+            found = None
+        if isinstance(found, str):
+            config = Path(found)
+            rev = config.parent.name  # .../snapshots/<commit>/config.json
+    elif not revision:
+        h = hashlib.sha256()
+        for f in sorted(local.iterdir()):
+            if f.is_file():
+                h.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}\n".encode())
+        rev = f"local-{h.hexdigest()[:16]}"
+    try:
+        family = json.loads(config.read_text()).get("model_type", "unknown") if config else "unknown"
+    except (OSError, ValueError):
+        family = "unknown"
+    return rev, family, config is not None and config.is_file()
+
+
 class HFModel(Model):
     """Any image-text-to-text VLM that ``AutoModelForImageTextToText`` loads."""
 
@@ -97,11 +133,29 @@ class HFModel(Model):
         self.batch_size = self.args.get("batch_size", 1)
         self.max_new_tokens = self.args.get("max_new_tokens", 16)
         self._prior_cache: dict = {}
-        self._load()
+        device = self.args.get("device", "auto")
+        if device == "auto":
+            device = "cuda" if _cuda_present() else "cpu"
+        dtype_name = self.args.get("dtype", "auto")
+        if dtype_name == "auto":
+            dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
+        if dtype_name not in ("bfloat16", "float16", "float32"):
+            raise UsageError(f"dtype must be bfloat16, float16, float32 or auto, got {dtype_name!r}")
+        self.device, self.dtype_name = device, dtype_name
+        self.revision, self.family, available = _describe(self.args["pretrained"], self.args.get("revision"))
+        if not available and not _hub_reachable():
+            name = self.args["pretrained"]
+            raise CheckpointUnavailable(
+                f"checkpoint {name!r} is not in the local Hugging Face cache and the hub cannot be reached "
+                f"from this machine. Fetch it where there is network (`hf download {name}`, then copy "
+                f"~/.cache/huggingface), or pass pretrained=/path/to/a/local/folder.")
+        self.model = None  # weights load on the first request the response cache cannot answer
 
     # -- loading -----------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        if self.model is not None:
+            return
         try:
             import torch
             import transformers
@@ -112,15 +166,9 @@ class HFModel(Model):
         torch.set_num_threads(self.args.get("threads") or os.cpu_count() or 1)
         transformers.logging.set_verbosity_error()  # warnings about unused defaults would flood the log
         transformers.logging.disable_progress_bar()
-        device = self.args.get("device", "auto")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype_name = self.args.get("dtype", "auto")
-        if dtype_name == "auto":
-            dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
-        if dtype_name not in ("bfloat16", "float16", "float32"):
-            raise UsageError(f"dtype must be bfloat16, float16, float32 or auto, got {dtype_name!r}")
-        self.device, self.dtype_name = device, dtype_name
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError("device cuda was chosen but torch sees no CUDA device; pass device=cpu")
+        device, dtype_name = self.device, self.dtype_name
         common = {"trust_remote_code": self.args.get("trust_remote_code", False)}
         if "revision" in self.args:
             common["revision"] = self.args["revision"]
@@ -133,16 +181,9 @@ class HFModel(Model):
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.revision = getattr(self.model.config, "_commit_hash", None) or self.args.get("revision")
-        local = Path(name).expanduser()
-        if local.is_dir() and not self.revision:  # a local folder has no commit: name its content
-            import hashlib
-            h = hashlib.sha256()
-            for f in sorted(local.iterdir()):
-                if f.is_file():
-                    h.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}\n".encode())
-            self.revision = f"local-{h.hexdigest()[:16]}"
-        self.family = getattr(self.model.config, "model_type", "unknown")
+        if self.revision is None:  # downloaded just now: the commit is known only after loading
+            self.revision = getattr(self.model.config, "_commit_hash", None)
+        self.family = getattr(self.model.config, "model_type", self.family)
 
     def identity(self) -> dict[str, Any]:
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
@@ -175,6 +216,7 @@ class HFModel(Model):
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
 
     def _inputs(self, requests: list[Request], suffixes: list[str] | None = None):
+        self._load()
         from transformers.video_utils import VideoMetadata
 
         texts = [self.processor.apply_chat_template(self._messages(r), add_generation_prompt=True, tokenize=False)
@@ -207,6 +249,7 @@ class HFModel(Model):
     # -- modes -------------------------------------------------------------------------------------
 
     def predict(self, requests: list[Request]) -> list[Response]:
+        self._load()
         mode = self.mode or requests[0].mode
         # Longest first: visual token count decides the cost; answers go back in request order.
         order = sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
@@ -237,6 +280,7 @@ class HFModel(Model):
         candidates appended to the prompt (right-padded), summing the
         candidate tokens' log-probabilities.
         """
+        self._load()
         torch = self.torch
         cands = [self._candidates(r) for r in requests]
         ids = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in cs] for cs in cands]
