@@ -168,3 +168,15 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, cache_dir):
                            capture_output=True, text=True, timeout=120)
     assert clean.returncode == 0, clean.stderr
     assert_same_results(load(tmp_path / "clean"), load(tmp_path / "resumed"))
+
+
+def test_sampled_answers_are_cached_with_their_seed(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    model = counting()
+    model.calls = 0
+    args = ["run", "-p", "scripted_models", "--tasks", "synthetic:n=30,seed=3", "--model", "sampler", "--no-progress"]
+    assert run_cli(*args, "--seed", "1", "--output-path", str(tmp_path / "a")).code == 0
+    assert run_cli(*args, "--seed", "1", "--output-path", str(tmp_path / "b")).code == 0
+    assert model.calls == 30  # same seed: reproduced from the cache
+    assert run_cli(*args, "--seed", "2", "--output-path", str(tmp_path / "c")).code == 0
+    assert model.calls == 60  # another seed is another answer

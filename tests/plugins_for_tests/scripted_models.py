@@ -58,3 +58,21 @@ class Counting(Model):
 @harness.hookimpl(specname="harness_register_models")
 def register_counting(register):
     register("counting", Counting, description="hash-of-id answers; counts its calls")
+
+
+class Sampler(Counting):
+    """A model whose answers depend on the request's seed, as non-greedy decoding does."""
+
+    sampling = True
+
+    def identity(self):
+        return {"id": "sampler"}
+
+    def predict(self, requests):
+        Counting.calls += len(requests)
+        return [Response(text=r.choices[(hash(r.sample_id) + r.seed) % len(r.choices)]) for r in requests]
+
+
+@harness.hookimpl(specname="harness_register_models")
+def register_sampler(register):
+    register("sampler", Sampler, description="answers depend on the seed")
