@@ -158,7 +158,7 @@ def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, 
         if len(fresh) != len(todo):
             raise RuntimeError(f"model returned {len(fresh)} responses for {len(todo)} requests")
         if cache:
-            cache.put_many(str(identity.get("id")), [(keys[i], r) for i, r in zip(todo, fresh)])
+            cache.put_many(str(identity.get("id")), [(keys[i], r) for i, r in zip(todo, fresh) if r.error is None])
     answers = dict(zip(todo, fresh))
     return [answers[i] if i in answers else known[keys[i]] for i in range(len(requests))]
 
@@ -197,7 +197,12 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
                 o.error = f"model error: {type(exc).__name__}: {exc}"
         else:
             for (o, _), r in zip(batch, responses):
-                o.response = r
+                if r.error is not None:
+                    if strict:
+                        raise SampleFailed(f"sample {o.sample.id}: {r.error}")
+                    o.error = r.error
+                else:
+                    o.response = r
         timings.model_s += time.perf_counter() - t0
         bar.update(len(batch))
         batch.clear()

@@ -136,8 +136,12 @@ class Response:
 
     ``variants`` holds alternative answers the model also reports, by name
     (e.g. ``prior_corrected``); each gets its own metrics in the results.
+    ``error`` marks a request the model could not answer (a server's 4xx,
+    retries exhausted): that sample fails with this message, is never cached,
+    and the run goes on.
     """
 
     text: str | None = None
     scores: dict[str, float] | None = None
     variants: dict[str, str] = field(default_factory=dict)
+    error: str | None = None

@@ -1,0 +1,248 @@
+"""``openai-server`` (alias ``vllm-server``): any OpenAI-compatible chat-completions endpoint.
+
+    harness run --tasks dfew --model vllm-server \
+        --model-args base_url=http://gpu1:8000/v1|http://gpu2:8000/v1,model=Qwen/Qwen2.5-VL-7B-Instruct
+
+The sampled frames travel as one ``video_url`` part: ``data:video/jpeg;base64,<f1>,<f2>,...``
+(``video=frames``, the default), an H.264 mp4 of the same frames (``video=mp4``), or
+separate ``image_url`` parts for servers without video support (``video=images``). Their
+real timing goes along as vLLM's ``media_io_kwargs`` (fps, frame indices, total frame
+count, duration) with ``mm_processor_kwargs={"do_sample_frames": false}`` so the server
+never resamples them (vLLM's request fields, as of its 0.12+ OpenAI server; other servers
+ignore unknown fields or, with ``vllm_fields=false``, never see them).
+
+Requests run concurrently (at most ``max_concurrency``), spread over the base URLs, with
+retries and exponential backoff plus jitter on connection errors, timeouts, 429 and 5xx
+(``Retry-After`` honoured); any other 4xx fails that sample with the server's message.
+The API key is read from the env var named by ``api_key_env`` and never recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import random
+from typing import Any
+
+import harness
+from harness.errors import UsageError
+from harness.model import Model
+from harness.types import Request, Response
+
+ARGS = {"base_url": str, "model": str, "api_key_env": str, "max_concurrency": int, "timeout": float,
+        "retries": int, "mode": str, "video": str, "structured": bool, "max_tokens": int,
+        "jpeg_quality": int, "vllm_fields": bool, "batch_size": int, "top_logprobs": int,
+        "backoff": float}
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _bool(value) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+def _jpeg(frame, quality: int) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _mp4(frames, fps: float | None) -> str:
+    import av
+
+    buf = io.BytesIO()
+    t, h, w, _ = frames.shape
+    with av.open(buf, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=round(fps or 24))
+        stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        stream.options = {"crf": "18"}
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(image[: h - h % 2, : w - w % 2], format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def build_body(request: Request, served: str, *, mode: str = "generate", video: str = "frames",
+               structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
+               vllm_fields: bool = True, top_logprobs: int = 20) -> dict[str, Any]:
+    """The chat-completions request body for one sample (pure: tested without a server)."""
+    frames = request.frames
+    if video == "images":
+        media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
+                 for f in frames.array]
+    elif video == "mp4":
+        media = [{"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{_mp4(frames.array, frames.fps)}"}}]
+    else:
+        joined = ",".join(_jpeg(f, jpeg_quality) for f in frames.array)
+        media = [{"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{joined}"}}]
+    messages = []
+    for message in request.messages:
+        content: list[dict] = []
+        for part in message["content"]:
+            content.extend(media if part.get("type") == "video" else [{"type": "text", "text": part["text"]}])
+        if message["role"] == "system":
+            messages.append({"role": "system", "content": " ".join(p["text"] for p in content)})
+        else:
+            messages.append({"role": message["role"], "content": content})
+    body: dict[str, Any] = {"model": served, "messages": messages, "temperature": 0.0, "seed": request.seed}
+    keys = list(request.answer_keys or request.choices)
+    if mode == "score":
+        body.update(max_tokens=1, logprobs=True, top_logprobs=top_logprobs)
+    else:
+        body["max_tokens"] = max_tokens
+        if structured:
+            body["structured_outputs"] = {"choice": keys}
+    if vllm_fields and video != "images":
+        meta = {"total_num_frames": frames.total_frames, "frames_indices": list(frames.indices)}
+        if frames.fps:
+            meta.update(fps=frames.fps, duration=frames.total_frames / frames.fps)
+        body["media_io_kwargs"] = {"video": meta}
+        body["mm_processor_kwargs"] = {"do_sample_frames": False}
+    return body
+
+
+def parse_completion(data: dict, request: Request, mode: str) -> Response:
+    """A Response from a chat-completions reply; score mode reads the first token's top logprobs."""
+    try:
+        choice = data["choices"][0]
+    except (KeyError, IndexError, TypeError):
+        return Response(error=f"server reply without choices: {json.dumps(data)[:300]}")
+    if mode != "score":
+        return Response(text=(choice.get("message") or {}).get("content") or "")
+    content = ((choice.get("logprobs") or {}).get("content")) or []
+    if not content or "top_logprobs" not in content[0]:
+        raise UsageError("the server returned no logprobs, so mode=score cannot work with it; use mode=generate")
+    keys = list(request.answer_keys or request.choices)
+    best: dict[str, float] = {}
+    for entry in content[0]["top_logprobs"]:
+        token = entry["token"].strip().lower()
+        for key, choice_name in zip(keys, request.choices):
+            if token and token == key.lower() and choice_name not in best:
+                best[choice_name] = float(entry["logprob"])
+    if not best:
+        return Response(text="", scores={})
+    winner = max(best, key=best.get)
+    return Response(text=keys[list(request.choices).index(winner)], scores=best)
+
+
+class OpenAIServerModel(Model):
+    name = "openai-server"
+    modes = ("generate", "score")
+
+    def __init__(self, args: dict[str, Any], alias: str = "openai-server"):
+        unknown = set(args) - set(ARGS)
+        if unknown:
+            raise UsageError(f"model {alias}: unknown argument(s) {', '.join(sorted(unknown))}; "
+                             f"it takes {', '.join(ARGS)}")
+        for required in ("base_url", "model"):
+            if not args.get(required):
+                raise UsageError(f"model {alias} needs {required}=... (e.g. base_url=http://host:8000/v1,"
+                                 f"model=<served model name>)")
+        self.alias = alias
+        self.urls = [u.rstrip("/") for u in str(args["base_url"]).split("|") if u]
+        self.served = str(args["model"])
+        self.mode = str(args.get("mode", "generate"))
+        self.video = str(args.get("video", "frames"))
+        if self.mode not in self.modes or self.video not in ("frames", "mp4", "images"):
+            raise UsageError(f"{alias}: mode is generate|score and video is frames|mp4|images")
+        self.structured = _bool(args.get("structured", False))
+        self.max_tokens = int(args.get("max_tokens", 16))
+        self.jpeg_quality = int(args.get("jpeg_quality", 90))
+        self.vllm_fields = _bool(args.get("vllm_fields", True))
+        self.top_logprobs = int(args.get("top_logprobs", 20))
+        self.max_concurrency = max(1, int(args.get("max_concurrency", 32)))
+        self.timeout = float(args.get("timeout", 120))
+        self.retries = int(args.get("retries", 6))
+        self.backoff = float(args.get("backoff", 0.5))  # seconds before the first retry; doubles each time
+        self.batch_size = int(args.get("batch_size", 4 * self.max_concurrency))
+        self.api_key = None
+        if args.get("api_key_env"):
+            name = str(args["api_key_env"])
+            if name not in os.environ:
+                raise UsageError(f"{alias}: api_key_env={name}, but the environment has no {name}")
+            self.api_key = os.environ[name]
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            raise UsageError(f'{alias} needs httpx: pip install "dfer-harness[openai]"') from None
+
+    def identity(self) -> dict[str, Any]:
+        # Where the model is served and the key are not part of what it answers.
+        return {"id": self.served, "kind": "openai-server",
+                "args": {"mode": self.mode, "video": self.video, "structured": self.structured,
+                         "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
+                         "vllm_fields": self.vllm_fields}}
+
+    def predict(self, requests: list[Request]) -> list[Response]:
+        return asyncio.run(self._run(requests))
+
+    async def _run(self, requests: list[Request]) -> list[Response]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        async with httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits) as client:
+            async def one(i: int, request: Request) -> Response:
+                body = build_body(request, self.served, mode=self.mode, video=self.video,
+                                  structured=self.structured, max_tokens=self.max_tokens,
+                                  jpeg_quality=self.jpeg_quality, vllm_fields=self.vllm_fields,
+                                  top_logprobs=self.top_logprobs)
+                async with semaphore:
+                    return await self._post(client, body, request, start=i)
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+
+    async def _post(self, client, body: dict, request: Request, start: int) -> Response:
+        import httpx
+
+        last = "no attempt made"
+        for attempt in range(self.retries + 1):
+            url = self.urls[(start + attempt) % len(self.urls)] + "/chat/completions"
+            delay = min(30.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)  # backoff with jitter
+            try:
+                reply = await client.post(url, json=body)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                last = f"{url}: {type(exc).__name__}: {exc}"
+            else:
+                if reply.status_code == 200:
+                    try:
+                        return parse_completion(reply.json(), request, self.mode)
+                    except ValueError as exc:
+                        last = f"{url}: reply is not JSON: {exc}"
+                elif reply.status_code in RETRY_STATUS or reply.status_code >= 500:
+                    last = f"{url}: HTTP {reply.status_code}: {reply.text[:300]}"
+                    retry_after = reply.headers.get("Retry-After")
+                    if retry_after:
+                        try:
+                            delay = min(60.0, float(retry_after))
+                        except ValueError:
+                            pass
+                else:  # the server refuses this request: retrying will not help
+                    return Response(error=f"{url}: HTTP {reply.status_code}: {reply.text[:500]}")
+            if attempt < self.retries:
+                await asyncio.sleep(delay)
+        return Response(error=f"gave up after {self.retries + 1} attempts: {last}")
+
+
+def _factory(alias: str):
+    def make(args: dict) -> OpenAIServerModel:
+        return OpenAIServerModel(args, alias=alias)
+    return make
+
+
+@harness.hookimpl
+def harness_register_models(register):
+    register("openai-server", _factory("openai-server"),
+             description="Any OpenAI-compatible chat-completions server (base_url=...,model=...)")
+    register("vllm-server", _factory("vllm-server"),
+             description="A vLLM OpenAI-compatible server (alias of openai-server)")
+
+
+__all__ = ["OpenAIServerModel", "build_body", "parse_completion"]

@@ -1,0 +1,160 @@
+"""A small OpenAI-compatible chat-completions server on loopback, for tests and benchmarks.
+
+It runs a tiny transformers checkpoint behind the request and response shapes
+vLLM's server uses for video (``video_url`` with ``data:video/jpeg;base64,...``
+frames and ``media_io_kwargs`` timing), and can inject faults: a share of
+HTTP 500s, slow answers, a stop after N answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image
+
+from harness.plugins.hf import HFModel
+from harness.types import Frames, Request
+
+
+def _frames(url: str) -> np.ndarray:
+    head, _, data = url.partition(",")
+    if not head.startswith("data:video/jpeg;base64") and not head.startswith("data:image/jpeg;base64"):
+        raise ValueError(f"unsupported media {head!r}")
+    return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(part))).convert("RGB"))
+                     for part in data.split(",")])
+
+
+class Server:
+    """``Server(checkpoint).start()`` -> base URL; faults are attributes you can change at any time."""
+
+    def __init__(self, checkpoint: str, port: int = 0, fail_rate: float = 0.0, slow_rate: float = 0.0,
+                 slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0):
+        self.model = HFModel({"pretrained": checkpoint, "mode": "generate", "max_new_tokens": 8})
+        self.fail_rate, self.slow_rate, self.slow_seconds = fail_rate, slow_rate, slow_seconds
+        self.delay, self.stop_after = delay, stop_after
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()  # one model call at a time; HTTP handling overlaps
+        self.stats_lock = threading.Lock()
+        self.inflight = self.max_inflight = self.answered = self.failed = 0
+        self.bodies: list[dict] = []
+        self.authorization: str | None = None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> str:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def answer(self, body: dict) -> dict:
+        messages, videos = [], []
+        for m in body["messages"]:
+            if isinstance(m["content"], str):
+                messages.append({"role": m["role"], "content": [{"type": "text", "text": m["content"]}]})
+                continue
+            parts = []
+            for p in m["content"]:
+                if p["type"] == "video_url":
+                    videos.append(_frames(p["video_url"]["url"]))
+                    parts.append({"type": "video"})
+                else:
+                    parts.append({"type": "text", "text": p["text"]})
+            messages.append({"role": m["role"], "content": parts})
+        meta = (body.get("media_io_kwargs") or {}).get("video", {})
+        array = videos[0]
+        frames = Frames(array=array, indices=meta.get("frames_indices", list(range(len(array)))),
+                        timestamps=None, fps=meta.get("fps"), total_frames=meta.get("total_num_frames", len(array)))
+        choices = tuple((body.get("structured_outputs") or {}).get("choice") or ("x",))
+        request = Request(sample_id="srv", frames=frames, messages=messages, choices=choices, seed=body.get("seed", 0))
+        with self.lock:
+            if body.get("logprobs"):
+                inputs = self.model._inputs([request])
+                torch = self.model.torch
+                with torch.inference_mode():
+                    logits = self.model.model(**inputs).logits[0, -1].float()
+                logp = torch.log_softmax(logits, -1)
+                top = torch.topk(logp, k=min(int(body.get("top_logprobs", 5)), logp.shape[0]))
+                tok = self.model.tokenizer
+                entries = [{"token": tok.decode([int(i)]), "logprob": float(v)} for v, i in zip(top.values, top.indices)]
+                message = {"role": "assistant", "content": entries[0]["token"]}
+                logprobs = {"content": [{"token": entries[0]["token"], "logprob": entries[0]["logprob"],
+                                         "top_logprobs": entries}]}
+            elif "structured_outputs" in body:  # constrained to the choices: the likeliest one
+                scores = self.model._choice_scores([request])[0]
+                message = {"role": "assistant", "content": choices[int(np.argmax(scores))]}
+                logprobs = None
+            else:
+                text = self.model.predict([request])[0].text
+                message, logprobs = {"role": "assistant", "content": text}, None
+        return {"id": "cmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": logprobs}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1}}
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                server.authorization = self.headers.get("Authorization")
+                if not self.path.endswith("/chat/completions"):
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.stats_lock:
+                    server.inflight += 1
+                    server.max_inflight = max(server.max_inflight, server.inflight)
+                    fail = server.rng.random() < server.fail_rate
+                    slow = server.rng.random() < server.slow_rate
+                try:
+                    time.sleep(server.delay + (server.slow_seconds if slow else 0))
+                    if fail:
+                        with server.stats_lock:
+                            server.failed += 1
+                        return self._send(500, {"error": {"message": "injected failure"}})
+                    if body.get("model") != "tiny":
+                        return self._send(404, {"error": {"message": f"model {body.get('model')!r} is not served"}})
+                    try:
+                        reply = server.answer(body)
+                    except ValueError as exc:
+                        return self._send(400, {"error": {"message": str(exc)}})
+                    with server.stats_lock:
+                        server.bodies.append(body)
+                        server.answered += 1
+                        done = server.answered
+                    self._send(200, reply)
+                    if server.stop_after is not None and done >= server.stop_after:
+                        threading.Thread(target=server.stop, daemon=True).start()
+                finally:
+                    with server.stats_lock:
+                        server.inflight -= 1
+
+        return Handler

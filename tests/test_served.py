@@ -1,0 +1,169 @@
+"""The OpenAI-compatible server plugin against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the loopback server runs a tiny transformers checkpoint")
+
+from harness.errors import UsageError  # noqa: E402
+from harness.plugins.openai_server import build_body, parse_completion  # noqa: E402
+from harness.prompts import LETTERS, NAMES  # noqa: E402
+from harness.testing.checkpoints import build  # noqa: E402
+from harness.types import FrameProtocol, Request  # noqa: E402
+from harness.video import read_frames  # noqa: E402
+from tests.openai_test_server import Server  # noqa: E402
+
+CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
+TASK = "synthetic:n=12,seed=4"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return str(build("qwen2.5-vl", tmp_path_factory.mktemp("ckpt") / "tiny"))
+
+
+@pytest.fixture
+def server(checkpoint):
+    servers = []
+
+    def start(**faults) -> Server:
+        s = Server(checkpoint, **faults)
+        s.start()
+        servers.append(s)
+        return s
+    yield start
+    for s in servers:
+        try:
+            s.stop()
+        except Exception:
+            pass
+
+
+def a_request(synthetic30, template=NAMES) -> Request:
+    sample = synthetic30[1][0]
+    frames = read_frames(sample.media, FrameProtocol(num_frames=8), sample.id)
+    return Request(sample_id=sample.id, frames=frames, messages=template.render(CLASSES), choices=CLASSES,
+                   seed=3, answer_keys=template.answer_keys(CLASSES))
+
+
+def test_request_body_carries_the_frames_and_their_timing(synthetic30):
+    request = a_request(synthetic30)
+    body = build_body(request, "served", structured=True)
+    assert body["messages"][0] == {"role": "system", "content": NAMES.system}
+    video, text = body["messages"][1]["content"]
+    head, _, data = video["video_url"]["url"].partition(",")
+    assert head == "data:video/jpeg;base64" and len(data.split(",")) == 8
+    assert text["text"].startswith("Watch the video")
+    f = request.frames
+    assert body["media_io_kwargs"]["video"] == {"total_num_frames": f.total_frames, "frames_indices": f.indices,
+                                                "fps": f.fps, "duration": f.total_frames / f.fps}
+    assert body["mm_processor_kwargs"] == {"do_sample_frames": False}
+    assert body["structured_outputs"] == {"choice": list(CLASSES)}
+    assert body["temperature"] == 0 and body["seed"] == 3
+
+    images = build_body(request, "served", video="images")
+    assert [p["type"] for p in images["messages"][1]["content"]] == ["image_url"] * 8 + ["text"]
+    assert "media_io_kwargs" not in images
+    mp4 = build_body(request, "served", video="mp4")["messages"][1]["content"][0]["video_url"]["url"]
+    with av.open(io.BytesIO(base64.b64decode(mp4.partition(",")[2]))) as c:
+        assert len(list(c.decode(video=0))) == 8
+    scored = build_body(a_request(synthetic30, LETTERS), "served", mode="score")
+    assert scored["max_tokens"] == 1 and scored["logprobs"] is True and "structured_outputs" not in scored
+
+
+def test_reply_parsing(synthetic30):
+    request = a_request(synthetic30, LETTERS)
+    reply = {"choices": [{"message": {"content": "B"}, "logprobs": {"content": [{"token": "B", "logprob": -0.1,
+             "top_logprobs": [{"token": "B", "logprob": -0.1}, {"token": " A", "logprob": -2.5},
+                              {"token": "zz", "logprob": -3.0}]}]}}]}
+    scored = parse_completion(reply, request, "score")
+    assert scored.text == "B" and scored.scores == {"sad": -0.1, "happy": -2.5}
+    assert parse_completion(reply, request, "generate").text == "B"
+    with pytest.raises(UsageError, match="no logprobs"):
+        parse_completion({"choices": [{"message": {"content": "B"}}]}, request, "score")
+    assert parse_completion({"oops": 1}, request, "generate").error
+
+
+def run(run_cli, out: Path, url: str, *extra: str, args: str = "") -> tuple[int, dict, list[dict]]:
+    r = run_cli("run", "--tasks", TASK, "--model", "vllm-server", "--model-args",
+                f"base_url={url},model=tiny,backoff=0.01{args}", "--output-path", str(out), "--log-samples",
+                "--no-progress", *extra)
+    docs = sorted(out.glob("results_*.json"))
+    if not docs:
+        return r.code, {}, []
+    doc = json.loads(docs[0].read_text())
+    task = doc["tasks"][TASK]
+    rows = [json.loads(x) for x in (out / task["samples_file"]).read_text().splitlines()]
+    return r.code, task, rows
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items()} for r in rows]
+
+
+def test_full_run_concurrency_and_the_api_key(server, run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINY_KEY", "sekret-123")
+    slow = server(delay=0.15)
+    code, task, rows = run(run_cli, tmp_path / "a", slow.url, "--no-cache",
+                           args=",max_concurrency=8,api_key_env=TINY_KEY")
+    assert code == 0 and task["counts"]["evaluated"] == 12 and task["counts"]["failed"] == 0
+    assert slow.max_inflight >= 4  # requests really overlapped
+    assert slow.authorization == "Bearer sekret-123"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"sekret-123" not in path.read_bytes()
+    serial = server(delay=0.05)
+    code, _, rows_serial = run(run_cli, tmp_path / "b", serial.url, "--no-cache", args=",max_concurrency=1")
+    assert code == 0 and serial.max_inflight == 1
+    assert strip(rows_serial) == strip(rows)  # concurrency does not change answers
+
+
+def test_faults_are_retried_into_identical_results(server, run_cli, tmp_path):
+    clean = server()
+    _, _, reference = run(run_cli, tmp_path / "clean", clean.url, "--no-cache")
+    flaky = server(fail_rate=0.3, slow_rate=0.2, slow_seconds=0.1, seed=5)
+    code, task, rows = run(run_cli, tmp_path / "flaky", flaky.url, "--no-cache", args=",max_concurrency=4")
+    assert code == 0 and task["counts"]["failed"] == 0
+    assert flaky.failed > 0
+    assert strip(rows) == strip(reference)
+
+
+def test_a_server_that_stops_mid_run_and_comes_back(server, run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    clean = server()
+    _, _, reference = run(run_cli, tmp_path / "clean", clean.url, "--no-cache")
+    dying = server(stop_after=5)
+    port = dying.port
+    code, task, _ = run(run_cli, tmp_path / "first", dying.url, args=",max_concurrency=1,retries=1")
+    answered = dying.answered  # 5, or 6 when one more request slipped in while it shut down
+    assert code == 1 and answered >= 5 and task["counts"]["failed"] == 12 - answered > 0
+    assert "gave up" in task["failures"][0]["error"]
+    revived = server(port=port)
+    code, task, rows = run(run_cli, tmp_path / "second", revived.url)
+    assert code == 0 and task["timings"]["from_response_cache"] == answered
+    assert revived.answered == 12 - answered
+    assert strip(rows) == strip(reference)
+
+
+def test_client_errors_fail_the_sample_with_the_server_message(server, run_cli, tmp_path):
+    s = server()
+    r = run_cli("run", "--tasks", TASK, "--model", "openai-server", "--model-args",
+                f"base_url={s.url},model=not-served", "--output-path", str(tmp_path), "--no-progress")
+    assert r.code == 1 and "is not served" in r.err and "HTTP 404" in r.err
+
+
+def test_structured_choices_and_score_mode(server, run_cli, tmp_path):
+    s = server()
+    code, task, rows = run(run_cli, tmp_path / "choice", s.url, args=",structured=true")
+    assert code == 0 and task["counts"]["invalid"] == 0 and {r["rule"] for r in rows} == {"exact"}
+    code, task, rows = run(run_cli, tmp_path / "score", s.url, "--prompt", "letters", args=",mode=score,top_logprobs=400")
+    assert code == 0
+    assert all(r["scores"] is not None for r in rows)
