@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image
 from tabulate import tabulate
 
-from harness.sampling import select_indices
 from harness.scheduler import decoded
 from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask

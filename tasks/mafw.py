@@ -14,7 +14,7 @@ from pathlib import Path
 import harness
 
 from harness.emotions import MAFW11, MAFW_SYNONYMS
-from harness.errors import DataError, UsageError
+from harness.errors import DataError
 from harness.release import ReleaseTask, check_unique, find_root, inside, parse_folds, read_text_lines
 from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample

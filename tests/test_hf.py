@@ -15,7 +15,7 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.plugins.hf import HFModel  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import FAMILIES, build  # noqa: E402
-from harness.types import Frames, Request  # noqa: E402
+from harness.types import Request  # noqa: E402
 from harness.video import read_frames  # noqa: E402
 from harness.types import FrameProtocol  # noqa: E402
 from tests.conftest import read_results  # noqa: E402

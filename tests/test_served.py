@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="the loopback server runs a tiny transformers checkpoint")

@@ -1,0 +1,205 @@
+"""``vllm``: a VLM run by vLLM's in-process engine.
+
+    harness run --tasks dfew --model vllm --model-args pretrained=Qwen/Qwen2.5-VL-7B-Instruct,tensor_parallel_size=2
+
+Targets vLLM 0.12 and later (``structured_outputs`` replaced ``guided_decoding``/
+``guided_choice`` there): the sampled frames go in as
+``multi_modal_data={"video": [(frames, metadata)]}`` with the real metadata (total frame
+count, fps, duration, frame indices) and ``do_sample_frames=False``, the prompt comes from
+the model's own chat template, and the whole batch (``batch_size``, 256 by default) is
+submitted at once so the engine batches continuously. ``generate`` decodes greedily,
+optionally constrained to the answers (``structured=true`` ->
+``StructuredOutputsParams(choice=[...])``); ``score`` reads next-token log-probabilities
+when every candidate is one token, else the prompt log-probabilities of each candidate
+appended to the prompt.
+
+vLLM is imported when the engine starts, never when plugins are listed. The request
+building and output parsing below are plain functions, tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import harness
+from harness.errors import UsageError
+from harness.model import Model
+from harness.types import Frames, Request, Response
+
+ENGINE_ARGS = {"tensor_parallel_size": int, "data_parallel_size": int, "max_model_len": int,
+               "gpu_memory_utilization": float, "dtype": str, "revision": str, "trust_remote_code": bool,
+               "enforce_eager": bool}
+ARGS = {"pretrained": str, "mode": str, "structured": bool, "max_new_tokens": int, "batch_size": int,
+        "mm_processor_kwargs": str, "top_logprobs": int, **ENGINE_ARGS}
+
+
+def video_item(frames: Frames) -> tuple[Any, dict[str, Any]]:
+    """vLLM's ``(frames, metadata)`` video item: the task's frames with their true timing."""
+    meta: dict[str, Any] = {"total_num_frames": frames.total_frames, "frames_indices": list(frames.indices),
+                            "video_backend": "pyav", "do_sample_frames": False}
+    if frames.fps:
+        meta.update(fps=frames.fps, duration=frames.total_frames / frames.fps)
+    return frames.array, meta
+
+
+def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None) -> dict:
+    """One prompt for ``LLM.generate``: text (or token ids) plus the video."""
+    key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
+    out: dict[str, Any] = {key: prompt, "multi_modal_data": {"video": [video_item(frames)]}}
+    kwargs = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
+    out["mm_processor_kwargs"] = kwargs
+    return out
+
+
+def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16, structured: bool = False,
+                    top_logprobs: int = 20, prompt_logprobs: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``vllm.SamplingParams`` (``structured_outputs`` as a plain dict here)."""
+    kwargs: dict[str, Any] = {"temperature": 0.0, "seed": request.seed}
+    if mode == "score":
+        kwargs["max_tokens"] = 1
+        if prompt_logprobs:
+            kwargs["prompt_logprobs"] = 0  # the chosen token's log-probability at every prompt position
+        else:
+            kwargs["logprobs"] = top_logprobs
+    else:
+        kwargs["max_tokens"] = max_new_tokens
+        if structured:
+            kwargs["structured_outputs"] = {"choice": list(request.answer_keys or request.choices)}
+    return kwargs
+
+
+def _logprob(value) -> float:
+    return float(getattr(value, "logprob", value))
+
+
+def parse_generate(output) -> Response:
+    return Response(text=output.outputs[0].text)
+
+
+def parse_next_token(output, request: Request, candidate_ids: list[int]) -> Response:
+    """Scores from the first generated position's logprobs (a dict token id -> Logprob)."""
+    first = output.outputs[0].logprobs[0] if output.outputs[0].logprobs else {}
+    keys = list(request.answer_keys or request.choices)
+    scores = {c: _logprob(first[t]) for c, t in zip(request.choices, candidate_ids) if t in first}
+    if not scores:
+        return Response(text="", scores={})
+    best = max(scores, key=scores.get)
+    return Response(text=keys[list(request.choices).index(best)], scores=scores)
+
+
+def candidate_logprob(output, n_tokens: int) -> float:
+    """Sum of the prompt log-probabilities of the last ``n_tokens`` prompt tokens (the candidate)."""
+    ids = list(output.prompt_token_ids)
+    positions = range(len(ids) - n_tokens, len(ids))
+    return sum(_logprob(output.prompt_logprobs[p][ids[p]]) for p in positions)
+
+
+class VLLMModel(Model):
+    name = "vllm"
+    modes = ("generate", "score")
+
+    def __init__(self, args: dict[str, Any]):
+        unknown = set(args) - set(ARGS)
+        if unknown:
+            raise UsageError(f"model vllm: unknown argument(s) {', '.join(sorted(unknown))}; it takes {', '.join(ARGS)}")
+        if not args.get("pretrained"):
+            raise UsageError("model vllm needs pretrained=<hub id or local folder>")
+        self.args = dict(args)
+        self.mode = str(args.get("mode", "generate"))
+        if self.mode not in self.modes:
+            raise UsageError(f"mode must be generate or score, got {self.mode!r}")
+        self.structured = str(args.get("structured", False)).lower() in ("1", "true", "yes")
+        self.max_new_tokens = int(args.get("max_new_tokens", 16))
+        self.top_logprobs = int(args.get("top_logprobs", 20))
+        self.batch_size = int(args.get("batch_size", 256))
+        try:
+            self.mm_kwargs = json.loads(args["mm_processor_kwargs"]) if args.get("mm_processor_kwargs") else {}
+        except ValueError as exc:
+            raise UsageError(f"mm_processor_kwargs must be JSON, e.g. '{{\"max_pixels\": 200704}}': {exc}") from None
+        self.llm = None
+        self.processor = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"id": self.args["pretrained"], "revision": self.args.get("revision"), "engine": "vllm",
+                "dtype": self.args.get("dtype", "auto"),
+                "args": {"mode": self.mode, "structured": self.structured, "max_new_tokens": self.max_new_tokens,
+                         "mm_processor_kwargs": self.mm_kwargs}}
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1},
+                  "mm_processor_kwargs": {"do_sample_frames": False, **self.mm_kwargs}}
+        for key, kind in ENGINE_ARGS.items():
+            if key in self.args:
+                value = self.args[key]
+                kwargs[key] = (str(value).lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        return kwargs
+
+    def _start(self) -> None:
+        if self.llm is not None:
+            return
+        try:
+            import vllm
+        except ImportError:
+            raise UsageError('the vllm model needs vLLM (a GPU machine): pip install "dfer-harness[vllm]"') from None
+        from transformers import AutoProcessor
+
+        self.vllm = vllm
+        self.processor = AutoProcessor.from_pretrained(self.args["pretrained"], revision=self.args.get("revision"),
+                                                       trust_remote_code=bool(self.args.get("trust_remote_code")))
+        self.llm = vllm.LLM(**self.engine_kwargs())
+
+    def _params(self, kwargs: dict[str, Any]):
+        kwargs = dict(kwargs)
+        if "structured_outputs" in kwargs:
+            from vllm.sampling_params import StructuredOutputsParams
+            kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
+        return self.vllm.SamplingParams(**kwargs)
+
+    def _text(self, request: Request) -> str:
+        return self.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+
+    def predict(self, requests: list[Request]) -> list[Response]:
+        self._start()
+        texts = [self._text(r) for r in requests]
+        if self.mode == "generate":
+            prompts = [engine_prompt(t, r.frames, self.mm_kwargs) for t, r in zip(texts, requests)]
+            params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens, self.structured))
+                      for r in requests]
+            return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
+        tok = self.processor.tokenizer
+        cands = [[tok(c, add_special_tokens=False)["input_ids"] for c in (r.answer_keys or r.choices)]
+                 for r in requests]
+        if all(len(ids) == 1 for c in cands for ids in c):
+            prompts = [engine_prompt(t, r.frames, self.mm_kwargs) for t, r in zip(texts, requests)]
+            params = [self._params(sampling_kwargs("score", r, top_logprobs=max(self.top_logprobs, len(r.choices))))
+                      for r in requests]
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            return [parse_next_token(o, r, [ids[0] for ids in c]) for o, r, c in zip(outputs, requests, cands)]
+        # Several tokens per candidate: score each candidate appended to the prompt, in one submission.
+        prompts, owners = [], []
+        for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
+            base = tok(t, add_special_tokens=False)["input_ids"]
+            for ids in c:
+                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs))
+                owners.append((i, len(ids)))
+        params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        per_request: list[list[float]] = [[] for _ in requests]
+        for (i, n), output in zip(owners, outputs):
+            per_request[i].append(candidate_logprob(output, n))
+        out = []
+        for r, scores in zip(requests, per_request):
+            keys = list(r.answer_keys or r.choices)
+            best = max(range(len(scores)), key=scores.__getitem__)
+            out.append(Response(text=keys[best], scores=dict(zip(r.choices, scores))))
+        return out
+
+
+@harness.hookimpl
+def harness_register_models(register):
+    register("vllm", VLLMModel, description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
+
+
+__all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "parse_generate", "parse_next_token",
+           "candidate_logprob"]

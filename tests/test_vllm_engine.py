@@ -1,0 +1,126 @@
+"""The in-process vLLM plugin: requests as vLLM's API takes them, outputs parsed, engine faked.
+
+vLLM needs a GPU, so the engine itself is replaced by a recording stand-in
+with vLLM's call shapes (LLM(**engine_kwargs).generate(prompts, params) ->
+RequestOutput-like objects); everything around that call is the real code.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from types import SimpleNamespace as NS
+
+import pytest
+
+pytest.importorskip("transformers", reason="the prompt comes from the model's chat template")
+
+from harness.plugins.vllm_engine import (candidate_logprob, engine_prompt, parse_generate,  # noqa: E402
+                                         parse_next_token, sampling_kwargs, video_item)
+from harness.prompts import LETTERS, NAMES  # noqa: E402
+from harness.testing.checkpoints import build  # noqa: E402
+from harness.types import FrameProtocol, Request  # noqa: E402
+from harness.video import read_frames  # noqa: E402
+from tests.conftest import read_results  # noqa: E402
+
+CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
+
+
+def a_request(synthetic30, template=NAMES):
+    s = synthetic30[1][2]
+    frames = read_frames(s.media, FrameProtocol(num_frames=8), s.id)
+    return Request(sample_id=s.id, frames=frames, messages=template.render(CLASSES), choices=CLASSES, seed=5,
+                   answer_keys=template.answer_keys(CLASSES))
+
+
+def test_prompt_carries_frames_with_their_metadata(synthetic30):
+    r = a_request(synthetic30)
+    array, meta = video_item(r.frames)
+    assert array.shape == (8, 112, 112, 3)
+    assert meta == {"total_num_frames": r.frames.total_frames, "frames_indices": r.frames.indices,
+                    "video_backend": "pyav", "do_sample_frames": False, "fps": 25.0,
+                    "duration": r.frames.total_frames / 25.0}
+    prompt = engine_prompt("TEXT", r.frames, {"max_pixels": 1000})
+    assert prompt["prompt"] == "TEXT" and prompt["multi_modal_data"]["video"][0][1] == meta
+    assert prompt["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 1000}
+    assert engine_prompt([1, 2], r.frames)["prompt_token_ids"] == [1, 2]
+
+
+def test_sampling_parameters(synthetic30):
+    r = a_request(synthetic30, LETTERS)
+    assert sampling_kwargs("generate", r, 8, structured=True) == {
+        "temperature": 0.0, "seed": 5, "max_tokens": 8, "structured_outputs": {"choice": list("ABCDEFG")}}
+    assert sampling_kwargs("score", r, top_logprobs=20) == {"temperature": 0.0, "seed": 5, "max_tokens": 1,
+                                                          "logprobs": 20}
+    assert sampling_kwargs("score", r, prompt_logprobs=True)["prompt_logprobs"] == 0
+
+
+def test_output_parsing(synthetic30):
+    r = a_request(synthetic30, LETTERS)
+    assert parse_generate(NS(outputs=[NS(text=" B", logprobs=None)])).text == " B"
+    first = {10: NS(logprob=-0.5), 11: NS(logprob=-0.1), 99: NS(logprob=-4.0)}
+    got = parse_next_token(NS(outputs=[NS(text="B", logprobs=[first])]), r, [10, 11, 12, 13, 14, 15, 16])
+    assert got.text == "B" and got.scores == {"happy": -0.5, "sad": -0.1}
+    out = NS(prompt_token_ids=[1, 2, 3, 4], prompt_logprobs=[None, {2: NS(logprob=-1.0)}, {3: NS(logprob=-0.25)},
+                                                               {4: NS(logprob=-0.5)}])
+    assert candidate_logprob(out, 2) == pytest.approx(-0.75)
+
+
+class FakeVLLM:
+    """Records what the plugin hands to vLLM; answers like RequestOutput objects do."""
+
+    def __init__(self):
+        self.engines, self.calls = [], []
+        module = types.ModuleType("vllm")
+        fake = self
+
+        class SamplingParams:
+            def __init__(self, **kwargs):
+                self.kwargs = kwargs
+
+        class LLM:
+            def __init__(self, **kwargs):
+                fake.engines.append(kwargs)
+
+            def generate(self, prompts, params, use_tqdm=True):
+                fake.calls.append((prompts, params))
+                return [NS(outputs=[NS(text="neutral", logprobs=None)]) for _ in prompts]
+
+        module.LLM, module.SamplingParams = LLM, SamplingParams
+        sampling = types.ModuleType("vllm.sampling_params")
+
+        class StructuredOutputsParams:
+            def __init__(self, choice=None):
+                self.choice = choice
+
+        sampling.StructuredOutputsParams = StructuredOutputsParams
+        module.sampling_params = sampling
+        self.modules = {"vllm": module, "vllm.sampling_params": sampling}
+
+
+def test_a_run_through_the_engine_call(run_cli, tmp_path, monkeypatch):
+    fake = FakeVLLM()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    ckpt = build("qwen2.5-vl", tmp_path / "ckpt")
+    r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args",
+                f"pretrained={ckpt},structured=true,tensor_parallel_size=2,max_model_len=4096",
+                "--output-path", str(tmp_path / "out"), "--no-progress", "--no-cache")
+    assert r.code == 0, r.err
+    (engine,) = fake.engines
+    assert engine["tensor_parallel_size"] == 2 and engine["max_model_len"] == 4096
+    assert engine["limit_mm_per_prompt"] == {"video": 1}
+    (prompts, params), = fake.calls  # the whole task in one submission
+    assert len(prompts) == 12
+    assert "<|vision_start|><|video_pad|><|vision_end|>" in prompts[0]["prompt"]
+    assert prompts[0]["prompt"].endswith("<|im_start|>assistant\n")
+    assert params[0].kwargs["structured_outputs"].choice == list(CLASSES)
+    task = read_results(tmp_path / "out")["tasks"]["synthetic:n=12,seed=4"]
+    assert task["prediction_distribution"]["neutral"] == 12
+
+
+def test_without_vllm_the_error_says_what_to_install(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
+    r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args", "pretrained=x/y",
+                "--output-path", str(tmp_path), "--no-progress", "--no-cache")
+    assert r.code == 2 and 'pip install "dfer-harness[vllm]"' in r.err
