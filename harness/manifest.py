@@ -8,12 +8,14 @@ row; media paths must stay inside the media root; ids must be unique.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.errors import DataError, UsageError
 from harness.release import check_unique, inside
+from harness.task import Task
 from harness.types import Sample
 
 
@@ -49,3 +51,27 @@ def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
         ids.append((sample_id, row.where))
     check_unique(ids)
     return samples
+
+
+class ManifestTask(Task):
+    """A single-split task whose rows are read once, on first use, by :meth:`_read`."""
+
+    _samples: list[Sample] | None = None
+
+    @abc.abstractmethod
+    def _read(self) -> list[Sample]:
+        """Read and check every row (called once)."""
+
+    def samples(self, split: str | None = None) -> list[Sample]:
+        if self._samples is None:
+            self._samples = self._read()
+        return self._samples
+
+    def prepare(self) -> None:
+        self.samples()
+
+    def sample_count(self) -> int | None:
+        try:
+            return len(self.samples())
+        except (DataError, UsageError):
+            return None  # the data is missing or broken; a run says exactly why

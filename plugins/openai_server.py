@@ -35,7 +35,7 @@ from harness.types import Request, Response
 ARGS = {"base_url": str, "model": str, "api_key_env": str, "max_concurrency": int, "timeout": float,
         "retries": int, "mode": str, "video": str, "structured": bool, "max_tokens": int,
         "jpeg_quality": int, "vllm_fields": bool, "batch_size": int, "top_logprobs": int,
-        "backoff": float}
+        "backoff": float, "mm_processor_kwargs": str}
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
@@ -71,7 +71,8 @@ def _mp4(frames, fps: float | None) -> str:
 
 def build_body(request: Request, served: str, *, mode: str = "generate", video: str = "frames",
                structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
-               vllm_fields: bool = True, top_logprobs: int = 20) -> dict[str, Any]:
+               vllm_fields: bool = True, top_logprobs: int = 20,
+               mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
     """The chat-completions request body for one sample (pure: tested without a server)."""
     frames = request.frames
     if video == "images":
@@ -104,7 +105,7 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
         if frames.fps:
             meta.update(fps=frames.fps, duration=frames.total_frames / frames.fps)
         body["media_io_kwargs"] = {"video": meta}
-        body["mm_processor_kwargs"] = {"do_sample_frames": False}
+        body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     return body
 
 
@@ -157,6 +158,10 @@ class OpenAIServerModel(Model):
         self.jpeg_quality = int(args.get("jpeg_quality", 90))
         self.vllm_fields = _bool(args.get("vllm_fields", True))
         self.top_logprobs = int(args.get("top_logprobs", 20))
+        try:
+            self.mm_kwargs = json.loads(args["mm_processor_kwargs"]) if args.get("mm_processor_kwargs") else {}
+        except ValueError as exc:
+            raise UsageError(f"{alias}: mm_processor_kwargs must be JSON: {exc}") from None
         self.max_concurrency = max(1, int(args.get("max_concurrency", 32)))
         self.timeout = float(args.get("timeout", 120))
         self.retries = int(args.get("retries", 6))
@@ -178,7 +183,7 @@ class OpenAIServerModel(Model):
         return {"id": self.served, "kind": "openai-server",
                 "args": {"mode": self.mode, "video": self.video, "structured": self.structured,
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
-                         "vllm_fields": self.vllm_fields}}
+                         "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs}}
 
     def predict(self, requests: list[Request]) -> list[Response]:
         return asyncio.run(self._run(requests))
@@ -194,7 +199,7 @@ class OpenAIServerModel(Model):
                 body = build_body(request, self.served, mode=self.mode, video=self.video,
                                   structured=self.structured, max_tokens=self.max_tokens,
                                   jpeg_quality=self.jpeg_quality, vllm_fields=self.vllm_fields,
-                                  top_logprobs=self.top_logprobs)
+                                  top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs)
                 async with semaphore:
                     return await self._post(client, body, request, start=i)
             return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))

@@ -20,9 +20,9 @@ from pathlib import Path
 import harness
 from harness.emotions import SYNONYMS
 from harness.errors import DataError, UsageError
-from harness.manifest import Row, build_samples
+from harness.manifest import ManifestTask, Row, build_samples
 from harness.release import check_params
-from harness.task import Task, TaskContext
+from harness.task import TaskContext
 from harness.types import FrameProtocol
 
 PARAMS = ("path", "name", "split", "revision", "media_column", "label_column", "id_column", "classes",
@@ -55,7 +55,7 @@ def _load(path: str, name: str | None, split: str, revision: str | None):
         raise DataError(f"hf-dataset {path} (split {split!r}): cannot load: {type(exc).__name__}: {exc}") from None
 
 
-class HFDatasetTask(Task):
+class HFDatasetTask(ManifestTask):
     name = "hf-dataset"
     description = "A Hugging Face datasets dataset with a video-path column and a label column"
     aliases = SYNONYMS
@@ -78,26 +78,11 @@ class HFDatasetTask(Task):
         default_root = local if local.is_dir() else local.parent if local.is_file() else Path.cwd()
         self.media_root = Path(str(params.get("media_root", default_root))).expanduser()
         self.embedded_dir = Path(context.cache_dir) / "hf-dataset-media"
-        self._samples = None
 
     def params(self) -> dict:
         return {"path": self.path, "name": self.config_name, "split": self.split, "revision": self.revision,
                 "media_column": self.media_column, "label_column": self.label_column,
                 "classes": "|".join(self.classes), "media_root": str(self.media_root), "fps": self.fps}
-
-    def samples(self, split: str | None = None):
-        if self._samples is None:
-            self._samples = self._read()
-        return self._samples
-
-    def prepare(self) -> None:
-        self.samples()
-
-    def sample_count(self) -> int | None:
-        try:
-            return len(self.samples())
-        except (DataError, UsageError):
-            return None
 
     def _read(self):
         import datasets

@@ -26,11 +26,11 @@ from typing import Any
 
 import harness
 from harness.errors import DataError, UsageError
-from harness.manifest import Row, build_samples
+from harness.manifest import ManifestTask, Row, build_samples
 from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
 from harness.release import check_params
 from harness.sampling import parse_frames
-from harness.task import Task, TaskContext
+from harness.task import TaskContext
 from harness.types import FrameProtocol
 
 INCLUDE_ENV = "HARNESS_INCLUDE_PATH"
@@ -85,7 +85,7 @@ def _row(record: dict, where: str, media_column: str, label_column: str, id_colu
                id=record.get(id_column) if id_column else None, where=where)
 
 
-class YAMLTask(Task):
+class YAMLTask(ManifestTask):
     """A task whose definition is a YAML file."""
 
     def __init__(self, path: Path, definition: dict[str, Any], params: dict, context: TaskContext):
@@ -110,29 +110,17 @@ class YAMLTask(Task):
         self.default_template = definition.get("default_prompt", "names")
         if self.default_template not in templates:
             raise DataError(f"{path}: default_prompt {self.default_template!r} is not one of {', '.join(templates)}")
-        self._samples = None
 
     def params(self) -> dict:
         return {"definition": str(self.path), "fps": self.fps}
 
-    def samples(self, split: str | None = None):
-        if self._samples is None:
-            d = self.definition
-            manifest = self.path.parent / d["manifest"]
-            rows = read_manifest(manifest, d.get("media_column", "media"), d.get("label_column", "label"),
-                                 d.get("id_column"))
-            media_root = self.path.parent / d["media_root"] if "media_root" in d else manifest.parent
-            self._samples = build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps)
-        return self._samples
-
-    def prepare(self) -> None:
-        self.samples()
-
-    def sample_count(self) -> int | None:
-        try:
-            return len(self.samples())
-        except DataError:
-            return None
+    def _read(self):
+        d = self.definition
+        manifest = self.path.parent / d["manifest"]
+        rows = read_manifest(manifest, d.get("media_column", "media"), d.get("label_column", "label"),
+                             d.get("id_column"))
+        media_root = self.path.parent / d["media_root"] if "media_root" in d else manifest.parent
+        return build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps)
 
 
 def include_paths(env: dict | None = None) -> list[Path]:

@@ -35,10 +35,13 @@ class Server:
     """``Server(checkpoint).start()`` -> base URL; faults are attributes you can change at any time."""
 
     def __init__(self, checkpoint: str, port: int = 0, fail_rate: float = 0.0, slow_rate: float = 0.0,
-                 slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0):
+                 slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0,
+                 rate_limit_first: int = 0):
         self.model = HFModel({"pretrained": checkpoint, "mode": "generate", "max_new_tokens": 8})
         self.fail_rate, self.slow_rate, self.slow_seconds = fail_rate, slow_rate, slow_seconds
         self.delay, self.stop_after = delay, stop_after
+        self.rate_limit_left = rate_limit_first  # answer the first N requests with 429 and Retry-After
+        self.rate_limited = 0
         self.rng = random.Random(seed)
         self.lock = threading.Lock()  # one model call at a time; HTTP handling overlaps
         self.stats_lock = threading.Lock()
@@ -134,7 +137,13 @@ class Server:
                     server.max_inflight = max(server.max_inflight, server.inflight)
                     fail = server.rng.random() < server.fail_rate
                     slow = server.rng.random() < server.slow_rate
+                    limited = server.rate_limit_left > 0
+                    if limited:
+                        server.rate_limit_left -= 1
+                        server.rate_limited += 1
                 try:
+                    if limited:
+                        return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})
                     time.sleep(server.delay + (server.slow_seconds if slow else 0))
                     if fail:
                         with server.stats_lock:

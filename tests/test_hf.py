@@ -169,3 +169,15 @@ def test_listing_models_does_not_import_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False False", out.stderr
+
+
+def test_length_normalisation_divides_by_candidate_tokens(checkpoints, synthetic30):
+    _, samples = synthetic30
+    plain = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score"})
+    normed = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "length_norm": True})
+    request = requests_for(samples[:1])[0]
+    raw, per_token = plain.predict([request])[0].scores, normed.predict([request])[0].scores
+    lengths = {c: len(plain.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in CLASSES}
+    assert max(lengths.values()) > 1  # some class names span several tokens in the tiny vocabulary
+    for c in CLASSES:
+        assert per_token[c] == pytest.approx(raw[c] / lengths[c], rel=1e-5)

@@ -166,3 +166,15 @@ def test_structured_choices_and_score_mode(server, run_cli, tmp_path):
     code, task, rows = run(run_cli, tmp_path / "score", s.url, "--prompt", "letters", args=",mode=score,top_logprobs=400")
     assert code == 0
     assert all(r["scores"] is not None for r in rows)
+
+
+def test_rate_limits_are_waited_out(server, run_cli, tmp_path):
+    s = server(rate_limit_first=3)
+    code, task, _ = run(run_cli, tmp_path, s.url, "--no-cache", args=",max_concurrency=2")
+    assert code == 0 and task["counts"]["failed"] == 0
+    assert s.rate_limited == 3 and s.answered == 12
+
+
+def test_extra_processor_arguments_pass_through(synthetic30):
+    body = build_body(a_request(synthetic30), "served", mm_processor_kwargs={"max_pixels": 50176})
+    assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 50176}
