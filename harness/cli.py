@@ -304,7 +304,12 @@ def cmd_cache(args, argv) -> int:
     from harness.cache import ResponseCache
     from harness.task import default_cache_dir
 
-    path = (_path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir()) / "responses.sqlite"
+    root = _path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir()
+    path = root / "responses.sqlite"
+    if args.action == "info" and (root / "frames").is_dir():
+        files = [f for f in (root / "frames").rglob("*.npz")]
+        size = sum(f.stat().st_size for f in files)
+        print(f"{root / 'frames'}: {len(files)} cached clips, {size / 1e6:.1f} MB (frame cache)")
     if not path.exists():
         print(f"{path}: no response cache yet")
         return EXIT_OK

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -105,12 +106,15 @@ def _close_pools() -> None:
 
 
 def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
-            cache_root: str | None = None, chunk: int = 4) -> Iterator[Decoded]:
+            cache_root: str | None = None, chunk: int = 4,
+            decode_chunk: Callable = _decode_chunk) -> Iterator[Decoded]:
     """Decode samples in order, with ``workers`` processes (0: in this process).
 
     Workers take ``chunk`` clips per job and at most ``2 * workers`` jobs are
     in flight, so memory stays bounded and the model never waits while
-    decoding keeps up.
+    decoding keeps up. A worker that dies (a crash inside the decoder) costs
+    only the clip that killed it: the pool is restarted, the clips of the
+    failed job are retried one by one, and the one that crashes again fails.
     """
     if workers > 0 and cache_root:
         cache = FrameCache(cache_root)
@@ -120,23 +124,37 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
         for s in samples:
             yield (s, *_decode(s, protocol, cache_root))
         return
-    pool = _pool(workers)
     chunks = (samples[i:i + chunk] for i in range(0, len(samples), chunk))
-    pending: list[tuple[list[Sample], Future]] = []
+    pending: deque[tuple[list[Sample], Future]] = deque()
+
+    def submit(part: list[Sample]) -> None:
+        pending.append((part, _pool(workers).submit(decode_chunk, part, protocol, cache_root)))
+
     for part in chunks:
-        pending.append((part, pool.submit(_decode_chunk, part, protocol, cache_root)))
+        submit(part)
         if len(pending) >= 2 * workers:
             break
     while pending:
-        part, fut = pending.pop(0)
-        nxt = next(chunks, None)
-        if nxt is not None:
-            pending.append((nxt, pool.submit(_decode_chunk, nxt, protocol, cache_root)))
+        part, fut = pending.popleft()
         try:
             results = fut.result()
         except BrokenProcessPool:
-            _POOLS.pop(workers, None)
-            raise
+            broken = _POOLS.pop(workers, None)
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            rest = [p for p, _ in pending]
+            pending.clear()
+            if len(part) == 1:
+                yield (part[0], None, f"{part[0].media}: the decoding process crashed on this clip", 0.0, False)
+            else:
+                for s in part:  # find the culprit: one clip per job
+                    submit([s])
+            for p in rest:
+                submit(p)
+            continue
+        nxt = next(chunks, None)
+        if nxt is not None:
+            submit(nxt)
         for s, result in zip(part, results):
             yield (s, *result)
 

@@ -141,3 +141,19 @@ def test_bad_frames_presets_are_usage_errors():
         parse_frames("sixteen", FrameProtocol())
     with pytest.raises(UsageError, match="fps"):
         parse_frames("fps", FrameProtocol())
+
+
+def test_a_crashing_decoder_costs_only_its_clip(synthetic30, tmp_path):
+    import dataclasses
+
+    import crashy
+    from harness.scheduler import decoded
+
+    _, samples = synthetic30
+    batch = list(samples[:9])
+    batch[4] = dataclasses.replace(batch[4], id="CRASH")
+    out = list(decoded(batch, FrameProtocol(num_frames=4), workers=2, chunk=3, decode_chunk=crashy.decode_chunk))
+    assert [s.id for s, *_ in out] == [s.id for s in batch]  # every clip, in order
+    errors = {s.id: err for s, _, err, _, _ in out}
+    assert "crashed" in errors["CRASH"]
+    assert all(err is None for sid, err in errors.items() if sid != "CRASH")
