@@ -98,10 +98,28 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return _POOLS[workers]
 
 
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: a worker blocked on handing back a result would otherwise keep the
+    interpreter from exiting."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
+def _reset_pool(workers: int) -> None:
+    broken = _POOLS.pop(workers, None)
+    if broken is not None:
+        _kill(broken)
+
+
 @atexit.register
 def _close_pools() -> None:
     for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
+        _kill(pool)
     _POOLS.clear()
 
 
@@ -114,7 +132,8 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
     in flight, so memory stays bounded and the model never waits while
     decoding keeps up. A worker that dies (a crash inside the decoder) costs
     only the clip that killed it: the pool is restarted, the clips of the
-    failed job are retried one by one, and the one that crashes again fails.
+    failed job are retried alone, one by one, and only a clip that crashes
+    by itself fails.
     """
     if workers > 0 and cache_root:
         cache = FrameCache(cache_root)
@@ -139,16 +158,18 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
         try:
             results = fut.result()
         except BrokenProcessPool:
-            broken = _POOLS.pop(workers, None)
-            if broken is not None:
-                broken.shutdown(wait=False, cancel_futures=True)
+            # Some job killed its worker, and every job in flight failed with it. Retry this
+            # job's clips alone, one at a time, so that only a clip that crashes by itself fails.
             rest = [p for p, _ in pending]
             pending.clear()
-            if len(part) == 1:
-                yield (part[0], None, f"{part[0].media}: the decoding process crashed on this clip", 0.0, False)
-            else:
-                for s in part:  # find the culprit: one clip per job
-                    submit([s])
+            _reset_pool(workers)
+            for sample in part:
+                try:
+                    result = _pool(workers).submit(decode_chunk, [sample], protocol, cache_root).result()[0]
+                except BrokenProcessPool:
+                    _reset_pool(workers)
+                    result = (None, f"{sample.media}: the decoding process crashed on this clip", 0.0, False)
+                yield (sample, *result)
             for p in rest:
                 submit(p)
             continue
