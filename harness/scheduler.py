@@ -155,6 +155,9 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
             break
     while pending:
         part, fut = pending.popleft()
+        nxt = next(chunks, None)
+        if nxt is not None:  # keep the workers busy while this job is collected
+            submit(nxt)
         try:
             results = fut.result()
         except BrokenProcessPool:
@@ -173,9 +176,6 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
             for p in rest:
                 submit(p)
             continue
-        nxt = next(chunks, None)
-        if nxt is not None:
-            submit(nxt)
         for s, result in zip(part, results):
             yield (s, *result)
 
