@@ -17,11 +17,16 @@ plugins are listed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+import numpy as np
 
 import harness
 from harness.errors import HarnessError, UsageError
@@ -54,7 +59,7 @@ def _hub_reachable(timeout: float = 5.0) -> bool:
         return False
 
 
-def _load(loader, name: str, **kwargs):
+def _from_pretrained(loader, name: str, **kwargs):
     """``loader.from_pretrained`` from the local cache first, then the hub if it is reachable."""
     if Path(name).expanduser().is_dir():
         return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
@@ -80,9 +85,6 @@ def _cuda_present() -> bool:
 def _describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
     """(revision, model type, present here) without loading the model: for a local folder a hash
     of its files, for a hub checkpoint in the local cache its commit hash."""
-    import hashlib
-    import json
-
     local = Path(name).expanduser()
     config = local / "config.json" if local.is_dir() else None
     rev = revision
@@ -173,9 +175,10 @@ class HFModel(Model):
         if "revision" in self.args:
             common["revision"] = self.args["revision"]
         name = self.args["pretrained"]
-        self.processor = _load(AutoProcessor, name, **common)
+        self.processor = _from_pretrained(AutoProcessor, name, **common)
         extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
-        self.model = _load(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name), **common, **extra)
+        self.model = _from_pretrained(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name),
+                                      **common, **extra)
         self.model.to(device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
@@ -323,9 +326,6 @@ class HFModel(Model):
         """Per-choice log-prior from a content-free input: the same prompt with blank frames."""
         key = (tuple(request.choices), request.frames.array.shape, str(request.messages))
         if key not in self._prior_cache:
-            import numpy as np
-            from dataclasses import replace
-
             blank = replace(request, frames=replace(request.frames, array=np.zeros_like(request.frames.array)))
             raw = self._normalise(self._choice_scores([blank])[0], request)
             prior = self.torch.log_softmax(self.torch.tensor(raw), dim=0).tolist()
