@@ -274,7 +274,7 @@ def cmd_show(args, argv) -> int:
     print(f"version:     {task.version}")
     print(f"parameters:  {', '.join(f'{k}={v}' for k, v in task.params().items()) or '-'}")
     print(f"classes:     {', '.join(task.classes)}")
-    print(f"split:       {task.split}")
+    print(f"splits:      {', '.join(task.splits())}")
     print(f"samples:     {count if count is not None else 'data not present yet'}")
     p = task.frame_protocol
     print(f"frames:      {p.name} (strategy={p.strategy}, num_frames={p.num_frames}, order={p.order}, "
@@ -351,7 +351,9 @@ def cmd_data(args, argv) -> int:
     print(tabulate(report.rows, headers=["split", "samples", "official", "missing media", "decoded"],
                    disable_numparse=True))
     if report.ok:
-        print("\ncomplete: every split matches the official counts and its media is present")
+        official = any(row[2] != "-" for row in report.rows)
+        print("\ncomplete: every split file parses" + (", matches the official counts" if official else "")
+              + " and its media is present and decodes")
         return EXIT_OK
     print(f"\n{len(report.problems)} problem(s):")
     for problem in report.problems:
