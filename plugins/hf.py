@@ -193,7 +193,7 @@ class HFModel(Model):
         outputs.setdefault("video_input", self.video_input)
         outputs.setdefault("max_new_tokens", self.max_new_tokens)
         return {"id": self.args["pretrained"], "revision": self.revision, "dtype": self.dtype_name,
-                "family": self.family, "preset": self.preset, "args": outputs}
+                "family": self.family, "args": outputs}
 
     # -- inputs ------------------------------------------------------------------------------------
 
