@@ -181,3 +181,14 @@ def test_length_normalisation_divides_by_candidate_tokens(checkpoints, synthetic
     assert max(lengths.values()) > 1  # some class names span several tokens in the tiny vocabulary
     for c in CLASSES:
         assert per_token[c] == pytest.approx(raw[c] / lengths[c], rel=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_tiny_qwen_vl_preset_builds_itself_and_runs(run_cli, tmp_path, cache_dir, mode):
+    r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "tiny-qwen-vl", "--model-args",
+                f"mode={mode}", "--output-path", str(tmp_path), "--no-progress", "--no-cache")
+    assert r.code == 0, r.err
+    assert (cache_dir / "checkpoints" / "tiny-qwen2.5-vl" / "config.json").is_file()
+    doc = read_results(tmp_path)
+    assert doc["model"]["identity"]["family"] == "qwen2_5_vl"
+    assert doc["tasks"]["synthetic:n=12,seed=4"]["counts"]["evaluated"] == 12
