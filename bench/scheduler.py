@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -43,14 +42,11 @@ for s in samples:
 """
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, int]:
-    """Wall seconds and peak RSS (kB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(cmd: list[str], env: dict) -> float:
+    """Wall seconds of one child process."""
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before)
+    return time.perf_counter() - start
 
 
 def peak_rss(cmd: list[str], env: dict) -> int:
@@ -74,11 +70,11 @@ def main() -> None:
     task = f"synthetic:n={n},seed=9"
     subprocess.run([sys.executable, "-c", PLAIN, str(n), str(work / "cache")], env=env, check=True)  # clips
 
-    plain = statistics.median(timed([sys.executable, "-c", PLAIN, str(n), str(work / "cache")], env)[0]
+    plain = statistics.median(timed([sys.executable, "-c", PLAIN, str(n), str(work / "cache")], env)
                               for _ in range(args.repeats))
     majority = [HARNESS, "run", "--tasks", task, "--model", "majority", "--no-frame-cache", "--no-progress",
                 "--output-path", str(work / "out")]
-    ours = statistics.median(timed(majority, env)[0] for _ in range(args.repeats))
+    ours = statistics.median(timed(majority, env) for _ in range(args.repeats))
 
     vlm = [HARNESS, "run", "--tasks", task, "--model", "tiny-qwen-vl", "--model-args", "mode=score",
            "--no-progress", "--output-path", str(work / "out")]
@@ -88,8 +84,8 @@ def main() -> None:
         for sub in ("frames", "responses.sqlite", "responses.sqlite-wal", "responses.sqlite-shm"):
             target = work / "cache" / sub
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        colds.append(timed(vlm, env)[0])
-        warms.append(timed(vlm, env)[0])
+        colds.append(timed(vlm, env))
+        warms.append(timed(vlm, env))
     cold, warm = statistics.median(colds), statistics.median(warms)
 
     small = [HARNESS, "run", "--tasks", "synthetic:n=200,seed=9", "--model", "majority", "--no-frame-cache",

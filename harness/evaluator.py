@@ -266,8 +266,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "classes": list(classes),
         "frame_protocol": protocol.to_dict(),
         "prompt": prompt,
-        **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version),
-        "total": len(all_samples),
+        **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),
                     "clips_per_s": round(len(samples) / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
@@ -276,12 +275,11 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                     "corrupt_cache_entries": timings.responses_corrupt},
         "samples_file": None,
     }
-    task_result["counts"]["total"] = task_result.pop("total")
     return task_result, rows
 
 
 def summarize(rows: list[dict], classes: tuple[str, ...], seed: int, bootstrap: int, name: str,
-              version: str) -> dict:
+              version: str, total: int) -> dict:
     """Everything in a task result that follows from its per-sample rows alone.
 
     The evaluator and ``harness merge`` both call this, so merged shards give
@@ -308,7 +306,7 @@ def summarize(rows: list[dict], classes: tuple[str, ...], seed: int, bootstrap: 
                                "prediction_distribution": m["prediction_distribution"]}
     return {
         "fingerprint": fingerprint(name, version, [(r["id"], r["label"]) for r in rows]),
-        "counts": {"total": None, "evaluated": len(rows), "failed": summary["failed"],
+        "counts": {"total": total, "evaluated": len(rows), "failed": summary["failed"],
                    "invalid": summary["invalid"]},
         "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
                                             "invalid_rate", "failed_rate", "missing_classes")},

@@ -99,8 +99,8 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                             f"the same settings?")
         merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
                                        "frame_protocol", "prompt")}
-        merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"]))
-        merged["counts"]["total"] = head["counts"]["total"]
+        merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"],
+                                head["counts"]["total"]))
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}
         path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
         results.write_jsonl(path, rows)
