@@ -12,13 +12,13 @@ import hashlib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import metrics, results, scheduler
+from harness import metrics, results, scheduler, timing
 from harness.cache import ResponseCache
 from harness.errors import UsageError
 from harness.host import Entry, Host
@@ -92,6 +92,10 @@ def resolve(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
         task = entry.factory(dict(spec.params), context)
         task.prepare()
         protocol = parse_frames(config.frames, task.frame_protocol) if config.frames else task.frame_protocol
+        if not task.has_time_base and protocol.nominal_fps is None:
+            # Media without a time base get one stated, recorded clock (in the protocol's name),
+            # the same for every backend: never a library's invented default.
+            protocol = replace(protocol, nominal_fps=task.nominal_fps)
         if protocol.needs_time_base and not task.has_time_base:
             raise UsageError(f"task {spec}: its media has no time base (no real frame rate), so "
                              f"--frames {protocol.name} cannot be used; choose uniform or segment sampling")
@@ -215,10 +219,17 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
                            class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed))
     shown: dict[str, tuple[str, ...]] = {}
+    told: dict[str, dict] = {}
+    header_fps: dict[str, float] = {}
+    family = model.timing_family()
 
     def build_request(sample: Sample, frames: Frames) -> Request:
         choices = _shown_choices(classes, config.choice_order, config.seed, sample.id)
         shown[sample.id] = choices
+        if family is not None:  # what this model is told about time, recorded per sample
+            told[sample.id] = timing.tell(frames, family).record()
+        if frames.header_fps is not None:
+            header_fps[sample.id] = frames.header_fps
         return Request(sample_id=sample.id, frames=frames, messages=template.render(choices),
                        choices=choices, mode=task.default_mode, seed=config.seed,
                        answer_keys=template.answer_keys(choices))
@@ -252,6 +263,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                      "scores": o.response.scores if o.response else None, "variants": alternatives,
                      "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
+                     "told": told.get(o.sample.id), "header_fps": header_fps.get(o.sample.id),
                      "prompt_hash": o.prompt_hash, "group": task.group(o.sample), "meta": o.sample.meta})
 
     prompt = template.to_dict(classes)
@@ -266,6 +278,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "classes": list(classes),
         "frame_protocol": protocol.to_dict(),
         "prompt": prompt,
+        "timing": {**timing.summarize([told.get(r["id"]) for r in rows]), "nominal_fps": protocol.nominal_fps,
+                   "header_disagreements": len(header_fps)},
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),

@@ -64,7 +64,10 @@ def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
     if protocol.needs_time_base and not fps:
         raise MediaError(f"{folder}: this frame folder has no time base (its frames are not at a "
                          f"known rate), so fps sampling cannot be used; use uniform or segment")
-    indices = select_indices(len(names), protocol, sample_id, fps)
+    try:
+        indices = select_indices(len(names), protocol, sample_id, fps)
+    except MediaError as exc:
+        raise MediaError(f"{folder}: {exc}") from None
     images: dict[int, np.ndarray] = {}
     size = None
     for i in indices:
@@ -83,6 +86,12 @@ def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
     shapes = {a.shape for a in images.values()}
     if len(shapes) > 1:
         raise MediaError(f"{folder}: frames have different sizes {sorted(shapes)}")
-    timestamps = [round(i / fps, 6) for i in indices] if fps else None
+    # A declared rate is the task's knowledge; without one, the protocol's stated nominal clock
+    # (recorded in its name) is used, never a library's default.
+    clock, time_base = (fps, "declared") if fps else (protocol.nominal_fps, "nominal")
+    if not clock:
+        clock, time_base = None, "none"
+    timestamps = [round(i / clock, 6) for i in indices] if clock else None
     return Frames(array=np.stack([images[i] for i in indices]), indices=indices,
-                  timestamps=timestamps, fps=fps, total_frames=len(names))
+                  timestamps=timestamps, fps=clock, total_frames=len(names), time_base=time_base,
+                  duration=round(len(names) / clock, 6) if clock else None)

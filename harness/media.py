@@ -21,7 +21,7 @@ from harness.framefolder import read_frame_folder
 from harness.types import FrameProtocol, Frames, Sample
 from harness.video import read_frames
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
 
 
 def load_frames(sample: Sample, protocol: FrameProtocol) -> Frames:
@@ -64,7 +64,8 @@ class FrameCache:
                 meta = json.loads(str(data["meta"]))
                 return Frames(array=data["array"], indices=meta["indices"],
                               timestamps=meta["timestamps"], fps=meta["fps"],
-                              total_frames=meta["total_frames"])
+                              total_frames=meta["total_frames"], time_base=meta["time_base"],
+                              duration=meta["duration"], header_fps=meta["header_fps"])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
             return None
 
@@ -72,7 +73,9 @@ class FrameCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"indices": frames.indices, "timestamps": frames.timestamps,
-                           "fps": frames.fps, "total_frames": frames.total_frames})
+                           "fps": frames.fps, "total_frames": frames.total_frames,
+                           "time_base": frames.time_base, "duration": frames.duration,
+                           "header_fps": frames.header_fps})
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         with open(tmp, "wb") as f:
             np.savez(f, array=frames.array, meta=np.array(meta))

@@ -44,6 +44,11 @@ class Model(abc.ABC):
         dtype and every argument that changes predictions. Used in results,
         leaderboard rows and cache keys."""
 
+    def timing_family(self) -> str | None:
+        """The family whose time input this model's requests receive (see ``harness.timing``):
+        the evaluator records what each sample was told. None: the model is told no time."""
+        return None
+
     def prepare(self, workload: Workload) -> None:
         """Called once per task before its first batch."""
 

@@ -28,17 +28,21 @@ def _uniform(total: int, k: int) -> list[int]:
 
 
 def select_indices(total: int, protocol: FrameProtocol, sample_id: str = "",
-                   fps: float | None = None) -> list[int]:
-    """Frame positions to keep from a clip of ``total`` decoded frames at ``fps``.
+                   fps: float | None = None, timestamps: list[float] | None = None) -> list[int]:
+    """Frame positions to keep from a clip of ``total`` decoded frames.
 
-    A clip shorter than K repeats frames under ``uniform``, ``segment`` and
-    ``dense``, so models always see K frames.
+    ``timestamps`` are the display times of all ``total`` frames (seconds,
+    ascending); without them a clip at ``fps`` is assumed regular. Strategies
+    that mean time (``fps``) select by those times: the nearest frame to each
+    point of a regular grid, never the same frame twice. Count strategies
+    (``uniform``, ``segment``, ``dense``) repeat frames of a clip shorter than
+    K, so models always see K frames; ``uniform`` with K=1 takes the middle.
     """
     if total < 1:
         raise ValueError("a clip with no frames cannot be sampled")
     k = protocol.num_frames
     if protocol.strategy == "uniform":
-        indices = _uniform(total, k)
+        indices = [(total - 1) // 2] if k == 1 else _uniform(total, k)
     elif protocol.strategy == "segment":
         bounds = np.linspace(0, total, k + 1)
         if protocol.pick == "middle":
@@ -51,13 +55,7 @@ def select_indices(total: int, protocol: FrameProtocol, sample_id: str = "",
         start = max(0, (total - k) // 2)
         indices = [min(total - 1, start + i) for i in range(k)]
     elif protocol.strategy == "fps":
-        if not fps:
-            raise MediaError("this clip has no time base (no frame rate), so the fps strategy "
-                             "cannot sample it; use uniform or segment sampling")
-        step = fps / protocol.fps
-        indices = [int(round(j * step)) for j in range(int((total - 1) / step) + 1)]
-        if k and len(indices) > k:  # a long clip: keep the cap, spread over the whole clip
-            indices = _uniform(total, k)
+        indices = _by_time(total, protocol, fps, timestamps)
     else:  # all
         indices = list(range(total)) if not k or total <= k else _uniform(total, k)
     if protocol.order == "reversed":
@@ -66,6 +64,52 @@ def select_indices(total: int, protocol: FrameProtocol, sample_id: str = "",
         rng = np.random.default_rng(stable_seed(protocol.seed, sample_id))
         indices = [indices[i] for i in rng.permutation(len(indices))]
     return indices
+
+
+def measured_rate(times) -> float | None:
+    """A clip's mean frame rate from its display times (None for one frame or no span)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def _by_time(total: int, protocol: FrameProtocol, fps: float | None,
+             timestamps: list[float] | None) -> list[int]:
+    """The ``fps`` strategy: nearest frames to a regular time grid, without duplicates."""
+    if timestamps is None:
+        if not fps:
+            raise MediaError("this clip has no time base (no frame rate), so the fps strategy "
+                             "cannot sample it; use uniform or segment sampling")
+        timestamps = [i / fps for i in range(total)]
+    times = np.asarray(timestamps, dtype=float)
+    if len(times) != total:
+        raise ValueError(f"{len(times)} timestamps for {total} frames")
+    source = measured_rate(times)
+    target = protocol.fps
+    if source is not None and target > source * 1.001:
+        if protocol.above_source != "cap":
+            raise MediaError(f"the fps strategy asks for {target:g} fps but this clip runs at "
+                             f"{source:.3g} fps: it would repeat frames. Choose fps <= {source:.3g}, "
+                             f"or add above_source=cap to take every frame (recorded in the protocol name)")
+        grid = times.copy()
+    else:
+        span = times[-1] - times[0]
+        grid = times[0] + np.arange(int(np.floor(span * target + 1e-9)) + 1) / target
+    k = protocol.num_frames
+    if k and len(grid) > k:  # a long clip: keep the cap, spread over the whole clip in time
+        grid = np.linspace(times[0], times[-1], k)
+    # nearest frame to each grid point (ties go to the earlier frame)
+    right = np.clip(np.searchsorted(times, grid), 1, max(total - 1, 1))
+    left = right - 1
+    pick = np.where(np.abs(times[np.minimum(right, total - 1)] - grid) < np.abs(times[left] - grid),
+                    np.minimum(right, total - 1), left) if total > 1 else np.zeros(len(grid), int)
+    seen: set[int] = set()
+    out = []
+    for i in map(int, pick):
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+    return out
 
 
 def target_size(width: int, height: int, protocol: FrameProtocol) -> tuple[int, int]:
@@ -81,7 +125,8 @@ def target_size(width: int, height: int, protocol: FrameProtocol) -> tuple[int, 
 
 _KEYS = {"uniform": "strategy", "segment": "strategy", "dense": "strategy", "all": "strategy",
          "fps": "strategy", "max": "num_frames", "frames": "num_frames", "pick": "pick",
-         "order": "order", "seed": "seed", "size": "short_side", "pixels": "max_pixels"}
+         "order": "order", "seed": "seed", "size": "short_side", "pixels": "max_pixels",
+         "above_source": "above_source", "nominal": "nominal_fps"}
 
 
 def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
@@ -89,8 +134,10 @@ def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
 
     ``16`` (uniform 16), ``segment=16``, ``segment=16,pick=random``, ``dense=16``,
     ``fps=5,max=32``, ``all``, plus ``order=reversed|shuffled``, ``seed=S``,
-    ``size=224`` (shorter side) or ``pixels=50176``. Unnamed fields keep the
-    task's defaults.
+    ``size=224`` (shorter side) or ``pixels=50176``, ``above_source=cap`` (fps
+    above a clip's rate takes every frame instead of failing the clip),
+    ``nominal=2`` (the clock stated for media without a time base). Unnamed
+    fields keep the task's defaults.
     """
     changes: dict = {}
     for item in (i.strip() for i in text.split(",")):
@@ -114,7 +161,7 @@ def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
             elif sep:
                 changes["num_frames"] = int(value)
         else:
-            changes[field] = parse_value(value)
+            changes[field] = float(value) if field == "nominal_fps" else parse_value(value)
     try:
         return replace(base, **changes)
     except (TypeError, ValueError) as exc:

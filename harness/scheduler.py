@@ -262,8 +262,15 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
                 outcome.error = error
                 bar.update(1)
                 continue
-            request = build_request(sample, frames)
             outcome.indices, outcome.timestamps = frames.indices, frames.timestamps
+            try:
+                request = build_request(sample, frames)
+            except MediaError as exc:  # e.g. frames without a clock for a model that needs one
+                if strict:
+                    raise SampleFailed(f"sample {sample.id}: {exc}") from exc
+                outcome.error = f"{sample.media}: {exc}"
+                bar.update(1)
+                continue
             outcome.prompt_hash = prompt_hash(request.messages)
             batch.append((outcome, request))
             if len(batch) >= batch_size:

@@ -35,7 +35,8 @@ class Task(abc.ABC):
     example micro-expressions) that get their own metrics. A task with
     several evaluation splits (DFEW's five folds) lists them in
     :meth:`splits`; each is evaluated and reported, then averaged.
-    ``has_time_base`` is False when the media has no real frame rate.
+    ``has_time_base`` is False when the media has no real frame rate; such
+    media are then told to models at ``nominal_fps`` (a recorded convention).
     """
 
     name: str = ""
@@ -49,6 +50,9 @@ class Task(abc.ABC):
     default_mode: str = "generate"  # or "score": how models answer unless told otherwise
     split: str = "test"
     has_time_base: bool = True
+    #: The clock stated for media without a time base (``has_time_base`` False): every backend is
+    #: told these frames are this many per second, and the rate is in the frame protocol's name.
+    nominal_fps: float = 2.0
 
     def splits(self) -> list[str]:
         """The splits this task instance evaluates, in order."""

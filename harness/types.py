@@ -44,6 +44,8 @@ class FrameProtocol:
     seed: int = 0
     short_side: int | None = None  # resize once while decoding; None keeps the clip's size
     max_pixels: int | None = None  # or: shrink until width * height fits
+    above_source: str = "refuse"  # fps above a clip's own rate: refuse | cap (take every frame, recorded)
+    nominal_fps: float | None = None  # the stated clock of media without a time base (recorded in the name)
 
     STRATEGIES = ("uniform", "segment", "fps", "dense", "all")
     ORDERS = ("natural", "reversed", "shuffled")
@@ -69,6 +71,10 @@ class FrameProtocol:
             raise ValueError(f"max_pixels must be at least 4, got {self.max_pixels}")
         if self.short_side and self.max_pixels:
             raise ValueError("choose one resize policy: short_side or max_pixels")
+        if self.above_source not in ("refuse", "cap"):
+            raise ValueError(f"above_source must be refuse or cap, got {self.above_source!r}")
+        if self.nominal_fps is not None and not self.nominal_fps > 0:
+            raise ValueError(f"nominal_fps must be positive, got {self.nominal_fps}")
 
     @property
     def needs_time_base(self) -> bool:
@@ -78,6 +84,8 @@ class FrameProtocol:
     def name(self) -> str:
         if self.strategy == "fps":
             text = f"fps{self.fps:g}" + (f"-max{self.num_frames}" if self.num_frames else "")
+            if self.above_source == "cap":
+                text += "-cap"
         elif self.strategy == "all":
             text = "all" + (f"-max{self.num_frames}" if self.num_frames else "")
         else:
@@ -92,6 +100,8 @@ class FrameProtocol:
             text += "-rev"
         elif self.order == "shuffled":
             text += f"-shuf{self.seed}"
+        if self.nominal_fps:
+            text += f"-nominal{self.nominal_fps:g}fps"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,13 +110,22 @@ class FrameProtocol:
 
 @dataclass
 class Frames:
-    """Decoded RGB frames with the timing a model needs to read them as video."""
+    """Decoded RGB frames with the timing a model needs to read them as video.
+
+    ``time_base`` says where the times come from: ``decoded`` (the frames'
+    presentation times), ``declared`` (a frame folder at a rate the task
+    knows), ``nominal`` (media without a time base, on the protocol's stated
+    clock) or ``none`` (no clock at all: no model can be told a time).
+    """
 
     array: np.ndarray  # (T, H, W, 3) uint8
-    indices: list[int]  # positions in the decoded clip
-    timestamps: list[float] | None  # seconds from the clip's start; None without a time base
-    fps: float | None  # the clip's frame rate, None when the source has no time base
+    indices: list[int]  # positions in the decoded clip, display order
+    timestamps: list[float] | None  # seconds from the clip's first displayed frame; None without a clock
+    fps: float | None  # the clip's mean frame rate (measured from decoded times), None without a clock
     total_frames: int  # frames actually decoded, not the container's claim
+    time_base: str = "decoded"
+    duration: float | None = None  # the whole clip's length in seconds on the same clock
+    header_fps: float | None = None  # what the container claimed, kept when it disagrees with the measured rate
 
 
 @dataclass

@@ -16,12 +16,20 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from harness.errors import MediaError
-from harness.sampling import select_indices, target_size
+from harness.sampling import measured_rate, select_indices, target_size
 from harness.types import FrameProtocol, Frames
 
 
 def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Frames:
-    """Decode ``path`` and return the frames that ``protocol`` selects, as RGB uint8."""
+    """Decode ``path`` and return the frames that ``protocol`` selects, as RGB uint8.
+
+    Times are the decoded frames' presentation times in display order: the
+    decoder hands frames out in display order, but some files store their
+    timestamps in decode order, so the times are sorted before they are paired
+    with the frames. They count from the first displayed frame. The clip's rate
+    is measured from them; the container's claim is only a fallback (one frame,
+    or no timestamps) and is kept in ``header_fps`` when it disagrees.
+    """
     if not os.path.isfile(path):
         raise MediaError(f"{path}: file not found")
     try:
@@ -40,9 +48,20 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Fram
     if not decoded:
         raise MediaError(f"{path}: the video stream holds no decodable frames")
 
-    fps = float(rate) if rate else None
-    indices = select_indices(len(decoded), protocol, sample_id, fps)
-    first_pts = decoded[0].pts
+    header = float(rate) if rate else None
+    times = _display_times(decoded, time_base, header)
+    fps = measured_rate(times) if times is not None else None
+    if fps is None:
+        fps = header
+    if times is None:  # no usable timestamps at all: the header's rate is all there is
+        if not header:
+            raise MediaError(f"{path}: the frames carry no timestamps and the container states no "
+                             f"frame rate, so the clip has no time base")
+        times = [i / header for i in range(len(decoded))]
+    try:
+        indices = select_indices(len(decoded), protocol, sample_id, fps, times)
+    except MediaError as exc:
+        raise MediaError(f"{path}: {exc}") from None
     width, height = target_size(decoded[0].width, decoded[0].height, protocol)
     reformatter = VideoReformatter()
     converted: dict[int, np.ndarray] = {}
@@ -52,15 +71,20 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Fram
                                          format="rgb24", threads=1)
             converted[i] = frame.to_ndarray()
     array = np.stack([converted[i] for i in indices])
-    timestamps = [_timestamp(decoded[i].pts, first_pts, time_base, i, fps) for i in indices]
-    return Frames(array=array, indices=indices, timestamps=timestamps, fps=fps,
-                  total_frames=len(decoded))
+    period = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else (1 / fps if fps else 0.0)
+    disagrees = header is not None and fps is not None and abs(header - fps) > 0.01 * fps
+    return Frames(array=array, indices=indices, timestamps=[round(times[i], 6) for i in indices],
+                  fps=round(fps, 6) if fps else None, total_frames=len(decoded), time_base="decoded",
+                  duration=round(times[-1] + period, 6), header_fps=header if disagrees else None)
 
 
-def _timestamp(pts, first_pts, time_base: Fraction | None, index: int, fps: float | None) -> float:
-    if pts is not None and first_pts is not None and time_base is not None:
-        return round(float((pts - first_pts) * time_base), 6)
-    return round(index / fps, 6) if fps else float(index)
+def _display_times(decoded, time_base: Fraction | None, header: float | None) -> list[float] | None:
+    """Seconds of every decoded frame from the first displayed one, ascending; None without pts."""
+    pts = [f.pts for f in decoded]
+    if time_base is None or any(p is None for p in pts):
+        return None
+    seconds = sorted(float(p * time_base) for p in pts)
+    return [s - seconds[0] for s in seconds]
 
 
 def write_mp4(path: str, frames: np.ndarray, fps: int = 25, crf: int = 23) -> None:

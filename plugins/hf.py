@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 import harness
+from harness import timing
 from harness.errors import HarnessError, UsageError
 from harness.model import Model
 from harness.types import Request, Response
@@ -166,7 +167,8 @@ class HFModel(Model):
             raise UsageError('the hf model needs torch and transformers: pip install "dfer-harness[hf]"') from None
         self.torch = torch
         torch.set_num_threads(self.args.get("threads") or os.cpu_count() or 1)
-        transformers.logging.set_verbosity_error()  # warnings about unused defaults would flood the log
+        # Warnings stay on: one about inputs (a missing fps, a truncated prompt) must reach the user.
+        transformers.logging.set_verbosity_warning()
         transformers.logging.disable_progress_bar()
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("device cuda was chosen but torch sees no CUDA device; pass device=cpu")
@@ -187,6 +189,9 @@ class HFModel(Model):
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
+
+    def timing_family(self) -> str | None:
+        return timing.family_of(self.family) if self.video_input == "video" else None
 
     def identity(self) -> dict[str, Any]:
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
@@ -229,12 +234,12 @@ class HFModel(Model):
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
         if self.video_input == "video":
             video_processor = self.processor.video_processor
+            family = self.timing_family()
             kwargs["videos"] = [r.frames.array for r in requests]
+            # harness.timing decides what the model is told, exactly as for vLLM and served models.
             kwargs["video_metadata"] = [
-                VideoMetadata(total_num_frames=r.frames.total_frames, fps=r.frames.fps,
-                              frames_indices=list(r.frames.indices), width=r.frames.array.shape[2],
-                              height=r.frames.array.shape[1],
-                              duration=r.frames.total_frames / r.frames.fps if r.frames.fps else None)
+                VideoMetadata(**timing.tell(r.frames, family).metadata, width=r.frames.array.shape[2],
+                              height=r.frames.array.shape[1])
                 for r in requests]
             kwargs["do_sample_frames"] = False  # the task sampled them; never sample twice
             size = self._size(video_processor)

@@ -4,16 +4,20 @@
         --model-args base_url=http://gpu1:8000/v1|http://gpu2:8000/v1,model=Qwen/Qwen2.5-VL-7B-Instruct
 
 The sampled frames travel as one ``video_url`` part: ``data:video/jpeg;base64,<f1>,<f2>,...``
-(``video=frames``, the default), an H.264 mp4 of the same frames (``video=mp4``), or
-separate ``image_url`` parts for servers without video support (``video=images``). Their
-real timing goes along as vLLM's ``media_io_kwargs`` (fps, frame indices, total frame
-count, duration) with ``mm_processor_kwargs={"do_sample_frames": false}`` so the server
-never resamples them (vLLM's request fields, as of its 0.12+ OpenAI server; other servers
-ignore unknown fields or, with ``vllm_fields=false``, never see them).
+(``video=frames``, the default), or as separate ``image_url`` parts for servers without
+video support (``video=images``: no timing reaches the model). Their timing goes along as
+vLLM's ``media_io_kwargs["video"]``, exactly what ``harness.timing`` tells the model family
+(``family=``, guessed from the served name), with ``num_frames`` and
+``mm_processor_kwargs={"do_sample_frames": false}`` so the server never resamples them.
+Those fields reach the model only in recent vLLM builds: the server's version is asked once
+(``GET /version``), recorded in the identity, and a server below the family's floor is
+refused (``allow_old_server=true`` only warns). ``vllm_fields=false`` leaves the vLLM fields
+out for other servers.
 
 Requests run concurrently (at most ``max_concurrency``), spread over the base URLs, with
 retries and exponential backoff plus jitter on connection errors, timeouts, 429 and 5xx
-(``Retry-After`` honoured); any other 4xx fails that sample with the server's message.
+(``Retry-After`` honoured); any other 4xx fails that sample with the server's message, and
+so does a 500 whose body names a Python exception, after one retry (it is deterministic).
 The API key is read from the env var named by ``api_key_env`` and never recorded.
 """
 
@@ -25,9 +29,12 @@ import io
 import json
 import os
 import random
+import re
+import sys
 from typing import Any
 
 import harness
+from harness import timing
 from harness.errors import UsageError
 from harness.model import Model
 from harness.types import Request, Response
@@ -35,8 +42,23 @@ from harness.types import Request, Response
 ARGS = {"base_url": str, "model": str, "api_key_env": str, "max_concurrency": int, "timeout": float,
         "retries": int, "mode": str, "video": str, "structured": bool, "max_tokens": int,
         "jpeg_quality": int, "vllm_fields": bool, "batch_size": int, "top_logprobs": int,
-        "backoff": float, "mm_processor_kwargs": str}
+        "backoff": float, "mm_processor_kwargs": str, "family": str, "allow_old_server": bool}
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# A 5xx body naming a Python exception is a bug on the server, not a passing fault.
+_EXCEPTION = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
+
+# The first vLLM builds whose OpenAI server hands the metadata of video/jpeg frames to the
+# model: PRs #37301 and #40133 (merged 2026-03-17 and 2026-04-17) for every family, and PR
+# #47736 (merged 2026-07-06) for Qwen2.5-VL's temporal position ids. Release numbers are taken
+# as the first releases after those merges (see README, "vLLM versions").
+VLLM_FLOOR = {timing.QWEN25: (0, 24, 0), timing.QWEN3: (0, 23, 0), timing.QWEN2: (0, 23, 0),
+              timing.GENERIC: (0, 23, 0)}
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """``0.23.1.dev5+g1234`` -> (0, 23, 1); None when the text holds no version."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(text).strip())
+    return tuple(int(x or 0) for x in match.groups()) if match else None
 
 
 def _bool(value) -> bool:
@@ -51,35 +73,15 @@ def _jpeg(frame, quality: int) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _mp4(frames, fps: float | None) -> str:
-    import av
-
-    buf = io.BytesIO()
-    t, h, w, _ = frames.shape
-    with av.open(buf, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=round(fps or 24))
-        stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        stream.options = {"crf": "18"}
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(image[: h - h % 2, : w - w % 2], format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def build_body(request: Request, served: str, *, mode: str = "generate", video: str = "frames",
                structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
-               mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
+               mm_processor_kwargs: dict | None = None, family: str = timing.GENERIC) -> dict[str, Any]:
     """The chat-completions request body for one sample (pure: tested without a server)."""
     frames = request.frames
     if video == "images":
         media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
                  for f in frames.array]
-    elif video == "mp4":
-        media = [{"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{_mp4(frames.array, frames.fps)}"}}]
     else:
         joined = ",".join(_jpeg(f, jpeg_quality) for f in frames.array)
         media = [{"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{joined}"}}]
@@ -101,10 +103,7 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
         if structured:
             body["structured_outputs"] = {"choice": keys}
     if vllm_fields and video != "images":
-        meta = {"total_num_frames": frames.total_frames, "frames_indices": list(frames.indices)}
-        if frames.fps:
-            meta.update(fps=frames.fps, duration=frames.total_frames / frames.fps)
-        body["media_io_kwargs"] = {"video": meta}
+        body["media_io_kwargs"] = {"video": timing.vllm_media_io(frames, family)}
         body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     return body
 
@@ -151,8 +150,16 @@ class OpenAIServerModel(Model):
         self.served = str(args["model"])
         self.mode = str(args.get("mode", "generate"))
         self.video = str(args.get("video", "frames"))
-        if self.mode not in self.modes or self.video not in ("frames", "mp4", "images"):
-            raise UsageError(f"{alias}: mode is generate|score and video is frames|mp4|images")
+        if self.video == "mp4":
+            raise UsageError(f"{alias}: video=mp4 was removed: an mp4 of the sampled frames carries only a "
+                             f"rounded rate, so the real timing is lost. Use video=frames (JPEG frames with "
+                             f"their timing) or video=images")
+        if self.mode not in self.modes or self.video not in ("frames", "images"):
+            raise UsageError(f"{alias}: mode is generate|score and video is frames|images")
+        self.family = timing.family_of(args.get("family") or str(args["model"]))
+        self.allow_old_server = _bool(args.get("allow_old_server", False))
+        self.server_version: str | None = None
+        self._version_checked = False
         self.structured = _bool(args.get("structured", False))
         self.max_tokens = int(args.get("max_tokens", 16))
         self.jpeg_quality = int(args.get("jpeg_quality", 90))
@@ -179,13 +186,53 @@ class OpenAIServerModel(Model):
             raise UsageError(f'{alias} needs httpx: pip install "dfer-harness[openai]"') from None
 
     def identity(self) -> dict[str, Any]:
-        # Where the model is served and the key are not part of what it answers.
-        return {"id": self.served, "kind": "openai-server",
+        # Where the model is served and the key are not part of what it answers; the server's
+        # version is: it decides what the model is told.
+        return {"id": self.served, "kind": "openai-server", "server_version": self.server_version,
                 "args": {"mode": self.mode, "video": self.video, "structured": self.structured,
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
-                         "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs}}
+                         "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
+                         "family": self.family}}
+
+    def timing_family(self) -> str | None:
+        return self.family if self.video == "frames" and self.vllm_fields else None
+
+    def prepare(self, workload) -> None:
+        self.check_server()
+
+    def check_server(self) -> None:
+        """Ask the server its version once (vLLM serves ``GET /version``) and hold it to the floor."""
+        if self._version_checked or not self.vllm_fields:
+            return
+        import httpx
+
+        root = re.sub(r"/v1/?$", "", self.urls[0])
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            reply = httpx.get(f"{root}/version", timeout=min(self.timeout, 10.0), headers=headers)
+            text = reply.json().get("version") if reply.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            text = None
+        self._version_checked = True
+        self.server_version = str(text) if text else "unknown"
+        floor = VLLM_FLOOR[self.family]
+        found = parse_version(text) if text else None
+        floor_text = ".".join(map(str, floor))
+        if found is None:
+            print(f"warning: {self.alias}: {root}/version gave no vLLM version, so whether the frames' timing "
+                  f"reaches the model cannot be checked (vLLM {floor_text}+ is needed for {self.family}); "
+                  f"recorded as server_version=unknown", file=sys.stderr)
+        elif found < floor:
+            message = (f"{self.alias}: the server runs vLLM {text}, below {floor_text}, the first build that "
+                       f"passes the frames' timing of video/jpeg requests to {self.family} models; older "
+                       f"builds silently use their own clock (or fail every request). Upgrade the server, or "
+                       f"pass allow_old_server=true to run anyway (recorded)")
+            if not self.allow_old_server:
+                raise UsageError(message)
+            print(f"warning: {message}", file=sys.stderr)
 
     def predict(self, requests: list[Request]) -> list[Response]:
+        self.check_server()
         return asyncio.run(self._run(requests))
 
     async def _run(self, requests: list[Request]) -> list[Response]:
@@ -199,7 +246,8 @@ class OpenAIServerModel(Model):
                 body = build_body(request, self.served, mode=self.mode, video=self.video,
                                   structured=self.structured, max_tokens=self.max_tokens,
                                   jpeg_quality=self.jpeg_quality, vllm_fields=self.vllm_fields,
-                                  top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs)
+                                  top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs,
+                                  family=self.family)
                 async with semaphore:
                     return await self._post(client, body, request, start=i)
             return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
@@ -208,7 +256,11 @@ class OpenAIServerModel(Model):
         import httpx
 
         last = "no attempt made"
+        retries, made = self.retries, 0
         for attempt in range(self.retries + 1):
+            if attempt > retries:
+                break
+            made += 1
             url = self.urls[(start + attempt) % len(self.urls)] + "/chat/completions"
             delay = min(30.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)  # backoff with jitter
             try:
@@ -223,6 +275,8 @@ class OpenAIServerModel(Model):
                         last = f"{url}: reply is not JSON: {exc}"
                 elif reply.status_code in RETRY_STATUS or reply.status_code >= 500:
                     last = f"{url}: HTTP {reply.status_code}: {reply.text[:300]}"
+                    if reply.status_code == 500 and _EXCEPTION.search(reply.text):
+                        retries = min(retries, attempt + 1)  # a bug on the server: once more, then give up
                     retry_after = reply.headers.get("Retry-After")
                     if retry_after:
                         try:
@@ -231,9 +285,9 @@ class OpenAIServerModel(Model):
                             pass
                 else:  # the server refuses this request: retrying will not help
                     return Response(error=f"{url}: HTTP {reply.status_code}: {reply.text[:500]}")
-            if attempt < self.retries:
+            if attempt < retries:
                 await asyncio.sleep(delay)
-        return Response(error=f"gave up after {self.retries + 1} attempts: {last}")
+        return Response(error=f"gave up after {made} attempts: {last}")
 
 
 def _factory(alias: str):

@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 import harness
+from harness import timing
 from harness.errors import UsageError
 from harness.model import Model
 from harness.types import Frames, Request, Response
@@ -31,22 +32,22 @@ ENGINE_ARGS = {"tensor_parallel_size": int, "data_parallel_size": int, "max_mode
                "gpu_memory_utilization": float, "dtype": str, "revision": str, "trust_remote_code": bool,
                "enforce_eager": bool}
 ARGS = {"pretrained": str, "mode": str, "structured": bool, "max_new_tokens": int, "batch_size": int,
-        "mm_processor_kwargs": str, "top_logprobs": int, **ENGINE_ARGS}
+        "mm_processor_kwargs": str, "top_logprobs": int, "family": str, **ENGINE_ARGS}
 
 
-def video_item(frames: Frames) -> tuple[Any, dict[str, Any]]:
-    """vLLM's ``(frames, metadata)`` video item: the task's frames with their true timing."""
-    meta: dict[str, Any] = {"total_num_frames": frames.total_frames, "frames_indices": list(frames.indices),
-                            "video_backend": "pyav", "do_sample_frames": False}
-    if frames.fps:
-        meta.update(fps=frames.fps, duration=frames.total_frames / frames.fps)
+def video_item(frames: Frames, family: str = timing.GENERIC) -> tuple[Any, dict[str, Any]]:
+    """vLLM's ``(frames, metadata)`` video item: the task's frames with what ``harness.timing``
+    tells this model family (the same metadata the transformers plugin and a server receive)."""
+    meta: dict[str, Any] = {**timing.tell(frames, family).metadata, "video_backend": "pyav",
+                            "do_sample_frames": False}
     return frames.array, meta
 
 
-def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None) -> dict:
+def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None,
+                  family: str = timing.GENERIC) -> dict:
     """One prompt for ``LLM.generate``: text (or token ids) plus the video."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
-    out: dict[str, Any] = {key: prompt, "multi_modal_data": {"video": [video_item(frames)]}}
+    out: dict[str, Any] = {key: prompt, "multi_modal_data": {"video": [video_item(frames, family)]}}
     kwargs = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     out["mm_processor_kwargs"] = kwargs
     return out
@@ -119,12 +120,28 @@ class VLLMModel(Model):
             raise UsageError(f"mm_processor_kwargs must be JSON, e.g. '{{\"max_pixels\": 200704}}': {exc}") from None
         self.llm = None
         self.processor = None
+        # The timing family from the checkpoint's config when it is local or cached, else its name.
+        from harness.plugins.hf import _describe
+        model_type = args.get("family") or _describe(str(args["pretrained"]), args.get("revision"))[1]
+        self.family = timing.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
+
+    def timing_family(self) -> str | None:
+        return self.family
 
     def identity(self) -> dict[str, Any]:
         return {"id": self.args["pretrained"], "revision": self.args.get("revision"), "engine": "vllm",
                 "dtype": self.args.get("dtype", "auto"),
+                "engine_version": self._engine_version(), "family": self.family,
                 "args": {"mode": self.mode, "structured": self.structured, "max_new_tokens": self.max_new_tokens,
                          "mm_processor_kwargs": self.mm_kwargs}}
+
+    @staticmethod
+    def _engine_version() -> str | None:
+        from importlib import metadata
+        try:
+            return metadata.version("vllm")
+        except metadata.PackageNotFoundError:
+            return None
 
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1},
@@ -163,7 +180,7 @@ class VLLMModel(Model):
         self._start()
         texts = [self._text(r) for r in requests]
         if self.mode == "generate":
-            prompts = [engine_prompt(t, r.frames, self.mm_kwargs) for t, r in zip(texts, requests)]
+            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family) for t, r in zip(texts, requests)]
             params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens, self.structured))
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
@@ -171,7 +188,7 @@ class VLLMModel(Model):
         cands = [[tok(c, add_special_tokens=False)["input_ids"] for c in (r.answer_keys or r.choices)]
                  for r in requests]
         if all(len(ids) == 1 for c in cands for ids in c):
-            prompts = [engine_prompt(t, r.frames, self.mm_kwargs) for t, r in zip(texts, requests)]
+            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family) for t, r in zip(texts, requests)]
             params = [self._params(sampling_kwargs("score", r, top_logprobs=max(self.top_logprobs, len(r.choices))))
                       for r in requests]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
@@ -181,7 +198,7 @@ class VLLMModel(Model):
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
             base = tok(t, add_special_tokens=False)["input_ids"]
             for ids in c:
-                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs))
+                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs, self.family))
                 owners.append((i, len(ids)))
         params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)

@@ -36,12 +36,14 @@ class Server:
 
     def __init__(self, checkpoint: str, port: int = 0, fail_rate: float = 0.0, slow_rate: float = 0.0,
                  slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0,
-                 rate_limit_first: int = 0):
+                 rate_limit_first: int = 0, version: str | None = "0.24.0", crash_with: str | None = None):
         self.model = HFModel({"pretrained": checkpoint, "mode": "generate", "max_new_tokens": 8})
         self.fail_rate, self.slow_rate, self.slow_seconds = fail_rate, slow_rate, slow_seconds
         self.delay, self.stop_after = delay, stop_after
         self.rate_limit_left = rate_limit_first  # answer the first N requests with 429 and Retry-After
         self.rate_limited = 0
+        self.version = version  # what GET /version answers (None: 404, as a non-vLLM server)
+        self.crash_with = crash_with  # answer every request with a 500 naming this exception
         self.rng = random.Random(seed)
         self.lock = threading.Lock()  # one model call at a time; HTTP handling overlaps
         self.stats_lock = threading.Lock()
@@ -82,8 +84,15 @@ class Server:
             messages.append({"role": m["role"], "content": parts})
         meta = (body.get("media_io_kwargs") or {}).get("video", {})
         array = videos[0]
-        frames = Frames(array=array, indices=meta.get("frames_indices", list(range(len(array)))),
-                        timestamps=None, fps=meta.get("fps"), total_frames=meta.get("total_num_frames", len(array)))
+        if meta.get("num_frames") not in (None, len(array)):
+            raise ValueError(f"num_frames={meta['num_frames']} but {len(array)} frames were sent")
+        # Like vLLM: the model is told time = frames_indices / fps, nothing else. Without metadata
+        # the server invents a clock (vLLM's old default for video/jpeg: 1 fps), as real ones do.
+        fps = meta.get("fps") or 1.0
+        indices = meta.get("frames_indices", list(range(len(array))))
+        frames = Frames(array=array, indices=list(range(len(array))), timestamps=[i / fps for i in indices],
+                        fps=fps, total_frames=meta.get("total_num_frames", len(array)),
+                        duration=meta.get("duration"))
         choices = tuple((body.get("structured_outputs") or {}).get("choice") or ("x",))
         request = Request(sample_id="srv", frames=frames, messages=messages, choices=choices, seed=body.get("seed", 0))
         with self.lock:
@@ -127,6 +136,11 @@ class Server:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self):
+                if self.path.rstrip("/") == "/version" and server.version is not None:
+                    return self._send(200, {"version": server.version})
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self):
                 server.authorization = self.headers.get("Authorization")
                 if not self.path.endswith("/chat/completions"):
@@ -144,6 +158,11 @@ class Server:
                 try:
                     if limited:
                         return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})
+                    if server.crash_with:
+                        with server.stats_lock:
+                            server.failed += 1
+                        return self._send(500, {"error": {"message": f"{server.crash_with}: bad video metadata",
+                                                          "type": "InternalServerError"}})
                     time.sleep(server.delay + (server.slow_seconds if slow else 0))
                     if fail:
                         with server.stats_lock:

@@ -35,11 +35,12 @@ def a_request(synthetic30, template=NAMES):
 
 def test_prompt_carries_frames_with_their_metadata(synthetic30):
     r = a_request(synthetic30)
-    array, meta = video_item(r.frames)
+    array, meta = video_item(r.frames, "qwen3-vl")
     assert array.shape == (8, 112, 112, 3)
-    assert meta == {"total_num_frames": r.frames.total_frames, "frames_indices": r.frames.indices,
-                    "video_backend": "pyav", "do_sample_frames": False, "fps": 25.0,
-                    "duration": r.frames.total_frames / 25.0}
+    f = r.frames
+    assert meta == {"total_num_frames": round(f.duration * 1000), "video_backend": "pyav",
+                    "frames_indices": [round(t * 1000) for t in f.timestamps], "do_sample_frames": False,
+                    "fps": 1000.0, "duration": f.duration}
     prompt = engine_prompt("TEXT", r.frames, {"max_pixels": 1000})
     assert prompt["prompt"] == "TEXT" and prompt["multi_modal_data"]["video"][0][1] == meta
     assert prompt["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 1000}
