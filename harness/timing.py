@@ -8,7 +8,8 @@ time positions through transformers, vLLM in-process and a vLLM server:
 
 - **Qwen2.5-VL** encodes time as one number per video: seconds per temporal
   patch (``second_per_grid_ts``, two frames per patch), which transformers
-  and vLLM derive from ``VideoMetadata.sampled_fps``. We state the metadata so
+  and vLLM derive from ``VideoMetadata.sampled_fps``; times count from the
+  first sampled frame. We state the metadata so
   that this number is the *actual* mean spacing of the sampled frames (a
   dense window of 16 frames spans 0.64 s, not the whole clip). Spacing that is
   not regular cannot be represented: such requests are marked approximate,
@@ -63,7 +64,8 @@ class Told:
     """What one family is told about one request's frames."""
 
     family: str
-    times: list[float]  # seconds told for each presented frame (ascending, whatever the order shown)
+    times: list[float]  # seconds told for each presented frame (ascending, whatever the order shown;
+    # from the first sampled frame for Qwen2.5-VL, from the clip's first frame otherwise)
     metadata: dict[str, Any]  # VideoMetadata fields: transformers, vLLM's video item, media_io_kwargs
     conveys_time: bool  # False: the family takes no time input (order only)
     max_error_s: float  # largest gap between a told time and the frame's true time
@@ -89,10 +91,11 @@ def tell(frames: Frames, family: str) -> Told:
     duration = frames.duration if frames.duration else truth[-1] + period
     if family in (QWEN25, QWEN2):
         spacing = (truth[-1] - truth[0]) / (k - 1) if k > 1 and truth[-1] > truth[0] else period
-        told = [truth[0] + j * spacing for j in range(k)]
+        # One number per video, counted from the first sampled frame: the start is not conveyed.
+        told = [j * spacing for j in range(k)]
         metadata = {"fps": 1.0 / spacing, "frames_indices": list(range(k)), "total_num_frames": k,
                     "duration": k * spacing}
-        error = max(abs(a - b) for a, b in zip(told, truth))
+        error = max(abs(a - (b - truth[0])) for a, b in zip(told, truth))
         conveys = family == QWEN25
     else:
         ticks = [int(round(t * TICKS_PER_SECOND)) for t in truth]

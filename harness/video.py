@@ -39,14 +39,21 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Fram
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1  # parallelism comes from worker processes
             rate = stream.average_rate or stream.guessed_rate
-            decoded = list(container.decode(stream))
             time_base = stream.time_base
+            decoded, damaged = [], 0
+            for packet in container.demux(stream):
+                # Packet by packet: a damaged or truncated packet costs its own frames, not the clip's.
+                try:
+                    decoded.extend(packet.decode())
+                except av.error.InvalidDataError:
+                    damaged += 1
     except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise MediaError(f"{path}: cannot decode: {exc}") from exc
     if not decoded:
-        raise MediaError(f"{path}: the video stream holds no decodable frames")
+        raise MediaError(f"{path}: the video stream holds no decodable frames"
+                         + (f" ({damaged} damaged packets)" if damaged else ""))
 
     header = float(rate) if rate else None
     times = _display_times(decoded, time_base, header)

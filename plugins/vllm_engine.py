@@ -2,7 +2,7 @@
 
     harness run --tasks dfew --model vllm --model-args pretrained=Qwen/Qwen2.5-VL-7B-Instruct,tensor_parallel_size=2
 
-Targets vLLM 0.12 and later (``structured_outputs`` replaced ``guided_decoding``/
+Targets vLLM 0.23 and later (timing of pre-decoded frames; ``structured_outputs`` replaced ``guided_decoding``/
 ``guided_choice`` there): the sampled frames go in as
 ``multi_modal_data={"video": [(frames, metadata)]}`` with the real metadata (total frame
 count, fps, duration, frame indices) and ``do_sample_frames=False``, the prompt comes from

@@ -170,3 +170,37 @@ def test_rate_limits_are_waited_out(server, run_cli, tmp_path):
 def test_extra_processor_arguments_pass_through(synthetic30):
     body = build_body(a_request(synthetic30), "served", mm_processor_kwargs={"max_pixels": 50176})
     assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 50176}
+
+
+def test_the_server_version_is_recorded_and_held_to_the_floor(server, run_cli, tmp_path):
+    current = server(version="0.24.1")
+    code, task, rows = run(run_cli, tmp_path / "ok", current.url, "--no-cache")
+    doc = json.loads(next((tmp_path / "ok").glob("results_*.json")).read_text())
+    assert code == 0 and doc["model"]["identity"]["server_version"] == "0.24.1"
+    assert doc["model"]["identity"]["args"]["family"] == "generic"
+    assert task["timing"]["family"] == "generic" and rows[0]["told"]["exact"]
+    old = server(version="0.12.0")
+    r = run_cli("run", "--tasks", TASK, "--model", "vllm-server", "--model-args",
+                f"base_url={old.url},model=tiny,family=qwen2.5-vl", "--output-path", str(tmp_path / "old"),
+                "--no-progress")
+    assert r.code == 2 and "0.12.0" in r.err and "below 0.24.0" in r.err and old.answered == 0
+    code, _, _ = run(run_cli, tmp_path / "forced", old.url, "--no-cache", args=",allow_old_server=true")
+    assert code == 0 and old.answered == 12
+    unknown = server(version=None)  # not a vLLM server: run, warn, record
+    code, _, _ = run(run_cli, tmp_path / "unknown", unknown.url, "--no-cache")
+    doc = json.loads(next((tmp_path / "unknown").glob("results_*.json")).read_text())
+    assert code == 0 and doc["model"]["identity"]["server_version"] == "unknown"
+
+
+def test_a_server_exception_fails_fast_instead_of_six_retries(server, run_cli, tmp_path):
+    broken = server(crash_with="KeyError")
+    code, task, rows = run(run_cli, tmp_path, broken.url, "--no-cache", args=",max_concurrency=1")
+    assert code == 1 and task["counts"]["failed"] == 12
+    assert broken.failed == 24  # one retry each, not six
+    assert "KeyError" in rows[0]["error"] and "after 2 attempts" in rows[0]["error"]
+
+
+def test_mp4_video_is_refused_because_it_loses_the_timing():
+    from harness.plugins.openai_server import OpenAIServerModel
+    with pytest.raises(UsageError, match="real timing is lost"):
+        OpenAIServerModel({"base_url": "http://x/v1", "model": "m", "video": "mp4"})
