@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = lb_sub.add_parser("add", help="add results files to a board")
     add.add_argument("files", nargs="+")
     add.add_argument("--board", default="leaderboard/leaderboard.json")
+    add.add_argument("--allow-partial", action="store_true",
+                     help="accept runs made with --limit, one shard, or over 1%% failed samples, as marked "
+                          "partial rows (never replacing a complete row)")
     shw = lb_sub.add_parser("show", help="print the ranked table")
     shw.add_argument("--board", default="leaderboard/leaderboard.json")
     shw.add_argument("--task", help="only this task")
@@ -203,6 +206,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def uar_text(value: float, missing: list, classes: int) -> str:
+    """UAR as printed everywhere: ``UAR*`` with the class count when some classes had no samples."""
+    if not missing:
+        return _pct(value)
+    return f"{_pct(value)}* ({classes - len(missing)}/{classes} classes)"
+
+
 def summary_table(document: dict) -> str:
     """One row per evaluated split; a task with several folds gets a mean +- std row after them."""
     rows = []
@@ -210,7 +220,8 @@ def summary_table(document: dict) -> str:
     fold_of = {k: spec for spec, agg in document.get("aggregates", {}).items() for k in agg["splits"]}
     for key, t in document["tasks"].items():
         m, ci = t["metrics"], t["metrics"]["uar_ci95"]
-        rows.append([key, model, t["frame_protocol"]["name"], t["counts"]["evaluated"], _pct(m["uar"]),
+        rows.append([key, model, t["frame_protocol"]["name"], t["counts"]["evaluated"],
+                     uar_text(m["uar"], m["missing_classes"], len(t["classes"])),
                      _pct(m["war"]), _pct(m["macro_f1"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
                      _pct(m["invalid_rate"]), t["counts"]["failed"], t["timings"].get("clips_per_s", 0)])
         spec = fold_of.get(key)
@@ -377,7 +388,7 @@ def cmd_validate(args, argv) -> int:
 def cmd_leaderboard(args, argv) -> int:
     from harness import leaderboard
     if args.action == "add":
-        board, added = leaderboard.add(args.board, args.files)
+        board, added = leaderboard.add(args.board, args.files, allow_partial=args.allow_partial)
         print(f"{args.board}: {added} row(s) added or updated, {len(board['rows'])} in all")
         print(leaderboard.table(board))
         return EXIT_OK

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness import metrics, results, scheduler, timing
 from harness.cache import ResponseCache
-from harness.errors import UsageError
+from harness.errors import DataError, UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.params import TaskSpec
@@ -205,6 +205,9 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                    response_cache: ResponseCache | None = None) -> tuple[dict, list[dict]]:
     task, protocol = plan.task, plan.protocol
     all_samples = task.samples(split)
+    if not all_samples:
+        raise DataError(f"task {task.name!r}: split {split!r} has no samples; an empty split cannot be "
+                        f"evaluated (check the task's annotation file)")
     limited = all_samples[: config.limit] if config.limit else all_samples
     # --limit first, then the shard: the shards of a limited run merge into that limited run.
     position = {s.id: i for i, s in enumerate(limited)}
@@ -323,6 +326,7 @@ def summarize(rows: list[dict], classes: tuple[str, ...], seed: int, bootstrap: 
         "counts": {"total": total, "evaluated": len(rows), "failed": summary["failed"],
                    "invalid": summary["invalid"]},
         "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                            "macro_f1_ci95", "classes_evaluated",
                                             "invalid_rate", "failed_rate", "missing_classes")},
         "per_class": summary["per_class"],
         "confusion": summary["confusion"],

@@ -50,7 +50,7 @@ def compute(labels: Sequence[str], predictions: Sequence[str | None], statuses: 
     macro_f1 = float(f1[present].mean()) if present.any() else 0.0
     invalid = int((p == k).sum())
     failed = int((p == k + 1).sum())
-    uar_ci, war_ci = _bootstrap(y, p, k, seed, n_bootstrap)
+    uar_ci, war_ci, f1_ci = _bootstrap(y, p, k, seed, n_bootstrap)
 
     return {
         "n": n,
@@ -59,6 +59,8 @@ def compute(labels: Sequence[str], predictions: Sequence[str | None], statuses: 
         "macro_f1": macro_f1,
         "war_ci95": war_ci,
         "uar_ci95": uar_ci,
+        "macro_f1_ci95": f1_ci,
+        "classes_evaluated": int(present.sum()),
         "invalid": invalid,
         "invalid_rate": invalid / n if n else 0.0,
         "failed": failed,
@@ -77,24 +79,42 @@ def compute(labels: Sequence[str], predictions: Sequence[str | None], statuses: 
 
 
 def _bootstrap(y: np.ndarray, p: np.ndarray, k: int, seed: int, rounds: int):
-    """Seeded percentile 95% intervals for UAR and WAR, resampling samples with replacement."""
+    """Seeded percentile 95% intervals for UAR, WAR and macro-F1.
+
+    UAR and macro-F1 are averages over classes, so their intervals come from a
+    **class-stratified** bootstrap: clips are resampled within each class, every
+    class keeps its support, and no resample averages over fewer classes (a
+    constant predictor's UAR interval is then exactly its UAR). WAR, a mean over
+    clips, uses the ordinary bootstrap over clips.
+    """
     n = len(y)
     if n == 0 or rounds <= 0:
-        return None, None
+        return None, None, None
     rng = np.random.default_rng(seed)
     hit = (y == p)
-    uar, war = [], []
+    uar, war, f1 = [], [], []
+    present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
+    members = [np.flatnonzero(y == c) for c in range(k)]
     chunk = max(1, 250_000 // n)  # about 10 MB at a time, however large the task
     for start in range(0, rounds, chunk):
         m = min(chunk, rounds - start)
         draws = rng.integers(0, n, size=(m, n), dtype=np.int64)
-        ys, correct = y[draws], hit[draws]
-        flat = (ys + (np.arange(m) * k)[:, None]).ravel()
-        support = np.bincount(flat, minlength=m * k).reshape(m, k)
-        hits = np.bincount(flat, weights=correct.ravel(), minlength=m * k).reshape(m, k)
-        recall = np.where(support > 0, hits / np.maximum(support, 1), np.nan)
-        uar.append(np.nanmean(recall, axis=1))
-        war.append(correct.mean(axis=1))
-    uar, war = np.concatenate(uar), np.concatenate(war)
+        war.append(hit[draws].mean(axis=1))
+        # stratified: each class's clips drawn from that class only, same count
+        strat = np.concatenate([idx[rng.integers(0, len(idx), size=(m, len(idx)))]
+                                for idx in members if len(idx)], axis=1)
+        ys, ps, correct = y[strat], p[strat], hit[strat]
+        offset = (np.arange(m) * (k + 2))[:, None]
+        support = np.bincount((ys + offset).ravel(), minlength=m * (k + 2)).reshape(m, k + 2)[:, :k]
+        predicted = np.bincount((ps + offset).ravel(), minlength=m * (k + 2)).reshape(m, k + 2)[:, :k]
+        tp = np.bincount((ys + offset).ravel(), weights=correct.ravel(),
+                         minlength=m * (k + 2)).reshape(m, k + 2)[:, :k]
+        recall = tp[:, present] / support[:, present]
+        precision = np.divide(tp[:, present], predicted[:, present], out=np.zeros_like(recall),
+                              where=predicted[:, present] > 0)
+        denom = precision + recall
+        f1.append(np.divide(2 * precision * recall, denom, out=np.zeros_like(recall),
+                            where=denom > 0).mean(axis=1))
+        uar.append(recall.mean(axis=1))
     interval = lambda v: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]  # noqa: E731
-    return interval(uar), interval(war)
+    return interval(np.concatenate(uar)), interval(np.concatenate(war)), interval(np.concatenate(f1))

@@ -79,6 +79,14 @@ def check_unique(ids: list[tuple[str, str]]) -> None:
         seen[sample_id] = where
 
 
+def nonempty(samples: list, path: Path | str) -> list:
+    """A split file that lists no clips (a header and nothing else) is an error, not a UAR of 0."""
+    if not samples:
+        raise DataError(f"{path}: the split file lists no samples; an empty split cannot be evaluated "
+                        f"(is the file truncated, or the wrong one?)")
+    return samples
+
+
 def parse_folds(task: str, value, count: int = 5) -> list[int]:
     """``fold=3`` -> [3]; ``fold=all`` (default) -> [1..5]."""
     if value in (None, "all"):

@@ -14,7 +14,8 @@ from pathlib import Path
 import harness
 from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
-from harness.release import ReleaseTask, check_unique, find_root, inside, parse_folds, read_text_lines
+from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
+                             read_text_lines)
 from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
@@ -86,7 +87,7 @@ class DFEWTask(ReleaseTask, Task):
                                   fps=self.fps))
             ids.append((sample_id, where))
         check_unique(ids)
-        return samples
+        return nonempty(samples, path)
 
     def _media_path(self, media_dir: Path, name: str, where: str) -> Path:
         """Copies differ in zero-padding: try ``00001`` then ``1``; missing media fails at decode time."""

@@ -14,7 +14,7 @@ import harness
 
 from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
-from harness.release import ReleaseTask, check_unique, find_root, inside, read_text_lines
+from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty, read_text_lines
 from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
@@ -70,7 +70,7 @@ class FERV39kTask(ReleaseTask, Task):
                                   meta={"scene": clip.split("/")[0]}))
             ids.append((clip, where))
         check_unique(ids)
-        return samples
+        return nonempty(samples, path)
 
 
 @harness.hookimpl

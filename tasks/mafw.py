@@ -15,7 +15,8 @@ import harness
 
 from harness.emotions import MAFW11, MAFW_SYNONYMS
 from harness.errors import DataError
-from harness.release import ReleaseTask, check_unique, find_root, inside, parse_folds, read_text_lines
+from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
+                             read_text_lines)
 from harness.task import Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
@@ -83,7 +84,7 @@ class MAFWTask(ReleaseTask, Task):
             samples.append(Sample(id=stem, label=label, media=str(media), fps=self.fps, meta=meta))
             ids.append((stem, where))
         check_unique(ids)
-        return samples
+        return nonempty(samples, path)
 
 
 @harness.hookimpl

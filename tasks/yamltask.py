@@ -28,7 +28,7 @@ import harness
 from harness.errors import DataError, UsageError
 from harness.manifest import ManifestTask, Row, build_samples
 from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
-from harness.release import check_params
+from harness.release import check_params, nonempty
 from harness.sampling import parse_frames
 from harness.task import TaskContext
 from harness.types import FrameProtocol
@@ -120,7 +120,7 @@ class YAMLTask(ManifestTask):
         rows = read_manifest(manifest, d.get("media_column", "media"), d.get("label_column", "label"),
                              d.get("id_column"))
         media_root = self.path.parent / d["media_root"] if "media_root" in d else manifest.parent
-        return build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps)
+        return nonempty(build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps), manifest)
 
 
 def include_paths(env: dict | None = None) -> list[Path]:

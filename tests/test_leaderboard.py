@@ -86,3 +86,72 @@ def test_cli_add_and_show(runs, tmp_path, run_cli):
     assert r.code == 0
     lines = [line for line in r.out.splitlines() if "synthetic" in line]
     assert len(lines) == 3 and lines[0].split()[1] == "1"
+
+
+def test_partial_runs_are_refused_and_never_replace_a_complete_row(runs, tmp_path, cache_dir):
+    board_path = tmp_path / "board.json"
+    leaderboard.add(board_path, [runs["majority"]])
+    before = board_path.read_bytes()
+    limited = evaluate_once(tmp_path / "limited", model="majority", limit=12)
+    limited_path = next((tmp_path / "limited").glob("results_*.json"))
+    shard = evaluate_once(tmp_path / "shard", model="majority", shard=(1, 4))
+    shard_path = next((tmp_path / "shard").glob("results_*.json"))
+    assert limited and shard
+    for path, reason in ((limited_path, "--limit 12"), (shard_path, "shard 1/4")):
+        with pytest.raises(DataError, match=f"partial run.*{reason}"):
+            leaderboard.add(board_path, [path])
+        assert board_path.read_bytes() == before
+    # Allowed explicitly: the shard's row is marked partial and does not touch the complete row
+    board, added = leaderboard.add(board_path, [shard_path], allow_partial=True)
+    assert added == 0 and len(board["rows"]) == 1 and not board["rows"][0]["partial"]
+    other = tmp_path / "other.json"
+    board, added = leaderboard.add(other, [limited_path], allow_partial=True)
+    assert added == 1 and board["rows"][0]["partial"] and "(partial)" in leaderboard.table(board)
+
+
+def test_the_row_key_includes_the_task_fingerprint(runs, tmp_path):
+    relabelled = json.loads(runs["majority"].read_text())
+    for task in relabelled["tasks"].values():
+        task["fingerprint"] = "0" * 16  # other annotations, same task name and protocol
+    path = tmp_path / "relabelled.json"
+    path.write_text(json.dumps(relabelled))
+    board, _ = leaderboard.add(tmp_path / "board.json", [runs["majority"], path])
+    assert len(board["rows"]) == 2
+
+
+def test_uar_over_fewer_classes_is_marked(cache_dir, tmp_path):
+    evaluate_once(tmp_path / "few", model="majority", limit=8)  # some classes have no samples
+    path = next((tmp_path / "few").glob("results_*.json"))
+    board, _ = leaderboard.add(tmp_path / "b.json", [path], allow_partial=True)
+    row = board["rows"][0]
+    assert row["classes_evaluated"] < row["classes_total"] == 7
+    assert f"* ({row['classes_evaluated']}/7 classes)" in leaderboard.table(board)
+
+
+_PUBLISH = """
+import sys
+from harness import leaderboard
+for path in sys.argv[2:]:
+    leaderboard.add(sys.argv[1], [path])
+"""
+
+
+def test_two_publishing_processes_never_lose_a_row(runs, tmp_path):
+    import subprocess
+    import sys
+
+    groups = []
+    for i, model in enumerate(("majority", "prior")):
+        group = []
+        for j in range(20):  # distinct rows: each copy under another task name, added once
+            doc = json.loads(runs[model].read_text())
+            doc["tasks"] = {f"{k}-{j}": {**v, "spec": f"{v['spec']}-{j}"} for k, v in doc["tasks"].items()}
+            path = tmp_path / f"{model}-{j}.json"
+            path.write_text(json.dumps(doc))
+            group.append(str(path))
+        groups.append(group)
+    board = tmp_path / "shared.json"
+    procs = [subprocess.Popen([sys.executable, "-c", _PUBLISH, str(board), *group]) for group in groups]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    rows = results.load(board, "leaderboard")["rows"]
+    assert len(rows) == 40  # every row survived the concurrent read-modify-writes

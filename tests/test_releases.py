@@ -200,3 +200,18 @@ def test_data_check(data, copy, run_cli, monkeypatch):
 
     r = run_cli("data", "check", "ferv39k", "--data-dir", str(data))
     assert r.code == 1 and "14 samples, the official release has 7847" in r.out
+
+
+def test_a_split_file_with_a_header_and_no_rows_is_an_error_naming_it(copy, run_cli):
+    root = copy("DFEW")
+    csv = root / "DFEW/EmoLabel_DataSplit/test(single-labeled)/set_3.csv"
+    csv.write_text("video_name,label\n")
+    r = run_cli("run", "--tasks", "dfew:fold=3", "--model", "majority", "--data-dir", str(root),
+                "--output-path", str(root / "out"), "--no-progress")
+    assert r.code != 0 and "set_3.csv" in r.err and "lists no samples" in r.err
+    assert not (root / "out").exists()
+    root = copy("MAFW")
+    split = root / "MAFW/Train & Test Set/single/no_caption/set_2/test.txt"
+    split.write_text("")
+    with pytest.raises(DataError, match=r"set_2/test\.txt: the split file lists no samples"):
+        MAFWTask({"fold": 2}, ctx(root)).prepare()
