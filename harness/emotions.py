@@ -42,3 +42,19 @@ MAFW_SYNONYMS = {
     "helpless": "helplessness", "powerless": "helplessness",
     "disappointed": "disappointment", "letdown": "disappointment",
 }
+
+
+def standard_synonyms(classes: tuple[str, ...]) -> dict[str, str]:
+    """The standard answer words that map onto ``classes`` (by name, any case), for tasks that
+    define their own class list: DFEW-style and MAFW-style names both work."""
+    by_name = {c.lower(): c for c in classes}
+    out: dict[str, str] = {}
+    for table in (SYNONYMS, MAFW_SYNONYMS):
+        for word, target in table.items():
+            if target in by_name and word not in by_name:
+                out.setdefault(word, by_name[target])
+    # a class named like a synonym's target in the other table (happy vs happiness)
+    for word, target in {**SYNONYMS, **MAFW_SYNONYMS}.items():
+        if word in by_name and target not in by_name:
+            out.setdefault(target, by_name[word])
+    return out

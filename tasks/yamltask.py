@@ -28,6 +28,7 @@ import harness
 from harness.errors import DataError, UsageError
 from harness.manifest import ManifestTask, Row, build_samples
 from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
+from harness.emotions import standard_synonyms
 from harness.release import check_params, nonempty
 from harness.sampling import parse_frames
 from harness.task import TaskContext
@@ -96,7 +97,10 @@ class YAMLTask(ManifestTask):
         self.description = definition.get("description", f"defined in {path}")
         self.version = str(definition.get("version", "1"))
         self.classes = tuple(definition["classes"])
-        self.aliases = {k.lower(): v for k, v in definition.get("aliases", {}).items()}
+        # The standard emotion synonyms (happiness -> happy) come with every YAML task unless it opts
+        # out with standard_synonyms: false; its own aliases take precedence.
+        inherited = standard_synonyms(self.classes) if definition.get("standard_synonyms", True) else {}
+        self.aliases = {**inherited, **{k.lower(): v for k, v in definition.get("aliases", {}).items()}}
         self.split = definition.get("split", "test")
         self.fps = params.get("fps", definition.get("fps"))
         self.has_time_base = True  # videos carry their rate; folders need fps (checked per clip)

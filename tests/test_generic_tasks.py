@@ -132,3 +132,22 @@ def test_hf_dataset_from_a_csv_file_and_a_video_feature(clip_folder, run_cli):
     r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'vds'},media_column=nope,classes=a|b",
                 "--model", "majority", "--output-path", str(root / "out3"))
     assert r.code == 1 and "no column 'nope'" in r.err
+
+
+def test_yaml_tasks_inherit_the_standard_synonyms_unless_they_opt_out(clip_folder):
+    from harness.parsing import AnswerParser
+    from harness.task import TaskContext
+    from harness.tasks.yamltask import YAMLTask
+    import yaml
+
+    root, rows = clip_folder
+    tasks = write_yaml_task(root, rows)
+    path = tasks / "my.yaml"
+    definition = yaml.safe_load(path.read_text())
+    task = YAMLTask(path, definition, {}, TaskContext(cache_dir=root / "c"))
+    parser = AnswerParser(task.classes, task.aliases)
+    assert parser.parse("Happiness").prediction == "happy"  # inherited
+    assert parser.parse("sadness").prediction == "sad"
+    assert parser.parse("joyful").prediction == "happy"  # its own alias
+    opted = YAMLTask(path, {**definition, "standard_synonyms": False}, {}, TaskContext(cache_dir=root / "c"))
+    assert AnswerParser(opted.classes, opted.aliases).parse("Happiness").status == "invalid"
