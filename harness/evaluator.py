@@ -219,8 +219,11 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     template = task.prompt_templates[plan.template_name]
     parser = AnswerParser(classes, task.aliases)
     counts = Counter(s.label for s in limited)  # the whole split's prior, whichever shard runs
+    prior = task.training_prior(split)
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
-                           class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed))
+                           class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed,
+                           train_prior=dict(prior.counts) if prior else None,
+                           prior_source=prior.source if prior else None))
     shown: dict[str, tuple[str, ...]] = {}
     told: dict[str, dict] = {}
     header_fps: dict[str, float] = {}
@@ -281,6 +284,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "classes": list(classes),
         "frame_protocol": protocol.to_dict(),
         "prompt": prompt,
+        "training_prior": prior.to_dict() if prior else None,
         "timing": {**timing.summarize([told.get(r["id"]) for r in rows]), "nominal_fps": protocol.nominal_fps,
                    "header_disagreements": len(header_fps)},
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),

@@ -13,9 +13,11 @@ from harness.types import Request, Response
 class Workload:
     """What a model is told about a task before its requests arrive.
 
-    ``class_counts`` is the label distribution of the evaluated split. Only
-    label-prior baselines (majority, prior) may use it; a real model must
-    ignore it.
+    ``train_prior`` is the class distribution of the task's training data
+    (None when the task ships none), with ``prior_source`` saying where it
+    comes from: what a label-prior baseline may know. ``class_counts`` is the
+    label distribution of the evaluated split itself: only the explicitly
+    named oracle baselines use it; a real model must ignore both.
     """
 
     task: str
@@ -23,6 +25,8 @@ class Workload:
     num_requests: int
     class_counts: dict[str, int] = field(default_factory=dict)
     seed: int = 0
+    train_prior: dict[str, float] | None = None
+    prior_source: str | None = None
 
 
 class Model(abc.ABC):

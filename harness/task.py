@@ -19,6 +19,18 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class ClassPrior:
+    """The class distribution a model may know without seeing the evaluated split: its training
+    split's label counts (or a generator's shares), and where they come from."""
+
+    counts: dict[str, float]
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "counts": dict(self.counts)}
+
+
+@dataclass(frozen=True)
 class TaskContext:
     """What the host tells a task factory about the environment."""
 
@@ -61,6 +73,13 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def samples(self, split: str | None = None) -> list[Sample]:
         """The samples of ``split`` (default: the first of :meth:`splits`), in a stable order."""
+
+    def training_prior(self, split: str) -> ClassPrior | None:
+        """The class prior of the training data that goes with ``split`` (DFEW's and MAFW's
+        train folds, FERV39k's train list), or None when the task ships none. Label-prior
+        baselines and long-tail diagnostics use it; the evaluated split's own counts would be
+        an oracle."""
+        return None
 
     def prepare(self) -> None:
         """Called before a run starts: fail here (missing data, bad files), not mid-run."""

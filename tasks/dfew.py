@@ -9,6 +9,7 @@ happy, sad, neutral, angry, surprise, disgust, fear. Media: ``Clip/original``
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import harness
@@ -16,11 +17,12 @@ from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
 from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
                              read_text_lines)
-from harness.task import Task, TaskContext
+from harness.task import ClassPrior, Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
 LABELS = dict(enumerate(BASIC7, start=1))
 SPLIT_DIRS = ("EmoLabel_DataSplit/test(single-labeled)", "EmoLabel_DataSplit/test(single_labeled)")
+TRAIN_DIRS = ("EmoLabel_DataSplit/train(single-labeled)", "EmoLabel_DataSplit/train(single_labeled)")
 MEDIA_DIRS = {"video": "Clip/original", "frames": "Clip/clip_224x224", "frames16": "Clip/clip_224x224_16f"}
 LAYOUT = """  EmoLabel_DataSplit/test(single-labeled)/set_1.csv ... set_5.csv   (video_name,label)
   Clip/original/00001.mp4 ...            (media=video, default)
@@ -66,6 +68,19 @@ class DFEWTask(ReleaseTask, Task):
         path = split_dir / f"set_{split[4:]}.csv"
         if not path.is_file():
             raise DataError(f"{path}: split file missing (the 5-fold protocol needs set_1.csv ... set_5.csv)")
+        return self._read_file(path)
+
+    def training_prior(self, split: str) -> ClassPrior | None:
+        """Label counts of the fold's training list, ``train(single-labeled)/set_K.csv``."""
+        for folder in TRAIN_DIRS:
+            path = self.root / folder / f"set_{split[4:]}.csv"
+            if path.is_file():
+                counts = Counter(s.label for s in self._read_file(path))
+                return ClassPrior({c: counts.get(c, 0) for c in self.classes},
+                                  f"{path.relative_to(self.root)} ({sum(counts.values())} clips)")
+        return None
+
+    def _read_file(self, path: Path) -> list[Sample]:
         lines = read_text_lines(path)
         if not lines or lines[0][1].replace(" ", "").lower() != "video_name,label":
             raise DataError(f"{path}:1: expected the header 'video_name,label'")

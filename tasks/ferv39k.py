@@ -8,6 +8,7 @@ The face-crop folders carry no frame rate, so fps sampling needs ``fps=...``.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import harness
@@ -15,7 +16,7 @@ import harness
 from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
 from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty, read_text_lines
-from harness.task import Task, TaskContext
+from harness.task import ClassPrior, Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
 SPLIT_DIR = "4_setups/All_scenes"
@@ -49,6 +50,16 @@ class FERV39kTask(ReleaseTask, Task):
     def params(self) -> dict:
         return {"split": self.split, "root": str(self._root or self._params.get("root") or ""),
                 "fps": self.fps}
+
+    def training_prior(self, split: str) -> ClassPrior | None:
+        """Label counts of the official training list, ``train_All.csv``."""
+        path = self.root / SPLIT_DIR / "train_All.csv"
+        if not path.is_file():
+            return None
+        counts = Counter(s.label for s in (self.samples("train") if self.split == "train"
+                                           else self._read_split("train")))
+        return ClassPrior({c: counts.get(c, 0) for c in self.classes},
+                          f"{path.relative_to(self.root)} ({sum(counts.values())} clips)")
 
     def _read_split(self, split: str) -> list[Sample]:
         path = self.root / SPLIT_DIR / f"{split}_All.csv"

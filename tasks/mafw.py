@@ -9,6 +9,7 @@ name them relative to the root (defaults ``data/clips`` and ``data/frames``).
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import harness
@@ -17,7 +18,7 @@ from harness.emotions import MAFW11, MAFW_SYNONYMS
 from harness.errors import DataError
 from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
                              read_text_lines)
-from harness.task import Task, TaskContext
+from harness.task import ClassPrior, Task, TaskContext
 from harness.types import FrameProtocol, Sample
 
 SPLIT_ROOT = "Train & Test Set/single"
@@ -66,6 +67,18 @@ class MAFWTask(ReleaseTask, Task):
         path = self.root / SPLIT_ROOT / self.variant / f"set_{split[4:]}" / "test.txt"
         if not path.is_file():
             raise DataError(f"{path}: split file missing")
+        return self._read_file(path)
+
+    def training_prior(self, split: str) -> ClassPrior | None:
+        """Label counts of the fold's training list, ``set_K/train.txt``."""
+        path = self.root / SPLIT_ROOT / self.variant / f"set_{split[4:]}" / "train.txt"
+        if not path.is_file():
+            return None
+        counts = Counter(s.label for s in self._read_file(path))
+        return ClassPrior({c: counts.get(c, 0) for c in self.classes},
+                          f"{path.relative_to(self.root)} ({sum(counts.values())} clips)")
+
+    def _read_file(self, path: Path) -> list[Sample]:
         encodings = ("utf-8-sig", "gbk") if self.caption else ("utf-8-sig",)
         samples, ids = [], []
         for number, line in read_text_lines(path, encodings):

@@ -24,7 +24,7 @@ import numpy as np
 import harness
 from harness.emotions import BASIC7, DFEW_SHARES, SYNONYMS
 from harness.errors import UsageError
-from harness.task import Task, TaskContext
+from harness.task import ClassPrior, Task, TaskContext
 from harness.types import FrameProtocol, Sample
 from harness.video import write_mp4
 
@@ -224,6 +224,10 @@ class SyntheticTask(Task):
 
     def sample_count(self) -> int | None:
         return self.n  # generated on first use, so always available
+
+    def training_prior(self, split: str) -> ClassPrior | None:
+        """The generator's class shares (DFEW's): what a model could know about this task."""
+        return ClassPrior(dict(DFEW_SHARES), "the synthetic generator's class shares (DFEW's)")
 
     def group(self, sample: Sample) -> str | None:
         if sample.label == "neutral":

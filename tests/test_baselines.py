@@ -8,10 +8,11 @@ import pytest
 
 from harness.emotions import BASIC7
 from harness.model import Workload
-from harness.plugins.baselines import Majority, Prior, Uniform
+from harness.plugins.baselines import Majority, MajorityOracle, Prior, PriorOracle, Uniform
 from harness.types import Request
 
 COUNTS = {"happy": 30, "sad": 10, "neutral": 40, "angry": 10, "surprise": 5, "disgust": 1, "fear": 4}
+TEST_COUNTS = {"happy": 50, "sad": 10, "neutral": 20, "angry": 10, "surprise": 5, "disgust": 1, "fear": 4}
 
 
 def requests(n, choices=BASIC7):
@@ -21,8 +22,8 @@ def requests(n, choices=BASIC7):
 
 def prepared(cls, run_seed=0, **args):
     model = cls(args)
-    model.prepare(Workload(task="t", choices=BASIC7, num_requests=100, class_counts=COUNTS,
-                           seed=run_seed))
+    model.prepare(Workload(task="t", choices=BASIC7, num_requests=100, class_counts=TEST_COUNTS,
+                           seed=run_seed, train_prior=COUNTS, prior_source="train.csv"))
     return model
 
 
@@ -30,10 +31,12 @@ def answers(model, reqs, batch):
     return [r.text for i in range(0, len(reqs), batch) for r in model.predict(reqs[i:i + batch])]
 
 
-def test_majority_answers_the_most_frequent_class_of_the_split():
-    assert set(answers(prepared(Majority), requests(20), 7)) == {"neutral"}
+def test_majority_answers_the_most_frequent_class_of_the_training_data():
+    assert set(answers(prepared(Majority), requests(20), 7)) == {"neutral"}  # train: neutral
+    assert set(answers(prepared(MajorityOracle), requests(20), 7)) == {"happy"}  # the split itself: happy
+    assert MajorityOracle({}).identity()["prior"] == "evaluated split (oracle)"
     tie = Majority({})
-    tie.prepare(Workload(task="t", choices=BASIC7, num_requests=2, class_counts={"sad": 3, "fear": 3}))
+    tie.prepare(Workload(task="t", choices=BASIC7, num_requests=2, train_prior={"sad": 3, "fear": 3}))
     # Ties go to the class listed first by the task, even if the prompt shuffles choices.
     assert tie.predict(requests(1, choices=reversed(BASIC7)))[0].text == "sad"
 
@@ -70,3 +73,30 @@ def test_unknown_model_arguments_are_refused():
     from harness.errors import UsageError
     with pytest.raises(UsageError, match="temperature"):
         Uniform({"temperature": 0.5})
+
+
+def test_prior_baselines_refuse_a_task_without_training_data_and_name_the_oracle():
+    from harness.errors import UsageError
+    for cls in (Majority, Prior):
+        with pytest.raises(UsageError, match=r"ships no training split.*-oracle"):
+            cls({}).prepare(Workload(task="t", choices=BASIC7, num_requests=1, class_counts=TEST_COUNTS))
+    oracle = PriorOracle({})
+    oracle.prepare(Workload(task="t", choices=BASIC7, num_requests=1, class_counts=TEST_COUNTS))
+    got = Counter(answers(oracle, requests(4000), 100))
+    assert got["happy"] / 4000 == pytest.approx(0.5, abs=0.03)
+
+
+def test_release_tasks_give_their_training_prior(tmp_path):
+    from harness.task import TaskContext
+    from harness.tasks.dfew import DFEWTask
+    from harness.tasks.mafw import MAFWTask
+    from harness.testing.releases import make_dfew, make_mafw
+
+    make_dfew(tmp_path / "DFEW", media=("video",))
+    make_mafw(tmp_path / "MAFW", frames=False)
+    ctx = TaskContext(cache_dir=tmp_path / "c", data_dir=tmp_path)
+    prior = DFEWTask({}, ctx).training_prior("fold2")
+    assert "train(single-labeled)/set_2.csv" in prior.source
+    assert sum(prior.counts.values()) == 28 and prior.counts == {c: 4 for c in BASIC7}  # the other 4 folds
+    mafw = MAFWTask({}, ctx).training_prior("fold1")
+    assert "set_1/train.txt" in mafw.source and sum(mafw.counts.values()) == 44

@@ -52,7 +52,7 @@ def test_yaml_task_is_listed_and_runs(clip_folder, run_cli):
     tasks = write_yaml_task(root, rows)
     r = run_cli("list", "tasks", "--include-path", str(tasks))
     assert r.code == 0 and "my-clips" in r.out and "three classes" in r.out
-    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority",
+    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority-oracle",
                 "--output-path", str(root / "out"), "--log-samples", "--no-progress")
     assert r.code == 0, r.err
     task = read_results(root / "out")["tasks"]["my-clips"]
@@ -68,7 +68,7 @@ def test_yaml_task_is_listed_and_runs(clip_folder, run_cli):
 def test_yaml_errors_name_the_file_and_the_row(clip_folder, run_cli):
     root, rows = clip_folder
     tasks = write_yaml_task(root, rows, labels=["1", "7"] + ["1"] * (len(rows) - 2))
-    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority",
+    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority-oracle",
                 "--output-path", str(root / "out"))
     assert r.code == 1 and "clips.csv:3: unknown label '7'" in r.err
 
@@ -80,7 +80,7 @@ def test_yaml_errors_name_the_file_and_the_row(clip_folder, run_cli):
     (tasks / "broken.yaml").unlink()
     escape = root / "clips.csv"
     escape.write_text("clip,path,emotion\n0,../../etc/passwd,1\n")
-    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority",
+    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority-oracle",
                 "--output-path", str(root / "out"))
     assert r.code == 1 and "escapes the data root" in r.err
 
@@ -105,7 +105,7 @@ def test_hf_dataset_saved_to_disk_with_class_labels(clip_folder, run_cli):
         features=datasets.Features({"video": datasets.Value("string"),
                                     "label": datasets.ClassLabel(names=names)}))
     ds.save_to_disk(str(root / "ds"))
-    r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'ds'},media_root={root}", "--model", "majority",
+    r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'ds'},media_root={root}", "--model", "majority-oracle",
                 "--output-path", str(root / "out"), "--no-progress")
     assert r.code == 0, r.err
     task = next(iter(read_results(root / "out")["tasks"].values()))
@@ -115,11 +115,11 @@ def test_hf_dataset_saved_to_disk_with_class_labels(clip_folder, run_cli):
 def test_hf_dataset_from_a_csv_file_and_a_video_feature(clip_folder, run_cli):
     root, rows = clip_folder
     (root / "data.csv").write_text("video,label\n" + "".join(f"{p},{lab}\n" for p, lab, _ in rows))
-    r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'data.csv'}", "--model", "majority",
+    r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'data.csv'}", "--model", "majority-oracle",
                 "--output-path", str(root / "out1"), "--no-progress")
     assert r.code == 2 and "classes=happy|sad" in r.err  # a string label column needs the class list
     r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'data.csv'},classes=happy|sad|neutral",
-                "--model", "majority", "--output-path", str(root / "out1"), "--no-progress")
+                "--model", "majority-oracle", "--output-path", str(root / "out1"), "--no-progress")
     assert r.code == 0, r.err
 
     ds = datasets.Dataset.from_dict(
@@ -127,10 +127,10 @@ def test_hf_dataset_from_a_csv_file_and_a_video_feature(clip_folder, run_cli):
         features=datasets.Features({"clip": datasets.Video(), "label": datasets.Value("string")}))
     ds.save_to_disk(str(root / "vds"))
     r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'vds'},media_column=clip,classes=happy|sad|neutral",
-                "--model", "majority", "--output-path", str(root / "out2"), "--no-progress")
+                "--model", "majority-oracle", "--output-path", str(root / "out2"), "--no-progress")
     assert r.code == 0, r.err
     r = run_cli("run", "--tasks", f"hf-dataset:path={root / 'vds'},media_column=nope,classes=a|b",
-                "--model", "majority", "--output-path", str(root / "out3"))
+                "--model", "majority-oracle", "--output-path", str(root / "out3"))
     assert r.code == 1 and "no column 'nope'" in r.err
 
 

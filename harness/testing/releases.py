@@ -57,6 +57,7 @@ def make_dfew(root: str | Path, per_class: int = 1, size: int = 64, split_folder
     split_dir.mkdir(parents=True, exist_ok=True)
     train_dir.mkdir(parents=True, exist_ok=True)
     number = 0
+    tests = {}
     for fold in range(1, 6):
         rows = ["video_name,label"]
         for label_id, label in enumerate(BASIC7, start=1):
@@ -73,7 +74,10 @@ def make_dfew(root: str | Path, per_class: int = 1, size: int = 64, split_folder
                 if "frames16" in media:
                     _write_folder(root / "Clip" / "clip_224x224_16f" / name, _interpolate16(frames))
         (split_dir / f"set_{fold}.csv").write_text("\n".join(rows) + "\n")
-        (train_dir / f"set_{fold}.csv").write_text("video_name,label\n")
+        tests[fold] = rows[1:]
+    for fold in range(1, 6):  # as in the release: each fold trains on the other folds' test clips
+        rows = ["video_name,label"] + [r for k, part in tests.items() if k != fold for r in part]
+        (train_dir / f"set_{fold}.csv").write_text("\n".join(rows) + "\n")
     return root
 
 
@@ -92,7 +96,10 @@ def make_ferv39k(root: str | Path, per_class: int = 2, size: int = 64,
     split_dir = root / "4_setups" / "All_scenes"
     split_dir.mkdir(parents=True, exist_ok=True)
     (split_dir / "test_All.csv").write_text("\n".join(lines) + "\n")
-    (split_dir / "train_All.csv").write_text("")
+    # a long-tailed training list (its clips are not needed: only its labels are read)
+    train = [f"Train/{label.capitalize()}/{i:04d} {label.capitalize()}"
+             for label, count in zip(BASIC7, (20, 16, 24, 18, 8, 3, 4)) for i in range(count)]
+    (split_dir / "train_All.csv").write_text("\n".join(train) + "\n")
     return root
 
 
@@ -101,6 +108,7 @@ def make_mafw(root: str | Path, per_class: int = 1, size: int = 64, frames: bool
     """``per_class`` test clips of every class in each of the 5 folds, both protocols."""
     root = Path(root)
     number = 0
+    folds = {}
     for fold in range(1, 6):
         plain, captioned = [], []
         for label in MAFW11:
@@ -119,7 +127,12 @@ def make_mafw(root: str | Path, per_class: int = 1, size: int = 64, frames: bool
             folder = root / "Train & Test Set" / "single" / variant / f"set_{fold}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "test.txt").write_bytes("".join(f"{x}\r\n" for x in lines).encode(encoding))
-            (folder / "train.txt").write_bytes(b"")
+        folds[fold] = (plain, captioned)
+    for fold in range(1, 6):  # each fold trains on the other folds' test clips
+        for variant, index, encoding in (("no_caption", 0, "utf-8"), ("with_caption", 1, "gbk")):
+            lines = [x for k, part in folds.items() if k != fold for x in part[index]]
+            folder = root / "Train & Test Set" / "single" / variant / f"set_{fold}"
+            (folder / "train.txt").write_bytes("".join(f"{x}\r\n" for x in lines).encode(encoding))
     return root
 
 
