@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import harness
 from harness import metrics, results, scheduler, timing
 from harness.cache import ResponseCache
 from harness.errors import DataError, UsageError
@@ -146,6 +147,11 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
     sample_paths: dict[str, Path] = {}
     responses = ResponseCache(Path(cache_root) / "responses.sqlite") \
         if config.response_cache and model.cacheable else None
+    # What changes answers besides the model's identity: part of every response-cache key.
+    plugin = model_entry.plugin
+    provenance = {"harness": harness.__version__, "plugin": f"{plugin.dist or plugin.module}=={plugin.version}",
+                  **model.provenance()}
+    document["model"]["provenance"] = provenance
     failed_total = 0
     for plan in plans:
         splits = plan.task.splits()
@@ -154,7 +160,8 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
             key = str(plan.spec) if len(splits) == 1 else f"{plan.spec}/{split}"
             task_result, rows = evaluate_split(plan, split, model, config, batch_size,
                                                str(Path(cache_root) / "frames") if config.frame_cache else None,
-                                               desc=key, response_cache=responses)
+                                               desc=key, response_cache=responses,
+                                               provenance=provenance)
             failed_total += task_result["counts"]["failed"]
             if config.log_samples:
                 path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
@@ -202,7 +209,8 @@ def in_shard(task: str, sample_id: str, shard: tuple[int, int] | None) -> bool:
 
 def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batch_size: int,
                    frame_cache: str | None, desc: str,
-                   response_cache: ResponseCache | None = None) -> tuple[dict, list[dict]]:
+                   response_cache: ResponseCache | None = None,
+                   provenance: dict | None = None) -> tuple[dict, list[dict]]:
     task, protocol = plan.task, plan.protocol
     all_samples = task.samples(split)
     if not all_samples:
@@ -246,7 +254,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     outcomes, timings = scheduler.run(samples, protocol, model, build_request,
                                       batch_size=batch_size, workers=workers, strict=config.strict,
                                       progress=config.progress, desc=desc, frame_cache=frame_cache,
-                                      response_cache=response_cache)
+                                      response_cache=response_cache,
+                                      provenance=provenance)
     rows = []
     for o in outcomes:
         choices = shown.get(o.sample.id)

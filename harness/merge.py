@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-from harness import results
+from harness import results, timing
 from harness.errors import DataError
 from harness.evaluator import RunOutput, _slug, aggregate, summarize
 
@@ -58,6 +58,10 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
         if i in shards:
             raise DataError(f"{path}: shard {shard} given twice (also {shards[i]})")
         shards[i] = path
+        if doc["harness"]["version"] != first["harness"]["version"]:
+            raise DataError(f"{path}: made by harness {doc['harness']['version']}, but {first_path} by "
+                            f"{first['harness']['version']}; shards of different harness versions cannot be "
+                            f"merged into one result (rerun the odd shard with the same version)")
         if doc["model"]["identity"] != first["model"]["identity"]:
             raise DataError(f"{path}: model {doc['model']['identity']} differs from {first_path}'s "
                             f"{first['model']['identity']}")
@@ -98,7 +102,11 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
             raise DataError(f"task {key!r}: a sample appears in two shards; were the shards made with "
                             f"the same settings?")
         merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
-                                       "frame_protocol", "prompt")}
+                                       "frame_protocol", "prompt", "training_prior") if k in head}
+        if "timing" in head:
+            merged["timing"] = {**timing.summarize([r.get("told") for r in rows]),
+                                "nominal_fps": head["timing"].get("nominal_fps"),
+                                "header_disagreements": sum(1 for r in rows if r.get("header_fps"))}
         merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"],
                                 head["counts"]["total"]))
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}

@@ -48,6 +48,11 @@ class Model(abc.ABC):
         dtype and every argument that changes predictions. Used in results,
         leaderboard rows and cache keys."""
 
+    def provenance(self) -> dict[str, str]:
+        """Versions of the libraries that compute this model's answers (e.g. torch, transformers):
+        part of every response-cache key, so an upgrade never serves answers made before it."""
+        return {}
+
     def timing_family(self) -> str | None:
         """The family whose time input this model's requests receive (see ``harness.timing``):
         the evaluator records what each sample was told. None: the model is told no time."""

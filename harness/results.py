@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from functools import lru_cache
@@ -20,8 +21,9 @@ import harness
 from harness.errors import DataError
 
 RESULTS_SCHEMA_VERSION = 1
-_PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow",
-             "torch", "torchvision", "transformers", "vllm")
+_PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow", "simplejpeg",
+             "torch", "torchvision", "transformers", "tokenizers", "safetensors", "huggingface_hub",
+             "vllm", "httpx")
 
 
 def _finite_number(checker, value) -> bool:
@@ -102,16 +104,63 @@ def write_jsonl(path: str | Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-@lru_cache(maxsize=None)
-def git_revision() -> str | None:
-    """The harness source tree's commit, when it runs from a git checkout."""
-    here = Path(harness.__file__).resolve().parent
+def _git(folder: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@lru_cache(maxsize=None)
+def git_state(package: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the harness's own checkout; (None, None) when it is not one.
+
+    Only a repository whose top level holds this very ``harness`` package
+    counts: a harness installed into a virtual environment inside some other
+    repository must not report that repository's commit.
+    """
+    here = Path(package or Path(harness.__file__).parent).resolve()
+    top = _git(here, "rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() / "harness" != here:
+        return None, None
+    commit = _git(here, "rev-parse", "HEAD")
+    status = _git(Path(top), "status", "--porcelain", "--untracked-files=no")
+    return commit or None, (bool(status) if status is not None else None)
+
+
+def git_revision() -> str | None:
+    """The harness source tree's commit, when it runs from its own git checkout."""
+    return git_state()[0]
+
+
+@lru_cache(maxsize=None)
+def accelerator() -> dict | None:
+    """GPU name, driver and CUDA version when there is an NVIDIA GPU (None otherwise).
+
+    Read from torch when it is already imported, else from nvidia-smi, so that
+    runs without a GPU model never import torch for this.
+    """
+    info: dict[str, Any] = {}
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_available():
+            info.update(name=torch.cuda.get_device_name(0), count=torch.cuda.device_count(),
+                        cuda=torch.version.cuda)
+    except Exception:  # a broken CUDA setup: say nothing rather than fail the run
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                name, _, driver = out.stdout.strip().splitlines()[0].partition(",")
+                info.setdefault("name", name.strip())
+                info["driver"] = driver.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info or None
 
 
 def environment(plugins: list[dict]) -> dict:
@@ -122,8 +171,20 @@ def environment(plugins: list[dict]) -> dict:
         except metadata.PackageNotFoundError:
             continue
     return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "packages": packages, "plugins": plugins}
+            "packages": packages, "plugins": plugins, "accelerator": accelerator()}
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (missing ones left out), without importing them."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 def harness_info() -> dict:
-    return {"version": harness.__version__, "git_revision": git_revision()}
+    commit, dirty = git_state()
+    return {"version": harness.__version__, "git_revision": commit, "git_dirty": dirty}

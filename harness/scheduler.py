@@ -206,13 +206,16 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         build_request: Callable[[Sample, Frames], Request], *, batch_size: int,
         workers: int = 0, strict: bool = False, progress: bool = True,
         desc: str = "", frame_cache: str | None = None,
-        response_cache: ResponseCache | None = None) -> tuple[list[Outcome], Timings]:
+        response_cache: ResponseCache | None = None,
+        provenance: dict | None = None) -> tuple[list[Outcome], Timings]:
     """Evaluate ``samples`` with ``model``; one outcome per sample, in order.
 
     With a ``response_cache``, answers already known are taken from it and
-    every new batch of answers is stored before the next batch starts.
+    every new batch of answers is stored before the next batch starts. The
+    cache key holds the model's identity and ``provenance`` (the harness and
+    plugin versions, the libraries that compute the answers).
     """
-    identity = model.identity() if response_cache else None
+    identity = {**model.identity(), "provenance": provenance or {}} if response_cache else None
     protocol_dict = protocol.to_dict()
     timings = Timings()
     start = time.perf_counter()

@@ -190,6 +190,10 @@ class HFModel(Model):
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
 
+    def provenance(self) -> dict[str, str]:
+        from harness.results import package_versions
+        return package_versions("torch", "transformers", "tokenizers", "torchvision")
+
     def timing_family(self) -> str | None:
         return timing.family_of(self.family) if self.video_input == "video" else None
 

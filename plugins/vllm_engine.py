@@ -125,6 +125,10 @@ class VLLMModel(Model):
         model_type = args.get("family") or _describe(str(args["pretrained"]), args.get("revision"))[1]
         self.family = timing.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
 
+    def provenance(self) -> dict[str, str]:
+        from harness.results import package_versions
+        return package_versions("vllm", "transformers", "torch")
+
     def timing_family(self) -> str | None:
         return self.family
 

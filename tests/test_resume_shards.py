@@ -179,3 +179,66 @@ def test_sampled_answers_are_cached_with_their_seed(run_cli, tmp_path, monkeypat
     assert model.calls == 30  # same seed: reproduced from the cache
     assert run_cli(*args, "--seed", "2", "--output-path", str(tmp_path / "c")).code == 0
     assert model.calls == 60  # another seed is another answer
+
+
+def test_cache_keys_hold_the_versions_that_compute_the_answers(tmp_path, monkeypatch):
+    """An upgrade of the harness or the model's libraries never serves answers made before it."""
+    import harness
+    from harness.plugins import hf
+    from tests.conftest import evaluate_once
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    first = evaluate_once(tmp_path / "a", model="tiny-qwen-vl", tasks="synthetic:n=8,seed=2",
+                          model_args={"mode": "score"})
+    assert first["model"]["provenance"]["transformers"] and first["model"]["provenance"]["harness"]
+    again = evaluate_once(tmp_path / "b", model="tiny-qwen-vl", tasks="synthetic:n=8,seed=2",
+                          model_args={"mode": "score"})
+    assert next(iter(again["tasks"].values()))["timings"]["from_response_cache"] == 8
+    monkeypatch.setattr(hf.HFModel, "provenance", lambda self: {"transformers": "99.0"})
+    upgraded = evaluate_once(tmp_path / "c", model="tiny-qwen-vl", tasks="synthetic:n=8,seed=2",
+                             model_args={"mode": "score"})
+    assert next(iter(upgraded["tasks"].values()))["timings"]["from_response_cache"] == 0
+    monkeypatch.undo()
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness, "__version__", "9.9.9")
+    newer = evaluate_once(tmp_path / "d", model="tiny-qwen-vl", tasks="synthetic:n=8,seed=2",
+                          model_args={"mode": "score"})
+    assert next(iter(newer["tasks"].values()))["timings"]["from_response_cache"] == 0
+
+
+def test_git_revision_is_the_harness_checkout_and_says_when_it_is_dirty(tmp_path):
+    from harness import results
+
+    def git(cwd, *args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                       capture_output=True)
+
+    repo = tmp_path / "checkout"
+    (repo / "harness").mkdir(parents=True)
+    (repo / "harness" / "__init__.py").write_text("")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "x")
+    commit, dirty = results.git_state(repo / "harness")
+    assert commit and len(commit) == 40 and dirty is False
+    (repo / "harness" / "__init__.py").write_text("changed = 1\n")
+    assert results.git_state.__wrapped__(repo / "harness") == (commit, True)
+    # a harness installed into a virtual environment inside another repository
+    installed = repo / ".venv" / "lib" / "site-packages" / "harness"
+    installed.mkdir(parents=True)
+    assert results.git_state(installed) == (None, None)
+
+
+def test_merge_refuses_shards_of_different_harness_versions(tmp_path, cache_dir):
+    from harness.errors import DataError
+    from harness.merge import merge
+    from tests.conftest import evaluate_once
+
+    for i in range(2):
+        evaluate_once(tmp_path / f"s{i}", model="majority", shard=(i, 2), log_samples=True)
+    odd = next((tmp_path / "s1").glob("results_*.json"))
+    doc = json.loads(odd.read_text())
+    doc["harness"]["version"] = "0.0.1"
+    odd.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="different harness versions"):
+        merge([tmp_path / "s0", tmp_path / "s1"], tmp_path / "merged")
