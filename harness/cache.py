@@ -59,7 +59,8 @@ class ResponseCache:
                 try:
                     data = json.loads(payload)
                     found[key] = Response(text=data["text"], scores=data.get("scores"),
-                                          variants=dict(data.get("variants") or {}))
+                                          variants=dict(data.get("variants") or {}),
+                                          meta=dict(data.get("meta") or {}))
                     if not (found[key].text is None or isinstance(found[key].text, str)):
                         raise TypeError("text is not a string")
                 except (ValueError, KeyError, TypeError, AttributeError):
@@ -68,8 +69,8 @@ class ResponseCache:
         return found
 
     def put_many(self, model: str, items: list[tuple[str, Response]]) -> None:
-        rows = [(key, model, time.time(), json.dumps({"text": r.text, "scores": r.scores, "variants": r.variants},
-                                                    allow_nan=False))
+        rows = [(key, model, time.time(), json.dumps({"text": r.text, "scores": r.scores, "variants": r.variants,
+                                                     "meta": r.meta}, allow_nan=False))
                 for key, r in items]
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")

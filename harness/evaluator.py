@@ -178,6 +178,12 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
     return RunOutput(document, results_path, sample_paths, failed_total)
 
 
+def _mean_visual_tokens(rows: list[dict]) -> float | None:
+    counts = [r["answer_meta"]["visual_tokens"] for r in rows
+              if r.get("answer_meta") and isinstance(r["answer_meta"].get("visual_tokens"), int)]
+    return round(sum(counts) / len(counts), 2) if counts else None
+
+
 def aggregate(parts: list[dict], keys: list[str]) -> dict:
     """Mean and standard deviation (over splits, ddof=1) of UAR, WAR and macro-F1: the DFER convention."""
     n = sum(p["counts"]["evaluated"] for p in parts)
@@ -276,6 +282,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                      "prediction": pred, "status": status,
                      "rule": rule, "raw": raw, "error": o.error,
                      "scores": o.response.scores if o.response else None, "variants": alternatives,
+                     "answer_meta": (o.response.meta or None) if o.response else None,
                      "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
                      "told": told.get(o.sample.id), "header_fps": header_fps.get(o.sample.id),
@@ -296,6 +303,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "training_prior": prior.to_dict() if prior else None,
         "timing": {**timing.summarize([told.get(r["id"]) for r in rows]), "nominal_fps": protocol.nominal_fps,
                    "header_disagreements": len(header_fps)},
+        "visual_tokens_per_clip": _mean_visual_tokens(rows),
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),

@@ -155,6 +155,8 @@ class Response:
 
     ``variants`` holds alternative answers the model also reports, by name
     (e.g. ``prior_corrected``); each gets its own metrics in the results.
+    ``meta`` carries facts about the answer worth logging per sample (the
+    visual tokens it took, probability mass a score could not see).
     ``error`` marks a request the model could not answer (a server's 4xx,
     retries exhausted): that sample fails with this message, is never cached,
     and the run goes on.
@@ -164,3 +166,4 @@ class Response:
     scores: dict[str, float] | None = None
     variants: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. visual_tokens, a score's missing mass

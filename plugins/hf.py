@@ -6,10 +6,13 @@ Frames go in as one **video** with their real timing (total frame count,
 rate and sampled indices as ``VideoMetadata``; the processor's own frame
 sampling is off), or as separate images with ``video_input=images``. Two
 modes: ``generate`` (chat template, greedy decoding, then the task's answer
-parser) and ``score`` (the log-likelihood of every candidate answer after
-the prompt; the best one is the prediction). Small clips keep their size: the
-processor's minimum pixel budget is lowered to one visual token unless
-``min_pixels`` says otherwise.
+parser) and ``score`` (the log-likelihood of every candidate's whole answer,
+its exact string then the end-of-turn token, after the prompt; the best one
+is the prediction). Greedy decoding is pinned: the checkpoint's own sampling
+and penalty settings (Qwen2.5-VL ships ``repetition_penalty=1.05``) are not
+used. Frames are sized by the processor's own reference settings
+(``pixels=reference``, what the model was trained with); ``pixels=native``
+keeps each clip's decoded size (down to one visual token).
 
 torch and transformers are imported when a model is built, never when
 plugins are listed.
@@ -17,7 +20,9 @@ plugins are listed.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -38,10 +43,19 @@ ARGS = {
     "pretrained": str, "revision": str, "dtype": str, "device": str, "attn_implementation": str,
     "max_new_tokens": int, "batch_size": int, "mode": str, "video_input": str, "trust_remote_code": bool,
     "length_norm": bool, "prior_correction": bool, "min_pixels": int, "max_pixels": int, "threads": int,
+    "pixels": str,
 }
 # Arguments that change outputs, hence part of the identity (results, leaderboard rows, cache keys).
 OUTPUT_ARGS = ("mode", "video_input", "max_new_tokens", "length_norm", "prior_correction", "min_pixels",
-               "max_pixels")
+               "max_pixels", "pixels")
+# Greedy decoding, stated in full: nothing is inherited from a checkpoint's generation_config
+# except which tokens end an answer.
+GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+          "length_penalty": 1.0, "temperature": 1.0, "top_p": 1.0, "top_k": 50}
+
+
+# Pixel levels of the content-free videos a prior is estimated from (black, mid-grey, white).
+CONTENT_FREE_LEVELS = (0, 128, 255)
 
 
 class CheckpointUnavailable(HarnessError):
@@ -111,6 +125,36 @@ def _describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
     return rev, family, config is not None and config.is_file()
 
 
+def _declared_video_size(name: str, revision: str | None) -> dict[str, Any] | None:
+    """The video processor's pixel bounds as the checkpoint's files declare them (read without
+    loading anything): ``{"min_pixels", "max_pixels", "source"}``, or None when no file says."""
+    local = Path(name).expanduser()
+    for filename, section in (("video_preprocessor_config.json", None), ("processor_config.json", "video_processor"),
+                              ("preprocessor_config.json", None)):
+        path = local / filename if local.is_dir() else None
+        if path is None:
+            try:
+                from huggingface_hub import try_to_load_from_cache
+                found = try_to_load_from_cache(name, filename, revision=revision if revision and
+                                               not revision.startswith("local-") else None)
+            except Exception:
+                found = None
+            path = Path(found) if isinstance(found, str) else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        data = data.get(section, {}) if section else data
+        size = data.get("size") or {}
+        low = size.get("shortest_edge", data.get("min_pixels"))
+        high = size.get("longest_edge", data.get("max_pixels"))
+        if low is not None or high is not None:
+            return {"min_pixels": low, "max_pixels": high, "source": filename}
+    return None
+
+
 class HFModel(Model):
     """Any image-text-to-text VLM that ``AutoModelForImageTextToText`` loads."""
 
@@ -135,6 +179,13 @@ class HFModel(Model):
             raise UsageError(f"video_input must be video or images, got {self.video_input!r}")
         self.batch_size = self.args.get("batch_size", 1)
         self.max_new_tokens = self.args.get("max_new_tokens", 16)
+        self.pixels = self.args.get("pixels", "reference")
+        if self.pixels not in ("reference", "native"):
+            raise UsageError(f"pixels must be reference (the processor's own sizing, as the model was trained) "
+                             f"or native (each clip's decoded size), got {self.pixels!r}")
+        if self.args.get("prior_correction") and self.mode == "generate":
+            raise UsageError("prior_correction works on candidate scores, so it needs mode=score; in generate "
+                             "mode it would do nothing")
         self._prior_cache: dict = {}
         device = self.args.get("device", "auto")
         if device == "auto":
@@ -146,6 +197,7 @@ class HFModel(Model):
             raise UsageError(f"dtype must be bfloat16, float16, float32 or auto, got {dtype_name!r}")
         self.device, self.dtype_name = device, dtype_name
         self.revision, self.family, available = _describe(self.args["pretrained"], self.args.get("revision"))
+        self.declared_size = _declared_video_size(self.args["pretrained"], self.revision)
         if not available and not _hub_reachable():
             name = self.args["pretrained"]
             raise CheckpointUnavailable(
@@ -186,6 +238,17 @@ class HFModel(Model):
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.end_of_turn = self._end_of_turn()
+        # Only which tokens end an answer comes from the checkpoint's generation_config; sampling and
+        # penalties (GREEDY) are stated by us, so a checkpoint default never changes an answer.
+        from transformers import GenerationConfig
+        shipped = self.model.generation_config
+        self.checkpoint_generation = shipped.to_diff_dict()
+        self.model.generation_config = GenerationConfig(
+            eos_token_id=shipped.eos_token_id, bos_token_id=shipped.bos_token_id,
+            pad_token_id=shipped.pad_token_id if shipped.pad_token_id is not None else self.tokenizer.pad_token_id)
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
@@ -201,8 +264,23 @@ class HFModel(Model):
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
         outputs.setdefault("video_input", self.video_input)
         outputs.setdefault("max_new_tokens", self.max_new_tokens)
+        outputs.setdefault("pixels", self.pixels)
         return {"id": self.args["pretrained"], "revision": self.revision, "dtype": self.dtype_name,
-                "family": self.family, "args": outputs}
+                "family": self.family, "args": outputs,
+                "generation": {**GREEDY, "max_new_tokens": self.max_new_tokens},
+                "pixel_budget": self.pixel_budget()}
+
+    def pixel_budget(self) -> dict[str, Any]:
+        """The effective per-frame pixel bounds, as far as they are known without loading the model."""
+        if self.pixels == "native":
+            return {"min_pixels": self.args.get("min_pixels", "one visual token"),
+                    "max_pixels": self.args.get("max_pixels", (self.declared_size or {}).get("max_pixels",
+                                                                                         "processor default"))}
+        declared = dict(self.declared_size or {"source": "processor class defaults"})
+        for key in ("min_pixels", "max_pixels"):
+            if key in self.args:
+                declared[key] = self.args[key]
+        return declared
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -219,10 +297,16 @@ class HFModel(Model):
         return out
 
     def _size(self, processor) -> dict | None:
-        """Keep small clips small: the minimum pixel budget becomes one merged visual token."""
+        """The pixel bounds handed to the processor: None keeps its reference sizing; ``native``
+        keeps small clips small (the minimum becomes one merged visual token)."""
         size = getattr(processor, "size", None)
         if not hasattr(size, "get") or size.get("shortest_edge") is None:
             return None
+        if self.pixels == "reference":
+            if "min_pixels" not in self.args and "max_pixels" not in self.args:
+                return None
+            return {"shortest_edge": self.args.get("min_pixels", size.get("shortest_edge")),
+                    "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
         patch = getattr(processor, "patch_size", 14) * getattr(processor, "merge_size", 2)
         return {"shortest_edge": self.args.get("min_pixels", patch * patch),
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
@@ -274,80 +358,158 @@ class HFModel(Model):
         return out
 
     def _generate(self, requests: list[Request]) -> list[Response]:
+        if self.args.get("prior_correction"):
+            raise UsageError("prior_correction needs mode=score (this task asks for generated answers); "
+                             "pass mode=score or drop prior_correction")
         inputs = self._inputs(requests)
-        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+        output = self.model.generate(**inputs, **GREEDY, max_new_tokens=self.max_new_tokens,
                                      pad_token_id=self.tokenizer.pad_token_id)
         new = output[:, inputs["input_ids"].shape[1]:]
-        return [Response(text=t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        tokens = self._visual_tokens(inputs)
+        return [Response(text=t, meta={"visual_tokens": v})
+                for t, v in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), tokens)]
+
+    def _visual_tokens(self, inputs) -> list[int | None]:
+        """Visual tokens each request's video (or images) took: the cost side of a frame protocol."""
+        token = getattr(self.model.config, "video_token_id" if self.video_input == "video" else "image_token_id",
+                        None)
+        if token is None:
+            return [None] * inputs["input_ids"].shape[0]
+        return (inputs["input_ids"] == token).sum(dim=1).tolist()
 
     def _candidates(self, request: Request) -> list[str]:
         """What the model would write for each choice: the option letter, or the name."""
         return list(request.answer_keys or request.choices)
 
-    def _choice_scores(self, requests: list[Request], full: bool = False) -> list[list[float]]:
-        """Log-likelihood of each candidate's tokens after each prompt.
+    def _continuations(self, request: Request) -> list[list[int]]:
+        """The token ids of each whole answer as the prompt asks for it: the exact string, then the
+        end-of-turn token, so ``sad`` does not also collect the mass of ``sadness``."""
+        return [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [self.end_of_turn]
+                for c in self._candidates(request)]
 
-        All candidates single tokens: one batched forward pass, next-token
-        log-probabilities. Otherwise one forward pass per request over its
-        candidates appended to the prompt (right-padded), summing the
-        candidate tokens' log-probabilities.
+    def _end_of_turn(self) -> int:
+        """The token the chat template writes after an assistant answer (``<|im_end|>`` for Qwen)."""
+        marker = "QZXQ"
+        text = self.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": "x"}]},
+             {"role": "assistant", "content": [{"type": "text", "text": marker}]}], tokenize=False)
+        after = text.split(marker, 1)[1] if marker in text else ""
+        ids = self.tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
+        if ids:
+            return ids[0]
+        if self.tokenizer.eos_token_id is None:
+            raise UsageError(f"{self.args['pretrained']}: cannot tell which token ends an answer (the chat "
+                             f"template writes none and the tokenizer has no eos token), so score mode cannot "
+                             f"score whole answers; use mode=generate")
+        return self.tokenizer.eos_token_id
+
+    def _choice_scores(self, requests: list[Request], reference: bool = False) -> list[list[float]]:
+        """Log-likelihood of each candidate's whole answer (its tokens, then end-of-turn) after each prompt.
+
+        The prompt and its video are encoded once per batch; each candidate then
+        continues from a copy of that key-value cache, with the position ids
+        generation would use. ``reference=True`` instead runs prompt plus
+        candidate in full, once per candidate (the slow path the tests compare with).
         """
         self._load()
+        with self.torch.inference_mode():
+            conts = [self._continuations(r) for r in requests]
+            if reference:
+                return [self._reference_scores(r, c) for r, c in zip(requests, conts)]
+            return self._cached_scores(requests, conts)
+
+    def _cached_scores(self, requests: list[Request], conts: list[list[list[int]]]) -> list[list[float]]:
         torch = self.torch
-        cands = [self._candidates(r) for r in requests]
-        ids = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in cs] for cs in cands]
-        if not full and all(len(t) == 1 for ts in ids for t in ts):
-            inputs = self._inputs(requests)
-            logits = self.model(**inputs).logits[:, -1, :].float()  # left padding: last column is real
-            logprobs = torch.log_softmax(logits, dim=-1)
-            return [[logprobs[row, t[0]].item() for t in ts] for row, ts in enumerate(ids)]
-        scores = []
-        for request, ts in zip(requests, ids):
-            base = self._inputs([request] * len(ts))
-            prompt_len = base["input_ids"].shape[1]
-            longest = max(len(t) for t in ts)
-            extra = torch.full((len(ts), longest), self.tokenizer.pad_token_id, dtype=base["input_ids"].dtype)
-            mask = torch.zeros((len(ts), longest), dtype=base["attention_mask"].dtype)
-            for row, t in enumerate(ts):
-                extra[row, :len(t)] = torch.tensor(t)
-                mask[row, :len(t)] = 1
-            inputs = dict(base)
-            for key, value in base.items():  # every per-token tensor grows with the candidate tokens
-                if hasattr(value, "shape") and value.dim() == 2 and value.shape == base["input_ids"].shape:
-                    fill = extra if key == "input_ids" else mask if key == "attention_mask" else torch.zeros_like(extra)
-                    inputs[key] = torch.cat([value, fill.to(value.device, value.dtype)], dim=1)
-            logprobs = torch.log_softmax(self.model(**inputs).logits.float(), dim=-1)
-            row_scores = []
-            for row, t in enumerate(ts):
-                positions = torch.arange(prompt_len - 1, prompt_len - 1 + len(t), device=logprobs.device)
-                target = torch.tensor(t, device=logprobs.device)
-                row_scores.append(logprobs[row, positions, target].sum().item())
-            scores.append(row_scores)
+        inputs = self._inputs(requests)
+        self._last_visual_tokens = self._visual_tokens(inputs)
+        out = self.model(**inputs, use_cache=True)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # left padding: last column is real
+        mask = inputs["attention_mask"]
+        prefix = mask.shape[1]
+        core = getattr(self.model, "model", None)
+        scores = [[0.0] * len(c) for c in conts]
+        for index in range(len(conts[0])):
+            tokens = [c[index] for c in conts]
+            for row, t in enumerate(tokens):
+                scores[row][index] = first[row, t[0]].item()
+            width = max(len(t) for t in tokens) - 1  # feed all but the last token; read the next ones
+            ids = torch.full((len(tokens), width), self.tokenizer.pad_token_id, dtype=inputs["input_ids"].dtype)
+            new_mask = torch.zeros((len(tokens), width), dtype=mask.dtype)
+            for row, t in enumerate(tokens):
+                ids[row, :len(t) - 1] = torch.tensor(t[:-1])
+                new_mask[row, :len(t) - 1] = 1
+            full_mask = torch.cat([mask, new_mask.to(mask.device)], dim=1)
+            positions = (full_mask.long().cumsum(-1) - 1).masked_fill(full_mask == 0, 1)[:, prefix:]
+            deltas = getattr(core, "rope_deltas", None)
+            if deltas is not None:  # multimodal rotary positions continue from the prompt's, as in generate
+                positions = positions[None] + deltas.to(positions.device)
+            step = self.model(input_ids=ids.to(self.device), attention_mask=full_mask, position_ids=positions,
+                              cache_position=torch.arange(prefix, prefix + width, device=mask.device),
+                              use_cache=True, **{self._cache_kwarg: copy.deepcopy(cache)})
+            logprobs = torch.log_softmax(step.logits.float(), dim=-1)
+            for row, t in enumerate(tokens):
+                for j, token in enumerate(t[1:]):
+                    scores[row][index] += logprobs[row, j, token].item()
         return scores
+
+    def _reference_scores(self, request: Request, conts: list[list[int]]) -> list[float]:
+        """Prompt plus each candidate, right-padded, in one forward pass per request (video re-encoded)."""
+        torch = self.torch
+        base = self._inputs([request] * len(conts))
+        prompt_len = base["input_ids"].shape[1]
+        longest = max(len(t) for t in conts)
+        extra = torch.full((len(conts), longest), self.tokenizer.pad_token_id, dtype=base["input_ids"].dtype)
+        mask = torch.zeros((len(conts), longest), dtype=base["attention_mask"].dtype)
+        for row, t in enumerate(conts):
+            extra[row, :len(t)] = torch.tensor(t)
+            mask[row, :len(t)] = 1
+        inputs = dict(base)
+        for key, value in base.items():  # every per-token tensor grows with the candidate tokens
+            if hasattr(value, "shape") and value.dim() == 2 and value.shape == base["input_ids"].shape:
+                fill = extra if key == "input_ids" else mask if key == "attention_mask" else torch.zeros_like(extra)
+                inputs[key] = torch.cat([value, fill.to(value.device, value.dtype)], dim=1)
+        logprobs = torch.log_softmax(self.model(**inputs).logits.float(), dim=-1)
+        out = []
+        for row, t in enumerate(conts):
+            positions = torch.arange(prompt_len - 1, prompt_len - 1 + len(t), device=logprobs.device)
+            out.append(logprobs[row, positions, torch.tensor(t, device=logprobs.device)].sum().item())
+        return out
 
     def _normalise(self, scores: list[float], request: Request) -> list[float]:
         if not self.args.get("length_norm"):
             return scores
-        lengths = [len(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in self._candidates(request)]
-        return [s / n for s, n in zip(scores, lengths)]
+        return [s / len(t) for s, t in zip(scores, self._continuations(request))]
 
     def _prior(self, request: Request) -> list[float]:
-        """Per-choice log-prior from a content-free input: the same prompt with blank frames."""
-        key = (tuple(request.choices), request.frames.array.shape, str(request.messages))
+        """Per-choice log-prior from content-free inputs (contextual calibration, Zhao et al. 2021):
+        the same prompt, candidates and timing with black, mid-grey and white frames, their
+        candidate probabilities averaged. A pure function of the request's prompt, choices, frame
+        size and told timing, so it never depends on which clip came first."""
+        told = timing.tell(request.frames, self.timing_family()).metadata if self.timing_family() else None
+        key = json.dumps([list(request.choices), list(request.frames.array.shape), request.messages, told],
+                         sort_keys=True, default=str)
         if key not in self._prior_cache:
-            blank = replace(request, frames=replace(request.frames, array=np.zeros_like(request.frames.array)))
-            raw = self._normalise(self._choice_scores([blank])[0], request)
-            prior = self.torch.log_softmax(self.torch.tensor(raw), dim=0).tolist()
-            self._prior_cache[key] = prior
+            torch = self.torch
+            probs = []
+            for level in CONTENT_FREE_LEVELS:
+                blank = replace(request, frames=replace(request.frames,
+                                                        array=np.full_like(request.frames.array, level)))
+                raw = torch.tensor(self._normalise(self._choice_scores([blank])[0], request))
+                probs.append(torch.softmax(raw, dim=0))
+            self._prior_cache[key] = torch.log(torch.stack(probs).mean(dim=0)).tolist()
         return self._prior_cache[key]
 
     def _score(self, requests: list[Request]) -> list[Response]:
         out = []
-        for request, raw in zip(requests, self._choice_scores(requests)):
+        raws = self._choice_scores(requests)
+        tokens = self._last_visual_tokens
+        for request, raw, visual in zip(requests, raws, tokens):
             scores = self._normalise(raw, request)
             cands = self._candidates(request)
             best = max(range(len(scores)), key=lambda i: scores[i])
-            response = Response(text=cands[best], scores=dict(zip(request.choices, scores)))
+            response = Response(text=cands[best], scores=dict(zip(request.choices, scores)),
+                                meta={"visual_tokens": visual})
             if self.args.get("prior_correction"):
                 corrected = [s - p for s, p in zip(scores, self._prior(request))]
                 response.variants["prior_corrected"] = cands[max(range(len(corrected)), key=lambda i: corrected[i])]

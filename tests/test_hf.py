@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is part of the test install (make test)")
 
+from harness import timing  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.plugins.hf import HFModel  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
@@ -102,12 +103,13 @@ def test_generated_text_does_not_change_with_batch_size(checkpoints, synthetic30
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_single_token_shortcut_equals_the_full_candidate_pass(models, synthetic30, family):
+@pytest.mark.parametrize("template", [NAMES, LETTERS], ids=["names", "letters"])
+def test_cached_prefix_scoring_equals_the_full_candidate_pass(models, synthetic30, family, template):
     _, samples = synthetic30
     model = models[family]
-    reqs = requests_for(samples[:2], template=LETTERS)
+    reqs = requests_for(samples[:3], template=template)
     fast = model._choice_scores(reqs)
-    full = model._choice_scores(reqs, full=True)
+    full = model._choice_scores(reqs, reference=True)
     np.testing.assert_allclose(fast, full, atol=1e-4)
 
 
@@ -177,8 +179,9 @@ def test_length_normalisation_divides_by_candidate_tokens(checkpoints, synthetic
     normed = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "length_norm": True})
     request = requests_for(samples[:1])[0]
     raw, per_token = plain.predict([request])[0].scores, normed.predict([request])[0].scores
-    lengths = {c: len(plain.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in CLASSES}
-    assert max(lengths.values()) > 1  # some class names span several tokens in the tiny vocabulary
+    # each whole answer: the name's tokens plus the end-of-turn token
+    lengths = {c: len(plain.tokenizer(c, add_special_tokens=False)["input_ids"]) + 1 for c in CLASSES}
+    assert max(lengths.values()) > 2  # some class names span several tokens in the tiny vocabulary
     for c in CLASSES:
         assert per_token[c] == pytest.approx(raw[c] / lengths[c], rel=1e-5)
 
@@ -192,3 +195,89 @@ def test_tiny_qwen_vl_preset_builds_itself_and_runs(run_cli, tmp_path, cache_dir
     doc = read_results(tmp_path)
     assert doc["model"]["identity"]["family"] == "qwen2_5_vl"
     assert doc["tasks"]["synthetic:n=12,seed=4"]["counts"]["evaluated"] == 12
+
+
+def _variant(checkpoint, tmp_path, name, edit):
+    """A copy of a tiny checkpoint with one of its JSON files edited."""
+    import shutil
+    folder = tmp_path / name
+    shutil.copytree(checkpoint, folder)
+    edit(folder)
+    return folder
+
+
+def test_score_mode_scores_the_whole_answer_then_end_of_turn(models):
+    model = models["qwen2.5-vl"]
+    model._load()
+    assert model.tokenizer.convert_ids_to_tokens(model.end_of_turn) == "<|im_end|>"
+    request = Request(sample_id="x", frames=None, messages=[], choices=("sad", "sadness"))
+    sad, sadness = model._continuations(request)
+    assert sad[-1] == sadness[-1] == model.end_of_turn
+    assert sad != sadness[:len(sad)]  # "sad" no longer collects the mass of "sadness"
+
+
+def test_greedy_decoding_ignores_the_checkpoints_sampling_settings(checkpoints, synthetic30, tmp_path):
+    def noisy(folder):
+        config = json.loads((folder / "generation_config.json").read_text())
+        config.update(do_sample=True, temperature=0.7, top_p=0.5, repetition_penalty=1.8, no_repeat_ngram_size=1)
+        (folder / "generation_config.json").write_text(json.dumps(config))
+    other = _variant(checkpoints["qwen2.5-vl"], tmp_path, "noisy", noisy)
+    reqs = requests_for(synthetic30[1][:3])
+    plain = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "generate", "max_new_tokens": 8})
+    shipped = HFModel({"pretrained": str(other), "mode": "generate", "max_new_tokens": 8})
+    assert [r.text for r in plain.predict(reqs)] == [r.text for r in shipped.predict(reqs)]
+    assert shipped.identity()["generation"]["repetition_penalty"] == 1.0
+    assert shipped.identity()["generation"]["do_sample"] is False
+
+
+def test_prior_correction_is_deterministic_and_refused_in_generate_mode(checkpoints, synthetic30):
+    from harness.errors import UsageError
+    with pytest.raises(UsageError, match="needs mode=score"):
+        HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "generate", "prior_correction": True})
+    reqs = requests_for(synthetic30[1][:3], template=LETTERS)
+    a = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "prior_correction": True})
+    b = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "prior_correction": True})
+    forward = [r.variants["prior_corrected"] for r in a.predict(reqs)]
+    backward = [r.variants["prior_corrected"] for r in b.predict(reqs[::-1])][::-1]
+    assert forward == backward  # whichever clip comes first
+    # the prior is keyed by what the request is told about time, so clips of other timing get their own
+    told = {json.dumps(timing.tell(r.frames, a.timing_family()).metadata, sort_keys=True) for r in reqs}
+    assert len(a._prior_cache) == len(told)
+
+
+def test_pixels_default_to_the_processors_reference_sizing(checkpoints, synthetic30, tmp_path):
+    def reference_like(folder):
+        config = json.loads((folder / "processor_config.json").read_text())
+        config["video_processor"]["size"] = {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}
+        (folder / "processor_config.json").write_text(json.dumps(config))
+    qwen_like = _variant(checkpoints["qwen2.5-vl"], tmp_path, "reference", reference_like)
+    request = requests_for(synthetic30[1][:1], k=4)[0]  # 112x112 frames
+    reference = HFModel({"pretrained": str(qwen_like), "mode": "score"})
+    native = HFModel({"pretrained": str(qwen_like), "mode": "score", "pixels": "native"})
+    assert reference.identity()["pixel_budget"] == {"min_pixels": 100352, "max_pixels": 602112,
+                                                    "source": "processor_config.json"}
+    assert native.identity()["pixel_budget"]["min_pixels"] == "one visual token"
+    ref_tokens = reference.predict([request])[0].meta["visual_tokens"]
+    native_tokens = native.predict([request])[0].meta["visual_tokens"]
+    assert native_tokens == 2 * 4 * 4  # 2 temporal patches of 112/28 = 4 x 4 merged tokens
+    assert ref_tokens == 2 * 12 * 12  # upscaled to the reference minimum of 128 x 28 x 28 pixels
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_batches_of_different_sizes_and_shuffled_choices_answer_as_single_requests(checkpoints, synthetic30,
+                                                                                      mode):
+    from harness.evaluator import _shown_choices
+    samples = synthetic30[1][:4]
+    model = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": mode, "max_new_tokens": 5})
+    reqs = []
+    for i, s in enumerate(samples):
+        frames = read_frames(s.media, FrameProtocol(num_frames=4 + 2 * (i % 2), short_side=(84, 112)[i % 2]), s.id)
+        choices = _shown_choices(CLASSES, "shuffled", 3, s.id)
+        reqs.append(Request(sample_id=s.id, frames=frames, messages=NAMES.render(choices), choices=choices))
+    assert len({r.frames.array.shape for r in reqs}) == 2 and len({r.choices for r in reqs}) > 1
+    alone = [model.predict([r])[0] for r in reqs]
+    together = model.predict(reqs)
+    assert [a.text for a in alone] == [b.text for b in together]
+    if mode == "score":
+        for a, b in zip(alone, together):
+            np.testing.assert_allclose([a.scores[c] for c in CLASSES], [b.scores[c] for c in CLASSES], atol=1e-4)
