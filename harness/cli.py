@@ -231,9 +231,13 @@ def summary_table(document: dict) -> str:
                          f"{_pct(a['uar_mean'])}+-{_pct(a['uar_std'])}",
                          f"{_pct(a['war_mean'])}+-{_pct(a['war_std'])}", _pct(a["macro_f1_mean"]), "-", "-",
                          a["failed"], "-"])
-    return tabulate(rows, headers=["task", "model", "frames", "n", "UAR", "WAR", "macro-F1",
-                                   "UAR 95% CI", "invalid %", "failed", "clips/s"],
-                    disable_numparse=True)
+    table = tabulate(rows, headers=["task", "model", "frames", "n", "UAR", "WAR", "macro-F1",
+                                    "UAR 95% CI", "invalid %", "failed", "clips/s"],
+                     disable_numparse=True)
+    if any(t["metrics"]["missing_classes"] for t in document["tasks"].values()):
+        table += ("\n* UAR over the classes that have samples in the evaluated subset only; it is not "
+                  "comparable with a full-class UAR")
+    return table
 
 
 def per_class_table(document: dict, keys: list[str]) -> str:

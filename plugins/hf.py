@@ -125,6 +125,24 @@ def _describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
     return rev, family, config is not None and config.is_file()
 
 
+def end_of_turn_token(processor, tokenizer, name: str) -> int:
+    """The token a chat template writes right after an assistant's answer (``<|im_end|>`` for Qwen):
+    score mode scores each whole answer up to it, on every backend."""
+    marker = "QZXQ"
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "x"}]},
+         {"role": "assistant", "content": [{"type": "text", "text": marker}]}], tokenize=False)
+    after = text.split(marker, 1)[1] if marker in text else ""
+    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
+    if ids:
+        return ids[0]
+    if tokenizer.eos_token_id is None:
+        raise UsageError(f"{name}: cannot tell which token ends an answer (the chat template writes none and "
+                         f"the tokenizer has no eos token), so score mode cannot score whole answers; use "
+                         f"mode=generate")
+    return tokenizer.eos_token_id
+
+
 def _declared_video_size(name: str, revision: str | None) -> dict[str, Any] | None:
     """The video processor's pixel bounds as the checkpoint's files declare them (read without
     loading anything): ``{"min_pixels", "max_pixels", "source"}``, or None when no file says."""
@@ -388,20 +406,7 @@ class HFModel(Model):
                 for c in self._candidates(request)]
 
     def _end_of_turn(self) -> int:
-        """The token the chat template writes after an assistant answer (``<|im_end|>`` for Qwen)."""
-        marker = "QZXQ"
-        text = self.processor.apply_chat_template(
-            [{"role": "user", "content": [{"type": "text", "text": "x"}]},
-             {"role": "assistant", "content": [{"type": "text", "text": marker}]}], tokenize=False)
-        after = text.split(marker, 1)[1] if marker in text else ""
-        ids = self.tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
-        if ids:
-            return ids[0]
-        if self.tokenizer.eos_token_id is None:
-            raise UsageError(f"{self.args['pretrained']}: cannot tell which token ends an answer (the chat "
-                             f"template writes none and the tokenizer has no eos token), so score mode cannot "
-                             f"score whole answers; use mode=generate")
-        return self.tokenizer.eos_token_id
+        return end_of_turn_token(self.processor, self.tokenizer, self.args["pretrained"])
 
     def _choice_scores(self, requests: list[Request], reference: bool = False) -> list[list[float]]:
         """Log-likelihood of each candidate's whole answer (its tokens, then end-of-turn) after each prompt.

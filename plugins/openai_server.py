@@ -27,6 +27,7 @@ import asyncio
 import base64
 import io
 import json
+import math
 import os
 import random
 import re
@@ -109,7 +110,16 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
 
 
 def parse_completion(data: dict, request: Request, mode: str) -> Response:
-    """A Response from a chat-completions reply; score mode reads the first token's top logprobs."""
+    """A Response from a chat-completions reply.
+
+    Score mode reads the first answer token's ``top_logprobs`` and is exact
+    for single-token answers only (option letters): a token counts for an
+    option when it equals the option's letter after leading whitespace is
+    stripped (``"A"`` and ``" A"`` are option A, ``"a"`` is not), and the
+    probabilities of such variants are summed. Options that are not among the
+    top tokens get no score; the answer records them and the probability mass
+    the top list could not account for (``missing``, ``missing_mass``).
+    """
     try:
         choice = data["choices"][0]
     except (KeyError, IndexError, TypeError):
@@ -120,16 +130,22 @@ def parse_completion(data: dict, request: Request, mode: str) -> Response:
     if not content or "top_logprobs" not in content[0]:
         raise UsageError("the server returned no logprobs, so mode=score cannot work with it; use mode=generate")
     keys = list(request.answer_keys or request.choices)
-    best: dict[str, float] = {}
+    by_key = {key: name for key, name in zip(keys, request.choices)}
+    probs: dict[str, float] = {}
+    seen = 0.0
     for entry in content[0]["top_logprobs"]:
-        token = entry["token"].strip().lower()
-        for key, choice_name in zip(keys, request.choices):
-            if token and token == key.lower() and choice_name not in best:
-                best[choice_name] = float(entry["logprob"])
-    if not best:
-        return Response(text="", scores={})
-    winner = max(best, key=best.get)
-    return Response(text=keys[list(request.choices).index(winner)], scores=best)
+        p = math.exp(float(entry["logprob"]))
+        seen += p
+        name = by_key.get(entry["token"].lstrip())
+        if name is not None:
+            probs[name] = probs.get(name, 0.0) + p
+    meta = {"top_k": len(content[0]["top_logprobs"]), "missing_mass": round(max(0.0, 1.0 - seen), 6),
+            "missing": [c for c in request.choices if c not in probs]}
+    if not probs:
+        return Response(text="", scores={}, meta=meta)
+    scores = {name: math.log(p) for name, p in probs.items()}
+    winner = max(scores, key=scores.get)
+    return Response(text=keys[list(request.choices).index(winner)], scores=scores, meta=meta)
 
 
 class OpenAIServerModel(Model):
@@ -233,6 +249,13 @@ class OpenAIServerModel(Model):
 
     def predict(self, requests: list[Request]) -> list[Response]:
         self.check_server()
+        if self.mode == "score":
+            for request in requests:
+                keys = list(request.answer_keys)
+                if not keys or not all(len(k) == 1 and k.isupper() for k in keys):
+                    raise UsageError(f"{self.alias}: mode=score over a server reads the first answer token's "
+                                     f"top log-probabilities, which is exact only for one-token answers: run it "
+                                     f"with --prompt letters (option letters), or use mode=generate")
         return asyncio.run(self._run(requests))
 
     async def _run(self, requests: list[Request]) -> list[Response]:

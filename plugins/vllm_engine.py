@@ -9,9 +9,10 @@ count, fps, duration, frame indices) and ``do_sample_frames=False``, the prompt 
 the model's own chat template, and the whole batch (``batch_size``, 256 by default) is
 submitted at once so the engine batches continuously. ``generate`` decodes greedily,
 optionally constrained to the answers (``structured=true`` ->
-``StructuredOutputsParams(choice=[...])``); ``score`` reads next-token log-probabilities
-when every candidate is one token, else the prompt log-probabilities of each candidate
-appended to the prompt.
+``StructuredOutputsParams(choice=[...])``); ``score`` reads the prompt log-probabilities
+of each candidate's whole answer (its tokens, then the end-of-turn token) appended to the
+prompt: the same quantity the transformers plugin scores (vLLM's prefix caching keeps the
+shared prompt from being recomputed).
 
 vLLM is imported when the engine starts, never when plugins are listed. The request
 building and output parsing below are plain functions, tested without a GPU.
@@ -26,6 +27,7 @@ import harness
 from harness import timing
 from harness.errors import UsageError
 from harness.model import Model
+from harness.plugins.hf import end_of_turn_token
 from harness.types import Frames, Request, Response
 
 ENGINE_ARGS = {"tensor_parallel_size": int, "data_parallel_size": int, "max_model_len": int,
@@ -64,7 +66,7 @@ def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16, struc
         else:
             kwargs["logprobs"] = top_logprobs
     else:
-        kwargs["max_tokens"] = max_new_tokens
+        kwargs.update(max_tokens=max_new_tokens, repetition_penalty=1.0)  # greedy, stated in full
         if structured:
             kwargs["structured_outputs"] = {"choice": list(request.answer_keys or request.choices)}
     return kwargs
@@ -76,17 +78,6 @@ def _logprob(value) -> float:
 
 def parse_generate(output) -> Response:
     return Response(text=output.outputs[0].text)
-
-
-def parse_next_token(output, request: Request, candidate_ids: list[int]) -> Response:
-    """Scores from the first generated position's logprobs (a dict token id -> Logprob)."""
-    first = output.outputs[0].logprobs[0] if output.outputs[0].logprobs else {}
-    keys = list(request.answer_keys or request.choices)
-    scores = {c: _logprob(first[t]) for c, t in zip(request.choices, candidate_ids) if t in first}
-    if not scores:
-        return Response(text="", scores={})
-    best = max(scores, key=scores.get)
-    return Response(text=keys[list(request.choices).index(best)], scores=scores)
 
 
 def candidate_logprob(output, n_tokens: int) -> float:
@@ -136,6 +127,7 @@ class VLLMModel(Model):
         return {"id": self.args["pretrained"], "revision": self.args.get("revision"), "engine": "vllm",
                 "dtype": self.args.get("dtype", "auto"),
                 "engine_version": self._engine_version(), "family": self.family,
+                "generation": {"temperature": 0.0, "repetition_penalty": 1.0, "generation_config": "vllm"},
                 "args": {"mode": self.mode, "structured": self.structured, "max_new_tokens": self.max_new_tokens,
                          "mm_processor_kwargs": self.mm_kwargs}}
 
@@ -148,7 +140,8 @@ class VLLMModel(Model):
             return None
 
     def engine_kwargs(self) -> dict[str, Any]:
-        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1},
+        # generation_config="vllm": the checkpoint's sampling defaults are not applied to our requests
+        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1}, "generation_config": "vllm",
                   "mm_processor_kwargs": {"do_sample_frames": False, **self.mm_kwargs}}
         for key, kind in ENGINE_ARGS.items():
             if key in self.args:
@@ -189,15 +182,10 @@ class VLLMModel(Model):
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
         tok = self.processor.tokenizer
-        cands = [[tok(c, add_special_tokens=False)["input_ids"] for c in (r.answer_keys or r.choices)]
+        end = end_of_turn_token(self.processor, tok, self.args["pretrained"])
+        cands = [[tok(c, add_special_tokens=False)["input_ids"] + [end] for c in (r.answer_keys or r.choices)]
                  for r in requests]
-        if all(len(ids) == 1 for c in cands for ids in c):
-            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family) for t, r in zip(texts, requests)]
-            params = [self._params(sampling_kwargs("score", r, top_logprobs=max(self.top_logprobs, len(r.choices))))
-                      for r in requests]
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-            return [parse_next_token(o, r, [ids[0] for ids in c]) for o, r, c in zip(outputs, requests, cands)]
-        # Several tokens per candidate: score each candidate appended to the prompt, in one submission.
+        # Each whole answer appended to the prompt, all in one submission.
         prompts, owners = [], []
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
             base = tok(t, add_special_tokens=False)["input_ids"]
@@ -222,5 +210,4 @@ def harness_register_models(register):
     register("vllm", VLLMModel, description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
 
 
-__all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "parse_generate", "parse_next_token",
-           "candidate_logprob"]
+__all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "parse_generate", "candidate_logprob"]

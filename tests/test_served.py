@@ -80,7 +80,8 @@ def test_reply_parsing(synthetic30):
              "top_logprobs": [{"token": "B", "logprob": -0.1}, {"token": " A", "logprob": -2.5},
                               {"token": "zz", "logprob": -3.0}]}]}}]}
     scored = parse_completion(reply, request, "score")
-    assert scored.text == "B" and scored.scores == {"sad": -0.1, "happy": -2.5}
+    assert scored.text == "B" and scored.scores == pytest.approx({"sad": -0.1, "happy": -2.5})
+    assert scored.meta["missing"] == ["neutral", "angry", "surprise", "disgust", "fear"]
     assert parse_completion(reply, request, "generate").text == "B"
     with pytest.raises(UsageError, match="no logprobs"):
         parse_completion({"choices": [{"message": {"content": "B"}}]}, request, "score")
@@ -204,3 +205,28 @@ def test_mp4_video_is_refused_because_it_loses_the_timing():
     from harness.plugins.openai_server import OpenAIServerModel
     with pytest.raises(UsageError, match="real timing is lost"):
         OpenAIServerModel({"base_url": "http://x/v1", "model": "m", "video": "mp4"})
+
+
+def _reply(entries):
+    return {"choices": [{"message": {"content": entries[0][0]}, "logprobs": {"content": [
+        {"token": entries[0][0], "logprob": entries[0][1],
+         "top_logprobs": [{"token": t, "logprob": lp} for t, lp in entries]}]}}]}
+
+
+def test_score_mode_is_exact_for_letters_and_says_what_it_could_not_see(synthetic30):
+    import math
+    request = a_request(synthetic30, LETTERS)
+    # 60% "E" + 30% " E": surprise at 90%; a lower-case "a" is not option A
+    reply = _reply([("E", math.log(0.6)), (" E", math.log(0.3)), ("a", math.log(0.05)), ("A", math.log(0.04))])
+    scored = parse_completion(reply, request, "score")
+    assert scored.text == "E" and scored.scores["surprise"] == pytest.approx(math.log(0.9))
+    assert scored.scores["happy"] == pytest.approx(math.log(0.04)) and "sad" not in scored.scores
+    assert scored.meta["missing_mass"] == pytest.approx(0.01) and "sad" in scored.meta["missing"]
+    nothing = parse_completion(_reply([("zz", -0.1)]), request, "score")
+    assert nothing.text == "" and nothing.scores == {} and len(nothing.meta["missing"]) == 7
+
+
+def test_score_mode_over_a_server_needs_lettered_prompts(server, run_cli, tmp_path):
+    s = server()
+    code, _, _ = run(run_cli, tmp_path, s.url, args=",mode=score")
+    assert code == 2 and s.answered == 0

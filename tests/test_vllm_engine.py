@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("transformers", reason="the prompt comes from the model's chat template")
 
 from harness.plugins.vllm_engine import (candidate_logprob, engine_prompt, parse_generate,  # noqa: E402
-                                         parse_next_token, sampling_kwargs, video_item)
+                                         sampling_kwargs, video_item)
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
 from harness.types import FrameProtocol, Request  # noqa: E402
@@ -50,7 +50,8 @@ def test_prompt_carries_frames_with_their_metadata(synthetic30):
 def test_sampling_parameters(synthetic30):
     r = a_request(synthetic30, LETTERS)
     assert sampling_kwargs("generate", r, 8, structured=True) == {
-        "temperature": 0.0, "seed": 5, "max_tokens": 8, "structured_outputs": {"choice": list("ABCDEFG")}}
+        "temperature": 0.0, "seed": 5, "max_tokens": 8, "repetition_penalty": 1.0,
+        "structured_outputs": {"choice": list("ABCDEFG")}}
     assert sampling_kwargs("score", r, top_logprobs=20) == {"temperature": 0.0, "seed": 5, "max_tokens": 1,
                                                           "logprobs": 20}
     assert sampling_kwargs("score", r, prompt_logprobs=True)["prompt_logprobs"] == 0
@@ -59,9 +60,6 @@ def test_sampling_parameters(synthetic30):
 def test_output_parsing(synthetic30):
     r = a_request(synthetic30, LETTERS)
     assert parse_generate(NS(outputs=[NS(text=" B", logprobs=None)])).text == " B"
-    first = {10: NS(logprob=-0.5), 11: NS(logprob=-0.1), 99: NS(logprob=-4.0)}
-    got = parse_next_token(NS(outputs=[NS(text="B", logprobs=[first])]), r, [10, 11, 12, 13, 14, 15, 16])
-    assert got.text == "B" and got.scores == {"happy": -0.5, "sad": -0.1}
     out = NS(prompt_token_ids=[1, 2, 3, 4], prompt_logprobs=[None, {2: NS(logprob=-1.0)}, {3: NS(logprob=-0.25)},
                                                                {4: NS(logprob=-0.5)}])
     assert candidate_logprob(out, 2) == pytest.approx(-0.75)
@@ -85,6 +83,12 @@ class FakeVLLM:
 
             def generate(self, prompts, params, use_tqdm=True):
                 fake.calls.append((prompts, params))
+                if not isinstance(params, list) and "prompt_logprobs" in params.kwargs:
+                    # every prompt token at log-probability -1, except token 7 (cheap): -0.01
+                    return [NS(prompt_token_ids=p["prompt_token_ids"],
+                               prompt_logprobs=[None] + [{t: NS(logprob=-0.01 if t == 7 else -1.0)}
+                                                         for t in p["prompt_token_ids"][1:]])
+                            for p in prompts]
                 return [NS(outputs=[NS(text="neutral", logprobs=None)]) for _ in prompts]
 
         module.LLM, module.SamplingParams = LLM, SamplingParams
@@ -110,7 +114,7 @@ def test_a_run_through_the_engine_call(run_cli, tmp_path, monkeypatch):
     assert r.code == 0, r.err
     (engine,) = fake.engines
     assert engine["tensor_parallel_size"] == 2 and engine["max_model_len"] == 4096
-    assert engine["limit_mm_per_prompt"] == {"video": 1}
+    assert engine["limit_mm_per_prompt"] == {"video": 1} and engine["generation_config"] == "vllm"
     (prompts, params), = fake.calls  # the whole task in one submission
     assert len(prompts) == 12
     assert "<|vision_start|><|video_pad|><|vision_end|>" in prompts[0]["prompt"]
@@ -125,3 +129,28 @@ def test_without_vllm_the_error_says_what_to_install(run_cli, tmp_path, monkeypa
     r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args", "pretrained=x/y",
                 "--output-path", str(tmp_path), "--no-progress", "--no-cache")
     assert r.code == 2 and 'pip install "dfer-harness[vllm]"' in r.err
+
+
+def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_path, monkeypatch):
+    from transformers import AutoProcessor
+    from harness.plugins.hf import end_of_turn_token
+
+    fake = FakeVLLM()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    ckpt = build("qwen2.5-vl", tmp_path / "ckpt")
+    r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args",
+                f"pretrained={ckpt},mode=score", "--output-path", str(tmp_path / "out"), "--no-progress",
+                "--no-cache", "--log-samples")
+    assert r.code == 0, r.err
+    (prompts, params), = fake.calls
+    assert len(prompts) == 12 * 7 and params.kwargs["prompt_logprobs"] == 0
+    processor = AutoProcessor.from_pretrained(ckpt)
+    tok = processor.tokenizer
+    end = end_of_turn_token(processor, tok, str(ckpt))
+    lengths = {c: len(tok(c, add_special_tokens=False)["input_ids"]) + 1 for c in CLASSES}
+    assert all(p["prompt_token_ids"][-1] == end for p in prompts)  # each whole answer ends its turn
+    task = read_results(tmp_path / "out")["tasks"]["synthetic:n=12,seed=4"]
+    rows = [__import__("json").loads(x) for x in (tmp_path / "out" / task["samples_file"]).read_text().splitlines()]
+    for c in CLASSES:  # -1 per answer token, so the score is minus the whole answer's length
+        assert rows[0]["scores"][c] == pytest.approx(-lengths[c], abs=0.05 * lengths[c])
