@@ -6,10 +6,10 @@ A tiny random checkpoint (harness.testing.checkpoints) on synthetic clips,
 8 uniform frames of 112x112, batch 1 and 8, CPU. The plain loop does the
 same work by hand: PyAV decode, the same frames, the processor with the same
 video metadata, then ``generate`` (16 new tokens, greedy) or, for scoring,
-the log-likelihood of each of the 7 class names appended to the prompt (one
-forward pass per clip over its 7 candidates), and with the lettered prompt
-one forward pass per batch reading the next-token log-probabilities of the 7
-option letters. The harness
+the log-likelihood of each of the 7 whole answers (class name or option
+letter, then the end-of-turn token) appended to the prompt, in one padded
+forward pass per clip over its 7 candidates (the video encoded 7 times; the
+harness encodes the prompt and video once and continues from its cache). The harness
 figure is the evaluation loop of ``harness run`` (decode, batch, model,
 parse), frame and response caches off; model loading is excluded from both.
 """
@@ -47,8 +47,9 @@ def plain(samples, ckpt: Path, mode: str, batch: int) -> float:
     template = LETTERS if mode == "score-letters" else NAMES
     text = processor.apply_chat_template(template.render(CLASSES), add_generation_prompt=True, tokenize=False)
     tok = processor.tokenizer
-    letter_ids = [tok(c, add_special_tokens=False)["input_ids"][0] for c in "ABCDEFG"]
-    name_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in CLASSES]
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    keys = "ABCDEFG" if mode == "score-letters" else CLASSES
+    name_ids = [tok(c, add_special_tokens=False)["input_ids"] + [end] for c in keys]
     unit = 28 * 28
     start = time.perf_counter()
     for i in range(0, len(samples), batch):
@@ -68,10 +69,6 @@ def plain(samples, ckpt: Path, mode: str, batch: int) -> float:
                 inputs = processor(text=[text] * len(videos), videos=videos, video_metadata=metas, **kwargs)
                 out = model.generate(**inputs, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
                 processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-            elif mode == "score-letters":
-                inputs = processor(text=[text] * len(videos), videos=videos, video_metadata=metas, **kwargs)
-                logits = model(**inputs).logits[:, -1, :]
-                torch.log_softmax(logits.float(), -1)[:, letter_ids].argmax(-1).tolist()
             else:
                 for video, meta in zip(videos, metas):
                     base = processor(text=[text] * 7, videos=[video] * 7, video_metadata=[meta] * 7, **kwargs)
@@ -95,7 +92,7 @@ def harnessed(n: int, cache: Path, ckpt: Path, mode: str, batch: int) -> float:
         prompt="letters" if mode == "score-letters" else None,
         model_args={"pretrained": str(ckpt), "mode": mode.split("-")[0], "max_new_tokens": 16},
         batch_size=batch, output_path=cache / "out", progress=False, cache_dir=cache, decode_workers=0,
-        frame_cache=False, bootstrap=0)
+        frame_cache=False, response_cache=False, bootstrap=0)
     doc = evaluator.evaluate(host.load([]), config).document
     return next(iter(doc["tasks"].values()))["timings"]["wall_s"]
 

@@ -65,9 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
                                      "sample id; combine with 'harness merge'")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    lst = sub.add_parser("list", help="list tasks, models or plugins")
+    diag = sub.add_parser("diagnose", help="run diagnostic probes (long-tail collapse, option order, "
+                                           "calibration, ...) on a model")
+    _plugin_option(diag)
+    diag.add_argument("--tasks", required=True, help="comma-separated tasks, e.g. dfew:fold=1")
+    diag.add_argument("--model", required=True, help="a model name ('harness list models')")
+    diag.add_argument("--model-args", default="", help="k=v,... passed to the model")
+    diag.add_argument("--probes", default="longtail,choices,calibration",
+                      help="comma-separated probes with parameters, e.g. longtail:tau=0.5,choices:n=8 "
+                           "('harness list probes'; default longtail,choices,calibration)")
+    diag.add_argument("--limit", type=int, help="only the first N samples of each task")
+    diag.add_argument("--seed", type=int, default=0)
+    diag.add_argument("--batch-size", type=int)
+    diag.add_argument("--output-path", default="diagnostics", help="folder for the document, figures and runs")
+    diag.add_argument("--decode-workers", type=int)
+    diag.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds of each run (default 200)")
+    diag.add_argument("--cache-dir")
+    diag.add_argument("--data-dir")
+    diag.add_argument("--frames", help="frame protocol preset for every run (probes may add to it)")
+    diag.add_argument("--prompt", help="prompt template for every run (probes may change it)")
+    diag.add_argument("--no-progress", action="store_true")
+
+    lst = sub.add_parser("list", help="list tasks, models, probes or plugins")
     _plugin_option(lst)
-    lst.add_argument("what", choices=["tasks", "models", "plugins"])
+    lst.add_argument("what", choices=["tasks", "models", "probes", "plugins"])
 
     show = sub.add_parser("show", help="describe a task")
     _plugin_option(show)
@@ -118,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
-        handler = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
+        handler = {"run": cmd_run, "diagnose": cmd_diagnose, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
                    "leaderboard": cmd_leaderboard, "data": cmd_data, "cache": cmd_cache,
                    "merge": cmd_merge}[args.command]
         return handler(args, argv)
@@ -202,6 +223,34 @@ def cmd_run(args, argv) -> int:
     return EXIT_OK
 
 
+def cmd_diagnose(args, argv) -> int:
+    from harness import diagnose, evaluator
+    from harness.params import parse_kv, parse_tasks
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    host = _host(args)
+    run = evaluator.RunConfig(
+        tasks=parse_tasks(args.tasks), model=args.model, model_args=parse_kv(args.model_args, "model argument"),
+        limit=args.limit, seed=args.seed, batch_size=args.batch_size, output_path=Path(args.output_path),
+        decode_workers=args.decode_workers, progress=not args.no_progress and sys.stderr.isatty(),
+        command=["harness", *argv], cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
+        data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
+        frames=args.frames, prompt=args.prompt)
+    config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes))
+    document, path = diagnose.diagnose(host, config)
+    for key, task in document["tasks"].items():
+        for name, probe in task["probes"].items():
+            print(f"{key}: {name}")
+            print(tabulate(probe["summary"], tablefmt="plain", disable_numparse=True))
+            for plot in probe["plots"]:
+                if plot.endswith(".png"):
+                    print(f"  figure: {Path(args.output_path) / plot}")
+            print()
+    print(f"diagnostics: {path}")
+    return EXIT_OK
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
@@ -265,7 +314,7 @@ def cmd_list(args, argv) -> int:
                  p.module] for p in host.plugins]
         print(tabulate(rows, headers=["plugin", "distribution", "version", "kind", "module"]))
         return EXIT_OK
-    table = host.tasks if args.what == "tasks" else host.models
+    table = {"tasks": host.tasks, "models": host.models, "probes": host.probes}[args.what]
     rows = [[e.name, e.description, e.plugin.name, e.plugin.version or "-"]
             for e in sorted(table.values(), key=lambda e: e.name)]
     print(tabulate(rows, headers=[args.what[:-1], "description", "plugin", "version"]))

@@ -53,6 +53,7 @@ class RunConfig:
     frames: str | None = None  # a --frames preset applied to each task's default protocol
     prompt: str | None = None  # template name; None: the task's default
     choice_order: str = "fixed"
+    choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
@@ -108,12 +109,19 @@ def resolve(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
     return plans, model_entry
 
 
-def evaluate(host: Host, config: RunConfig) -> RunOutput:
-    plans, model_entry = resolve(host, config)
+def build_model(model_entry: Entry, config: RunConfig) -> Model:
     args = dict(config.model_args)
     if config.batch_size is not None:
         args["batch_size"] = config.batch_size
-    model: Model = model_entry.factory(args)
+    return model_entry.factory(args)
+
+
+def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOutput:
+    """Run ``config``; ``model`` reuses an already built model (``harness diagnose`` runs several
+    variants with one set of weights)."""
+    plans, model_entry = resolve(host, config)
+    if model is None:
+        model = build_model(model_entry, config)
     batch_size = config.batch_size or model.batch_size
 
     stamp = _dt.datetime.now(_dt.timezone.utc)
@@ -132,6 +140,7 @@ def evaluate(host: Host, config: RunConfig) -> RunOutput:
             "batch_size": batch_size, "decode_workers": config.decode_workers,
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
+            "choice_seed": config.choice_seed,
             "frame_cache": config.frame_cache, "response_cache": config.response_cache,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
@@ -244,7 +253,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     family = model.timing_family()
 
     def build_request(sample: Sample, frames: Frames) -> Request:
-        choices = _shown_choices(classes, config.choice_order, config.seed, sample.id)
+        choice_seed = config.seed if config.choice_seed is None else config.choice_seed
+        choices = _shown_choices(classes, config.choice_order, choice_seed, sample.id)
         shown[sample.id] = choices
         if family is not None:  # what this model is told about time, recorded per sample
             told[sample.id] = timing.tell(frames, family).record()
@@ -290,6 +300,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
 
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
+    if config.choice_order == "shuffled":
+        prompt["choice_seed"] = config.seed if config.choice_seed is None else config.choice_seed
     task_result = {
         "name": task.name,
         "spec": str(plan.spec),

@@ -30,6 +30,10 @@ Example::
   :class:`harness.task.TaskContext`; it returns a :class:`harness.task.Task`.
 - a model factory is called as ``factory(args)`` where ``args`` is the dict
   parsed from ``--model-args``; it returns a :class:`harness.model.Model`.
+- a probe factory is called as ``factory(params)`` where ``params`` is the
+  dict parsed from ``--probes name:k=v``; it returns a
+  :class:`harness.probe.Probe`, which declares the run variants it needs and
+  computes its figures from their per-sample results (``harness diagnose``).
 """
 
 import pluggy
@@ -45,3 +49,8 @@ def harness_register_tasks(register):
 @hookspec
 def harness_register_models(register):
     """Register model factories: ``register(name, factory, description="")``."""
+
+
+@hookspec
+def harness_register_probes(register):
+    """Register diagnostic probe factories: ``register(name, factory, description="")``."""

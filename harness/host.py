@@ -42,7 +42,7 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered task or model: a name, a lazy factory and its provider."""
+    """A registered task, model or probe: a name, a lazy factory and its provider."""
 
     kind: str
     name: str
@@ -53,12 +53,13 @@ class Entry:
 
 @dataclass
 class Host:
-    """The loaded plugins and the tasks and models they registered."""
+    """The loaded plugins and the tasks, models and probes they registered."""
 
     plugins: list[PluginInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tasks: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
+    probes: dict[str, Entry] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
 
     def task(self, name: str) -> Entry:
@@ -66,6 +67,9 @@ class Host:
 
     def model(self, name: str) -> Entry:
         return self._lookup("model", self.models, name)
+
+    def probe(self, name: str) -> Entry:
+        return self._lookup("probe", self.probes, name)
 
     def _lookup(self, kind: str, table: dict[str, Entry], name: str) -> Entry:
         if (kind, name) in self.conflicts:
@@ -162,7 +166,8 @@ def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
 
     by_name = {info.name: info for info in host.plugins}
     for hook_name, kind, table in (("harness_register_tasks", "task", host.tasks),
-                                   ("harness_register_models", "model", host.models)):
+                                   ("harness_register_models", "model", host.models),
+                                   ("harness_register_probes", "probe", host.probes)):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = by_name[impl.plugin_name]
             try:

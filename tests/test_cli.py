@@ -149,3 +149,10 @@ def test_console_script_is_installed():
     exe = os.path.join(os.path.dirname(sys.executable), "harness")
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("dfer-harness ")
+
+
+def test_uar_over_fewer_classes_is_marked_in_the_summary(run_cli, tmp_path):
+    r = run_cli("run", "--tasks", "synthetic:n=30,seed=3", "--model", "majority", "--limit", "6",
+                "--output-path", str(tmp_path), "--no-progress")
+    assert r.code == 0, r.err
+    assert "* (" in r.out and "/7 classes)" in r.out and "not comparable" in r.out

@@ -89,3 +89,25 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
     assert a["war_ci95"][0] < a["war"] < a["war_ci95"][1]
     # About +-5 points for 400 samples: the interval is neither empty nor absurd.
     assert 0.03 < a["war_ci95"][1] - a["war_ci95"][0] < 0.15
+
+
+def test_the_uar_interval_of_a_constant_predictor_has_no_spread():
+    """Stratified resampling keeps every class's support, so no resample averages over fewer classes."""
+    labels = ["a"] * 50 + ["b"] * 40 + ["c"] * 3  # a rare class that plain resampling often misses
+    m = metrics.compute(labels, ["a"] * len(labels), ["ok"] * len(labels), CLASSES, seed=1, n_bootstrap=500)
+    assert m["uar"] == pytest.approx(1 / 3)
+    assert m["uar_ci95"] == pytest.approx([1 / 3, 1 / 3])
+    assert m["macro_f1_ci95"] == pytest.approx([m["macro_f1"], m["macro_f1"]])
+    assert m["war_ci95"][0] < m["war"] < m["war_ci95"][1]  # WAR is a mean over clips: ordinary bootstrap
+
+
+def test_stratified_intervals_cover_the_estimate_and_are_seeded():
+    rng = np.random.default_rng(0)
+    labels = list(rng.choice(CLASSES, size=300, p=[0.6, 0.3, 0.1]))
+    preds = [l if rng.random() < 0.7 else str(rng.choice(CLASSES)) for l in labels]
+    m = metrics.compute(labels, preds, ["ok"] * 300, CLASSES, seed=4, n_bootstrap=400)
+    again = metrics.compute(labels, preds, ["ok"] * 300, CLASSES, seed=4, n_bootstrap=400)
+    assert m["uar_ci95"] == again["uar_ci95"] and m["macro_f1_ci95"] == again["macro_f1_ci95"]
+    assert m["uar_ci95"][0] <= m["uar"] <= m["uar_ci95"][1]
+    assert m["macro_f1_ci95"][0] <= m["macro_f1"] <= m["macro_f1_ci95"][1]
+    assert m["classes_evaluated"] == 3

@@ -1,0 +1,59 @@
+"""Helpers the built-in probes share: metrics of per-sample rows, and figure files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness import metrics
+
+
+def row_metrics(rows: list[dict], classes: tuple[str, ...], predictions: list | None = None) -> dict[str, Any]:
+    """UAR, WAR, per-class recall and prediction counts of rows (or of other ``predictions`` for them)."""
+    preds = [r["prediction"] for r in rows] if predictions is None else predictions
+    statuses = [r["status"] if predictions is None else ("ok" if p is not None else "invalid")
+                for r, p in zip(rows, preds)]
+    m = metrics.compute([r["label"] for r in rows], preds, statuses, classes, n_bootstrap=0)
+    return {"n": m["n"], "uar": m["uar"], "war": m["war"], "macro_f1": m["macro_f1"],
+            "recall": {c["class"]: c["recall"] for c in m["per_class"]},
+            "support": {c["class"]: c["support"] for c in m["per_class"]},
+            "predicted": dict(m["prediction_distribution"])}
+
+
+def shares(counts: dict[str, float], classes: tuple[str, ...]) -> dict[str, float]:
+    total = float(sum(counts.get(c, 0) for c in classes))
+    return {c: (counts.get(c, 0) / total if total else 0.0) for c in classes}
+
+
+def argmax_prediction(scores: dict[str, float] | None, classes: tuple[str, ...],
+                      shift: dict[str, float] | None = None) -> str | None:
+    """The class with the best (shifted) score; None without scores."""
+    if not scores:
+        return None
+    shift = shift or {}
+    present = [c for c in classes if c in scores]
+    if not present:
+        return None
+    return max(present, key=lambda c: (scores[c] - shift.get(c, 0.0), -classes.index(c)))
+
+
+def save(fig, stem: str) -> list[str]:
+    """Write a matplotlib figure as PNG and SVG; return both paths."""
+    paths = [f"{stem}.png", f"{stem}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return paths
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def finite(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
