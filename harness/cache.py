@@ -24,10 +24,9 @@ CACHE_VERSION = 1
 
 def request_key(identity: dict, protocol: dict, request: Request, sampling: bool = False) -> str:
     frames = request.frames
-    digest = hashlib.blake2b(frames.array.tobytes(), digest_size=16)
     payload = {
         "v": CACHE_VERSION, "model": identity, "protocol": protocol,
-        "frames": [digest.hexdigest(), list(frames.array.shape), list(frames.indices), frames.fps,
+        "frames": [frames.content_digest(), list(frames.array.shape), list(frames.indices), frames.fps,
                    frames.total_frames],
         "messages": request.messages, "choices": list(request.choices),
         "answer_keys": list(request.answer_keys), "mode": request.mode,

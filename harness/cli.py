@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 evaluation errors (failed samples, invalid files),
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -86,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--prompt", help="prompt template for every run (probes may change it)")
     diag.add_argument("--no-progress", action="store_true")
 
+    cmp_ = sub.add_parser("compare", help="paired comparison of runs on the same clips (UAR, WAR, macro-F1)")
+    cmp_.add_argument("files", nargs="+", help="two or more results files (made with --log-samples)")
+    cmp_.add_argument("--task", help="the task key to compare (default: the only one)")
+    cmp_.add_argument("--rounds", type=int, default=2000, help="bootstrap rounds (default 2000)")
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--csv", help="write the clips where two runs disagree (two runs only)")
+    cmp_.add_argument("--json", help="write every figure as JSON")
+
+    rep = sub.add_parser("report", help="an HTML and Markdown report with figures, from results files")
+    rep.add_argument("files", nargs="+", help="results files (and diagnostics documents)")
+    rep.add_argument("--output", default="report", help="the report folder (default ./report)")
+
     lst = sub.add_parser("list", help="list tasks, models, probes or plugins")
     _plugin_option(lst)
     lst.add_argument("what", choices=["tasks", "models", "probes", "plugins"])
@@ -139,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
-        handler = {"run": cmd_run, "diagnose": cmd_diagnose, "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
+        handler = {"run": cmd_run, "diagnose": cmd_diagnose, "compare": cmd_compare, "report": cmd_report,
+                   "list": cmd_list, "show": cmd_show, "validate": cmd_validate,
                    "leaderboard": cmd_leaderboard, "data": cmd_data, "cache": cmd_cache,
                    "merge": cmd_merge}[args.command]
         return handler(args, argv)
@@ -220,6 +234,54 @@ def cmd_run(args, argv) -> int:
         print(f"harness: {out.failed_samples} sample(s) failed and were counted as wrong "
               f"(see 'failures' in the results)", file=sys.stderr)
         return EXIT_EVAL
+    return EXIT_OK
+
+
+def cmd_compare(args, argv) -> int:
+    from harness import compare
+
+    if len(args.files) < 2:
+        raise UsageError("compare needs at least two results files")
+    runs = [compare.load_run(f, args.task) for f in args.files]
+    pairs = compare.compare_many(runs, args.rounds, args.seed)
+    pct = lambda x: f"{100 * x:+.2f}"  # noqa: E731
+    rows = []
+    for c in pairs:
+        u, w, f = c["uar"], c["war"], c["macro_f1"]
+        rows.append([c["a"], c["b"], c["n"],
+                     f"{pct(u['difference'])} [{pct(u['ci95'][0])}, {pct(u['ci95'][1])}]",
+                     f"{u['p']:.4f}" + (f" ({u['p_holm']:.4f})" if len(pairs) > 1 else ""),
+                     f"{pct(w['difference'])}", f"{w['only_a_right']}/{w['only_b_right']}",
+                     f"{w['mcnemar_p']:.4f}" + (f" ({w['p_holm']:.4f})" if len(pairs) > 1 else ""),
+                     f"{pct(f['difference'])} [{pct(f['ci95'][0])}, {pct(f['ci95'][1])}]"])
+    holm = " (Holm)" if len(pairs) > 1 else ""
+    print(f"task {runs[0].key}: A minus B, in points; {args.rounds} paired class-stratified bootstrap rounds")
+    print(tabulate(rows, headers=["A", "B", "n", "UAR diff [95% CI]", f"UAR p{holm}", "WAR diff",
+                                  "only A/B right", f"McNemar p{holm}", "macro-F1 diff [95% CI]"],
+                   disable_numparse=True))
+    if len(pairs) == 1:
+        c = pairs[0]
+        print("\nper-class recall difference (A minus B) [95% CI]")
+        print(tabulate([[k, v["support"], f"{100 * v['recall_a']:.1f}", f"{100 * v['recall_b']:.1f}",
+                         f"{pct(v['difference'])} [{pct(v['ci95'][0])}, {pct(v['ci95'][1])}]"]
+                        for k, v in c["per_class"].items()],
+                       headers=["class", "n", "recall A", "recall B", "difference"], disable_numparse=True))
+        print(f"\n{len(c['disagreements'])} clip(s) answered differently")
+        if args.csv:
+            compare.write_disagreements(args.csv, c)
+            print(f"disagreements: {args.csv}")
+    elif args.csv:
+        raise UsageError("--csv takes exactly two runs")
+    if args.json:
+        Path(args.json).write_text(json.dumps(pairs, indent=1) + "\n")
+    return EXIT_OK
+
+
+def cmd_report(args, argv) -> int:
+    from harness import report
+
+    index = report.build(args.files, Path(args.output))
+    print(f"report: {index}")
     return EXIT_OK
 
 

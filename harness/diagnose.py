@@ -24,6 +24,7 @@ from harness.errors import UsageError
 from harness.host import Host
 from harness.params import TaskSpec, parse_value
 from harness.probe import Probe, ProbeContext, RunRows, Variant
+from harness.probes.common import cached_plot
 
 DIAGNOSTICS_SCHEMA_VERSION = 1
 
@@ -151,7 +152,9 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                         for variant in probe.variants(context) if k in outcomes[_slug(variant)]}
                 figures = probe.compute(runs, context)
                 stem = out_root / f"{evaluator._slug(pname)}_{evaluator._slug(k)}_{run_id}"
-                plots = probe.plot(figures, context, str(stem))
+                plots = cached_plot(lambda target: probe.plot(figures, context, target),
+                                    [pname, type(probe).__module__, probe.params, figures, context.model,
+                                     context.task_name, list(context.classes)], str(stem))
                 entry["probes"][pname] = {
                     "params": probe.params, "description": probe.description,
                     "variants": {name: _describe_run(r) for name, r in runs.items()},

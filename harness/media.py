@@ -65,7 +65,8 @@ class FrameCache:
                 return Frames(array=data["array"], indices=meta["indices"],
                               timestamps=meta["timestamps"], fps=meta["fps"],
                               total_frames=meta["total_frames"], time_base=meta["time_base"],
-                              duration=meta["duration"], header_fps=meta["header_fps"])
+                              duration=meta["duration"], header_fps=meta["header_fps"],
+                              digest=meta.get("digest"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
             return None
 
@@ -75,7 +76,7 @@ class FrameCache:
         meta = json.dumps({"indices": frames.indices, "timestamps": frames.timestamps,
                            "fps": frames.fps, "total_frames": frames.total_frames,
                            "time_base": frames.time_base, "duration": frames.duration,
-                           "header_fps": frames.header_fps})
+                           "header_fps": frames.header_fps, "digest": frames.content_digest()})
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         with open(tmp, "wb") as f:
             np.savez(f, array=frames.array, meta=np.array(meta))

@@ -164,25 +164,23 @@ def accelerator() -> dict | None:
 
 
 def environment(plugins: list[dict]) -> dict:
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    packages = package_versions(*_PACKAGES)
     return {"python": sys.version.split()[0], "platform": platform.platform(),
             "packages": packages, "plugins": plugins, "accelerator": accelerator()}
 
 
+@lru_cache(maxsize=None)
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions(*names: str) -> dict[str, str]:
-    """Installed versions of ``names`` (missing ones left out), without importing them."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    """Installed versions of ``names`` (missing ones left out), without importing them; read once
+    per process (every run of ``harness diagnose`` records them)."""
+    return {name: v for name in names if (v := _version(name)) is not None}
 
 
 def harness_info() -> dict:

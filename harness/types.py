@@ -126,6 +126,14 @@ class Frames:
     time_base: str = "decoded"
     duration: float | None = None  # the whole clip's length in seconds on the same clock
     header_fps: float | None = None  # what the container claimed, kept when it disagrees with the measured rate
+    digest: str | None = None  # content hash of ``array`` (response-cache keys), kept in the frame cache
+
+    def content_digest(self) -> str:
+        """A hash of the pixels, computed once (the frame cache stores it with the frames)."""
+        if self.digest is None:
+            import hashlib
+            self.digest = hashlib.blake2b(self.array.tobytes(), digest_size=16).hexdigest()
+        return self.digest
 
 
 @dataclass

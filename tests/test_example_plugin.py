@@ -38,3 +38,15 @@ def test_example_task_and_model_run(run_cli, synthetic30, tmp_path):
     assert doc["model"]["plugin"]["dist"] == "harness-example-plugin"
     assert doc["model"]["identity"]["args"]["threshold"] == 0.5
     assert task["counts"]["evaluated"] == sum(s.label in ("happy", "neutral") for s in samples)
+
+
+def test_example_probe_runs_in_harness_diagnose(run_cli, tmp_path):
+    r = run_cli("list", "probes")
+    assert "example-neutral-bias" in r.out and "longtail" in r.out
+    r = run_cli("diagnose", "--tasks", "synthetic:n=30,seed=3", "--model", "majority",
+                "--probes", "example-neutral-bias", "--output-path", str(tmp_path), "--no-progress")
+    assert r.code == 0, r.err
+    import json
+    doc = json.loads(next(tmp_path.glob("diagnostics_*.json")).read_text())
+    figures = doc["tasks"]["synthetic:n=30,seed=3"]["probes"]["example-neutral-bias"]["figures"]
+    assert figures["neutral_answers"] == 1.0  # the majority class of DFEW's training shares is neutral

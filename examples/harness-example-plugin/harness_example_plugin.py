@@ -1,4 +1,4 @@
-"""An example dfer-harness plugin: one task and one model.
+"""An example dfer-harness plugin: one task, one model and one diagnostic probe.
 
 - Task ``example-folder``: a dataset laid out one folder per class,
   ``ROOT/<class>/<clip>.mp4``: ``harness run --tasks example-folder:root=/data/clips ...``.
@@ -6,6 +6,8 @@
 - Model ``example-motion``: a non-learned heuristic that answers ``neutral``
   when the face barely moves between sampled frames and ``expressive``
   (a class name you choose) otherwise. It shows how a model reads frames.
+- Probe ``example-neutral-bias``: how much more often a model answers
+  ``neutral`` than the labels say (``harness diagnose --probes example-neutral-bias``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import harness
 from harness.errors import UsageError
 from harness.model import Model
+from harness.probe import Probe, Variant
 from harness.task import Task
 from harness.types import FrameProtocol, Response, Sample
 
@@ -67,6 +70,31 @@ class MotionModel(Model):
             answer = "neutral" if motion < self.threshold else self.expressive
             out.append(Response(text=answer if answer in r.choices else "unknown"))
         return out
+
+
+class NeutralBiasProbe(Probe):
+    """How much more often the model answers "neutral" than the labels say: a one-run probe."""
+
+    name = "example-neutral-bias"
+    description = "share of neutral answers against the share of neutral labels (example plugin)"
+
+    def variants(self, context):
+        return [Variant("main")]
+
+    def compute(self, runs, context):
+        rows = runs["main"].rows
+        answered = sum(1 for r in rows if r["prediction"] == "neutral") / len(rows)
+        labelled = sum(1 for r in rows if r["label"] == "neutral") / len(rows)
+        return {"neutral_answers": answered, "neutral_labels": labelled,
+                "ratio": answered / labelled if labelled else None}
+
+    def summary(self, figures):
+        return [("neutral answers / labels", f"{figures['neutral_answers']:.2f} / {figures['neutral_labels']:.2f}")]
+
+
+@harness.hookimpl
+def harness_register_probes(register):
+    register(NeutralBiasProbe.name, NeutralBiasProbe, description=NeutralBiasProbe.description)
 
 
 @harness.hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,40 @@ def save(fig, stem: str) -> list[str]:
     """Write a matplotlib figure as PNG and SVG; return both paths."""
     paths = [f"{stem}.png", f"{stem}.svg"]
     for path in paths:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Date": None} if path.endswith(".svg") else None)
     import matplotlib.pyplot as plt
     plt.close(fig)
     return paths
+
+
+def cached_plot(draw, key: Any, stem: str) -> list[str]:
+    """``draw(stem)`` once per distinct ``key`` (a probe's figures): later calls copy the files from
+    the plot cache, so a rerun whose figures did not change costs no drawing."""
+    import hashlib
+    import json
+    import shutil
+
+    import matplotlib
+
+    from harness.task import default_cache_dir
+    digest = hashlib.sha256(json.dumps([key, matplotlib.__version__], sort_keys=True, default=str)
+                            .encode()).hexdigest()[:24]
+    folder = default_cache_dir() / "plots"
+    cached = [folder / f"{digest}.png", folder / f"{digest}.svg"]
+    paths = [f"{stem}.png", f"{stem}.svg"]
+    if all(p.is_file() for p in cached):
+        for source, target in zip(cached, paths):
+            shutil.copyfile(source, target)
+        return paths
+    drawn = draw(stem)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for source, target in zip(drawn, cached):
+            shutil.copyfile(source, f"{target}.tmp")
+            Path(f"{target}.tmp").replace(target)
+    except OSError:
+        pass  # a read-only cache only costs the next run a redraw
+    return drawn
 
 
 def pyplot():

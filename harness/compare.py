@@ -1,0 +1,198 @@
+"""Paired comparison of runs on the same clips, valid for UAR.
+
+UAR is a mean of per-class recalls, not a mean of per-sample scores, so
+per-sample paired tests (a paired t-test on 0/1 correctness) do not apply to
+it and an unpaired test ignores that both models saw the same clips. Here:
+
+- **UAR and macro-F1 differences**: a paired, class-stratified bootstrap.
+  Each round resamples clips within each class (every class keeps its
+  support) and uses the same clips for both runs; the 95% interval is the
+  percentile interval of the differences, and the two-sided p-value is
+  ``min(1, 2 * min(P(d <= 0), P(d >= 0)))`` over the rounds.
+- **WAR difference**: the exact McNemar test on the discordant clips (``b``:
+  only A right, ``c``: only B right; a two-sided binomial test of b out of
+  b + c at 1/2).
+- **Per-class recall differences** with the same bootstrap's intervals.
+- **More than two runs**: every pair, with Holm-adjusted p-values per test.
+
+Runs are comparable only on the same samples: the same task fingerprint
+(sample ids and labels) and frame protocol; anything else is refused,
+naming the field that differs. Invalid and failed answers count as wrong,
+as everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from harness import results
+from harness.errors import DataError, UsageError
+
+
+@dataclass
+class Run:
+    path: Path
+    document: dict
+    key: str
+    task: dict
+    rows: list[dict]
+
+    @property
+    def label(self) -> str:
+        return f"{self.document['model']['name']} ({self.path.name})"
+
+
+def load_run(path: str | Path, task: str | None = None) -> Run:
+    path = Path(path)
+    document = results.load(path)
+    keys = list(document["tasks"])
+    if task is None:
+        if len(keys) != 1:
+            raise UsageError(f"{path}: holds tasks {', '.join(keys)}; say which with --task")
+        task = keys[0]
+    if task not in document["tasks"]:
+        raise UsageError(f"{path}: no task {task!r}; it has {', '.join(keys)}")
+    result = document["tasks"][task]
+    if not result.get("samples_file"):
+        raise DataError(f"{path}: task {task!r} has no per-sample log; rerun it with --log-samples")
+    log = path.parent / result["samples_file"]
+    try:
+        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        raise DataError(f"{log}: cannot read the per-sample log: {exc}") from None
+    return Run(path, document, task, result, rows)
+
+
+def check_comparable(a: Run, b: Run) -> None:
+    """Refuse runs that were not made on the same samples with the same frames, naming the field."""
+    for field, get in (("task fingerprint", lambda r: r.task["fingerprint"]),
+                       ("frame protocol", lambda r: r.task["frame_protocol"]["name"]),
+                       ("class list", lambda r: r.task["classes"])):
+        if get(a) != get(b):
+            raise UsageError(f"cannot compare {a.path.name} and {b.path.name}: their {field} differs "
+                             f"({get(a)!r} vs {get(b)!r}); a paired comparison needs the same samples and frames")
+    if [r["id"] for r in a.rows] != [r["id"] for r in b.rows] and \
+            sorted(r["id"] for r in a.rows) != sorted(r["id"] for r in b.rows):
+        raise UsageError(f"cannot compare {a.path.name} and {b.path.name}: their per-sample logs hold other sample ids")
+
+
+def _arrays(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    classes = list(a.task["classes"])
+    index = {c: i for i, c in enumerate(classes)}
+    by_id = {r["id"]: r for r in b.rows}
+    ids = [r["id"] for r in a.rows]
+    y = np.array([index[r["label"]] for r in a.rows])
+
+    def predicted(row: dict) -> int:  # -1: invalid or failed, always wrong
+        return index[row["prediction"]] if row["status"] == "ok" and row["prediction"] in index else -1
+    pa = np.array([predicted(r) for r in a.rows])
+    pb = np.array([predicted(by_id[i]) for i in ids])
+    return y, pa, pb, classes, ids
+
+
+def _recalls(y: np.ndarray, p: np.ndarray, k: int, draws: np.ndarray) -> np.ndarray:
+    """Per-class recall for each bootstrap draw (rows of sample indices): shape (rounds, k)."""
+    ys, hit = y[draws], (y == p)[draws]
+    out = np.zeros((draws.shape[0], k))
+    for c in range(k):
+        mask = ys == c
+        n = mask.sum(axis=1)
+        out[:, c] = np.where(n > 0, (hit & mask).sum(axis=1) / np.maximum(n, 1), np.nan)
+    return out
+
+
+def _macro_f1(y: np.ndarray, p: np.ndarray, k: int, draws: np.ndarray, present: np.ndarray) -> np.ndarray:
+    ys, ps = y[draws], p[draws]
+    f1 = np.zeros((draws.shape[0], len(present)))
+    for j, c in enumerate(present):
+        tp = ((ys == c) & (ps == c)).sum(axis=1)
+        predicted, support = (ps == c).sum(axis=1), (ys == c).sum(axis=1)
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        denom = precision + recall
+        f1[:, j] = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+    return f1.mean(axis=1)
+
+
+def _p_value(diffs: np.ndarray) -> float:
+    return float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())))
+
+
+def _interval(values: np.ndarray) -> list[float]:
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Every figure of the A-versus-B comparison (A minus B)."""
+    check_comparable(a, b)
+    y, pa, pb, classes, ids = _arrays(a, b)
+    k = len(classes)
+    present = np.array([c for c in range(k) if (y == c).any()])
+    members = [np.flatnonzero(y == c) for c in present]
+    rng = np.random.default_rng(seed)
+    identity = np.arange(len(y))[None, :]
+    draws = np.concatenate([m[rng.integers(0, len(m), size=(rounds, len(m)))] for m in members], axis=1)
+    ra, rb = _recalls(y, pa, k, draws)[:, present], _recalls(y, pb, k, draws)[:, present]
+    uar_d = ra.mean(axis=1) - rb.mean(axis=1)
+    f1_d = _macro_f1(y, pa, k, draws, present) - _macro_f1(y, pb, k, draws, present)
+    point_a, point_b = _recalls(y, pa, k, identity)[0], _recalls(y, pb, k, identity)[0]
+    uar_a, uar_b = float(np.nanmean(point_a[present])), float(np.nanmean(point_b[present]))
+    f1_a = float(_macro_f1(y, pa, k, identity, present)[0])
+    f1_b = float(_macro_f1(y, pb, k, identity, present)[0])
+    right_a, right_b = pa == y, pb == y
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    mcnemar = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    per_class = {}
+    for j, c in enumerate(present):
+        d = ra[:, j] - rb[:, j]
+        per_class[classes[c]] = {"recall_a": float(point_a[c]), "recall_b": float(point_b[c]),
+                                 "difference": float(point_a[c] - point_b[c]), "ci95": _interval(d),
+                                 "support": int((y == c).sum())}
+    disagreements = [{"id": ids[i], "label": classes[y[i]],
+                      "a": classes[pa[i]] if pa[i] >= 0 else "invalid/failed",
+                      "b": classes[pb[i]] if pb[i] >= 0 else "invalid/failed"}
+                     for i in np.flatnonzero(pa != pb)]
+    return {
+        "a": a.label, "b": b.label, "task": a.key, "n": int(len(y)), "rounds": rounds, "seed": seed,
+        "uar": {"a": uar_a, "b": uar_b, "difference": uar_a - uar_b, "ci95": _interval(uar_d), "p": _p_value(uar_d)},
+        "macro_f1": {"a": f1_a, "b": f1_b, "difference": f1_a - f1_b, "ci95": _interval(f1_d), "p": _p_value(f1_d)},
+        "war": {"a": float(right_a.mean()), "b": float(right_b.mean()),
+                "difference": float(right_a.mean() - right_b.mean()),
+                "only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": float(mcnemar)},
+        "per_class": per_class, "disagreements": disagreements,
+    }
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment (family-wise error), in the input order."""
+    order = np.argsort(pvalues)
+    m = len(pvalues)
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_many(runs: list[Run], rounds: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    pairs = [compare_pair(a, b, rounds, seed) for a, b in itertools.combinations(runs, 2)]
+    for test, get in (("uar", lambda c: c["uar"]["p"]), ("war", lambda c: c["war"]["mcnemar_p"])):
+        for c, adjusted in zip(pairs, holm([get(c) for c in pairs])):
+            c[test]["p_holm"] = adjusted
+    return pairs
+
+
+def write_disagreements(path: str | Path, comparison: dict[str, Any]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "label", "answer_a", "answer_b"])
+        for d in comparison["disagreements"]:
+            writer.writerow([d["id"], d["label"], d["a"], d["b"]])
