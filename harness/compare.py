@@ -130,6 +130,21 @@ def _interval(values: np.ndarray) -> list[float]:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
+def paired_uar_difference(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, k: int, rounds: int = 2000,
+                          seed: int = 0) -> dict[str, Any]:
+    """UAR(A) - UAR(B) on the same clips with the paired, class-stratified bootstrap's interval and
+    p-value; predictions are class indices, -1 for invalid or failed."""
+    present = np.array([c for c in range(k) if (y == c).any()])
+    members = [np.flatnonzero(y == c) for c in present]
+    rng = np.random.default_rng(seed)
+    draws = np.concatenate([m[rng.integers(0, len(m), size=(rounds, len(m)))] for m in members], axis=1)
+    d = _recalls(y, pa, k, draws)[:, present].mean(axis=1) - _recalls(y, pb, k, draws)[:, present].mean(axis=1)
+    identity = np.arange(len(y))[None, :]
+    point = float(np.nanmean(_recalls(y, pa, k, identity)[0][present]) -
+                  np.nanmean(_recalls(y, pb, k, identity)[0][present]))
+    return {"difference": point, "ci95": _interval(d), "p": _p_value(d), "rounds": rounds}
+
+
 def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Every figure of the A-versus-B comparison (A minus B)."""
     check_comparable(a, b)

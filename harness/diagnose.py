@@ -110,10 +110,13 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
         for split in splits:
             key = str(spec) if len(splits) == 1 else f"{spec}/{split}"
             prior = plan.task.training_prior(split)
+            samples = plan.task.samples(split)
             contexts[key] = ProbeContext(
                 task_name=plan.task.name, split=split, classes=tuple(plan.task.classes), seed=base.seed,
                 training_prior=dict(prior.counts) if prior else None,
-                prior_source=prior.source if prior else None, model=base.model)
+                prior_source=prior.source if prior else None, model=base.model,
+                extra={"apex": bool(samples) and "apex_start" in (samples[0].meta or {}),
+                       "time_base": plan.task.has_time_base})
         # every variant of every probe, deduplicated by its settings
         wanted: dict[str, list[tuple[str, Variant]]] = {}
         for pname, probe in probes:

@@ -57,7 +57,7 @@ def _read_image(path: str) -> np.ndarray:
 
 
 def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
-                      fps: float | None = None) -> Frames:
+                      fps: float | None = None, apex: tuple[float, float] | None = None) -> Frames:
     names = list_frames(folder)
     if not names:
         raise MediaError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in the frame folder")
@@ -65,7 +65,7 @@ def read_frame_folder(folder: str, protocol: FrameProtocol, sample_id: str = "",
         raise MediaError(f"{folder}: this frame folder has no time base (its frames are not at a "
                          f"known rate), so fps sampling cannot be used; use uniform or segment")
     try:
-        indices = select_indices(len(names), protocol, sample_id, fps)
+        indices = select_indices(len(names), protocol, sample_id, fps, apex=apex)
     except MediaError as exc:
         raise MediaError(f"{folder}: {exc}") from None
     images: dict[int, np.ndarray] = {}

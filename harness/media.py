@@ -26,9 +26,12 @@ CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
 
 def load_frames(sample: Sample, protocol: FrameProtocol) -> Frames:
     """Decode the frames ``protocol`` selects from the sample's video or frame folder."""
+    meta = sample.meta or {}
+    apex = (float(meta["apex_start"]), float(meta["apex_end"])) if "apex_start" in meta and "apex_end" in meta \
+        else None
     if os.path.isdir(sample.media):
-        return read_frame_folder(sample.media, protocol, sample.id, sample.fps)
-    return read_frames(sample.media, protocol, sample.id)
+        return read_frame_folder(sample.media, protocol, sample.id, sample.fps, apex)
+    return read_frames(sample.media, protocol, sample.id, apex)
 
 
 class FrameCache:

@@ -28,7 +28,8 @@ def _uniform(total: int, k: int) -> list[int]:
 
 
 def select_indices(total: int, protocol: FrameProtocol, sample_id: str = "",
-                   fps: float | None = None, timestamps: list[float] | None = None) -> list[int]:
+                   fps: float | None = None, timestamps: list[float] | None = None,
+                   apex: tuple[float, float] | None = None) -> list[int]:
     """Frame positions to keep from a clip of ``total`` decoded frames.
 
     ``timestamps`` are the display times of all ``total`` frames (seconds,
@@ -56,6 +57,8 @@ def select_indices(total: int, protocol: FrameProtocol, sample_id: str = "",
         indices = [min(total - 1, start + i) for i in range(k)]
     elif protocol.strategy == "fps":
         indices = _by_time(total, protocol, fps, timestamps)
+    elif protocol.strategy == "apex":
+        indices = _at_apex(total, k, fps, timestamps, apex)
     else:  # all
         indices = list(range(total)) if not k or total <= k else _uniform(total, k)
     if protocol.order == "reversed":
@@ -71,6 +74,20 @@ def measured_rate(times) -> float | None:
     if len(times) < 2 or times[-1] <= times[0]:
         return None
     return (len(times) - 1) / (times[-1] - times[0])
+
+
+def _at_apex(total: int, k: int, fps: float | None, timestamps: list[float] | None,
+             apex: tuple[float, float] | None) -> list[int]:
+    """The K frames nearest the middle of the annotated apex window, in time order."""
+    if apex is None:
+        raise MediaError("the apex strategy needs an annotated apex window, and this sample has none")
+    times = np.asarray(timestamps if timestamps is not None else [i / fps for i in range(total)] if fps else [],
+                       dtype=float)
+    if len(times) != total:
+        raise MediaError("the apex strategy needs the frames' times, and this clip has no time base")
+    middle = (apex[0] + apex[1]) / 2
+    nearest = np.argsort(np.abs(times - middle), kind="stable")[:k]
+    return sorted(int(i) for i in nearest)
 
 
 def _by_time(total: int, protocol: FrameProtocol, fps: float | None,
@@ -123,7 +140,7 @@ def target_size(width: int, height: int, protocol: FrameProtocol) -> tuple[int, 
     return max(1, int(width * scale + 0.5)), max(1, int(height * scale + 0.5))
 
 
-_KEYS = {"uniform": "strategy", "segment": "strategy", "dense": "strategy", "all": "strategy",
+_KEYS = {"uniform": "strategy", "segment": "strategy", "dense": "strategy", "all": "strategy", "apex": "strategy",
          "fps": "strategy", "max": "num_frames", "frames": "num_frames", "pick": "pick",
          "order": "order", "seed": "seed", "size": "short_side", "pixels": "max_pixels",
          "above_source": "above_source", "nominal": "nominal_fps"}
@@ -158,6 +175,8 @@ def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
                 changes.setdefault("num_frames", None)
             elif key == "all":
                 changes.setdefault("num_frames", None)
+            elif key == "apex":
+                changes["num_frames"] = int(value) if sep else 1
             elif sep:
                 changes["num_frames"] = int(value)
         else:

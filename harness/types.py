@@ -31,7 +31,9 @@ class FrameProtocol:
     Strategies: ``uniform`` (K frames spread from first to last), ``segment``
     (one per equal segment: its middle, or a seeded random frame), ``fps``
     (a target rate, capped at ``num_frames``), ``dense`` (K consecutive frames
-    around the centre), ``all`` (every frame, capped at ``num_frames`` if set).
+    around the centre), ``all`` (every frame, capped at ``num_frames`` if set),
+    ``apex`` (the K frames nearest the middle of the expression's apex, for
+    tasks that annotate it: the "apex frame alone" probe).
     It is part of every result and cache key, and ``name`` makes a leaderboard
     row describe itself (``uniform8``, ``fps5-max32``, ``segment16-s224-rev``).
     """
@@ -47,7 +49,7 @@ class FrameProtocol:
     above_source: str = "refuse"  # fps above a clip's own rate: refuse | cap (take every frame, recorded)
     nominal_fps: float | None = None  # the stated clock of media without a time base (recorded in the name)
 
-    STRATEGIES = ("uniform", "segment", "fps", "dense", "all")
+    STRATEGIES = ("uniform", "segment", "fps", "dense", "all", "apex")
     ORDERS = ("natural", "reversed", "shuffled")
 
     def __post_init__(self) -> None:
@@ -59,7 +61,7 @@ class FrameProtocol:
                              f"choose one of {', '.join(self.ORDERS)}")
         if self.pick not in ("middle", "random"):
             raise ValueError(f"segment pick must be middle or random, got {self.pick!r}")
-        if self.strategy in ("uniform", "segment", "dense") and not self.num_frames:
+        if self.strategy in ("uniform", "segment", "dense", "apex") and not self.num_frames:
             raise ValueError(f"the {self.strategy} strategy needs a frame count")
         if self.num_frames is not None and self.num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
@@ -78,7 +80,7 @@ class FrameProtocol:
 
     @property
     def needs_time_base(self) -> bool:
-        return self.strategy == "fps"
+        return self.strategy in ("fps", "apex")
 
     @property
     def name(self) -> str:

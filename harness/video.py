@@ -20,7 +20,8 @@ from harness.sampling import measured_rate, select_indices, target_size
 from harness.types import FrameProtocol, Frames
 
 
-def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Frames:
+def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
+                apex: tuple[float, float] | None = None) -> Frames:
     """Decode ``path`` and return the frames that ``protocol`` selects, as RGB uint8.
 
     Times are the decoded frames' presentation times in display order: the
@@ -66,7 +67,7 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "") -> Fram
                              f"frame rate, so the clip has no time base")
         times = [i / header for i in range(len(decoded))]
     try:
-        indices = select_indices(len(decoded), protocol, sample_id, fps, times)
+        indices = select_indices(len(decoded), protocol, sample_id, fps, times, apex)
     except MediaError as exc:
         raise MediaError(f"{path}: {exc}") from None
     width, height = target_size(decoded[0].width, decoded[0].height, protocol)

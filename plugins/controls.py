@@ -14,6 +14,12 @@ strokes) and then fail in controlled ways:
   into common ones, more so as ``strength`` rises.
 - ``synthetic-first``: the oracle's evidence plus a bonus for the option shown
   first (``bias``, default 3): an answer-position bias.
+- ``synthetic-budget``: the oracle with a fixed visual budget (``budget``,
+  default 8 frames): more frames are averaged in consecutive groups down to
+  the budget, so dense sampling dilutes a brief apex (recall falls past a peak).
+- ``synthetic-trajectory``: the oracle, but it believes an expression only
+  when the frames shown before the strongest one build up to it: sensitive
+  to frame order (shuffled frames seldom rise).
 - ``synthetic-calibrated`` / ``synthetic-overconfident``: the oracle's answer,
   switched to another class with probability ``1 - accuracy`` (default 0.7,
   seeded per sample); the calibrated one states that accuracy as its
@@ -27,6 +33,7 @@ they refuse, since they read its renderer.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -226,6 +233,44 @@ class FirstOption(SyntheticControl):
         return _log_softmax(evidence / 20.0 + bonus)
 
 
+class Budget(SyntheticControl):
+    """A fixed visual budget: more frames than ``budget`` are averaged, in consecutive groups, down to
+    the budget, as a model with a token limit pools them. Dense sampling then dilutes a brief apex."""
+
+    name = "synthetic-budget"
+    ARGS = {"budget": int}
+
+    def predict(self, requests: list[Request]) -> list[Response]:
+        budget = self.args.get("budget", 8)
+        pooled = []
+        for r in requests:
+            frames = r.frames.array
+            if len(frames) > budget:
+                groups = np.array_split(np.arange(len(frames)), budget)
+                frames = np.stack([frames[g].astype(np.float32).mean(axis=0) for g in groups]).round().astype(np.uint8)
+            pooled.append(replace(r, frames=replace(r.frames, array=frames, digest=None)))
+        return super().predict(pooled)
+
+
+class Trajectory(SyntheticControl):
+    """Believes an expression only when it sees it build up: the frames before the strongest one, in
+    the order shown, must not lose intensity. Natural order passes; shuffled frames seldom do."""
+
+    name = "synthetic-trajectory"
+    ARGS = {"tolerance": float}
+
+    def log_probs(self, request, evidence):
+        readings = np.stack([_reading(f) for f in request.frames.array])
+        intensity = np.linalg.norm(readings, axis=1)
+        peak = int(np.argmax(intensity))
+        tolerance = self.args.get("tolerance", 0.15)
+        rising = peak > 0 and all(intensity[i + 1] >= intensity[i] - tolerance for i in range(peak))
+        if not rising and "neutral" in request.choices:
+            evidence = evidence.copy()
+            evidence[list(request.choices).index("neutral")] = evidence.max() + 1.0
+        return _log_softmax(evidence)
+
+
 class Calibrated(SyntheticControl):
     name = "synthetic-calibrated"
     ARGS = {"accuracy": float}
@@ -255,6 +300,9 @@ def harness_register_models(register):
                                          "miss the expression"),
                       (Collapse, "CONTROL: the oracle plus a head-class prior (strength=2): long-tail collapse"),
                       (FirstOption, "CONTROL: the oracle plus a bonus for the first option shown (bias=3)"),
+                      (Budget, "CONTROL: the oracle with a visual budget of 8 frames (more are averaged down)"),
+                      (Trajectory, "CONTROL: the oracle, but it believes an expression only if the frames "
+                                   "shown before its peak build up to it (order-sensitive)"),
                       (Calibrated, "CONTROL: right with probability accuracy=0.7, and says so (calibrated)"),
                       (Overconfident, "CONTROL: right with probability accuracy=0.7, says 0.99 (over-confident)")):
         register(cls.name, cls, description=text)
