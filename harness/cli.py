@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prompt", help="prompt template: names, letters or open (default: the task's)")
     run.add_argument("--choice-order", default="fixed", choices=["fixed", "shuffled"],
                      help="shuffled permutes the candidates per sample with the seed")
+    run.add_argument("--strategy", help="request strategy with parameters, e.g. msce:k=4,captioner=hf "
+                                        "('harness list strategies'; default: the frames as one video)")
     run.add_argument("--no-frame-cache", action="store_true",
                      help="decode every clip even if its frames are in the frame cache")
     run.add_argument("--no-cache", action="store_true",
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--data-dir")
     diag.add_argument("--frames", help="frame protocol preset for every run (probes may add to it)")
     diag.add_argument("--prompt", help="prompt template for every run (probes may change it)")
+    diag.add_argument("--strategy", help="request strategy for every run, e.g. msce:k=4")
     diag.add_argument("--no-progress", action="store_true")
 
     cmp_ = sub.add_parser("compare", help="paired comparison of runs on the same clips (UAR, WAR, macro-F1)")
@@ -101,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list tasks, models, probes or plugins")
     _plugin_option(lst)
-    lst.add_argument("what", choices=["tasks", "models", "probes", "plugins"])
+    lst.add_argument("what", choices=["tasks", "models", "probes", "strategies", "plugins"])
 
     show = sub.add_parser("show", help="describe a task")
     _plugin_option(show)
@@ -209,7 +212,7 @@ def cmd_run(args, argv) -> int:
         progress=not args.no_progress and sys.stderr.isatty(), command=["harness", *argv],
         cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
-        frames=args.frames, prompt=args.prompt, choice_order=args.choice_order,
+        frames=args.frames, prompt=args.prompt, choice_order=args.choice_order, strategy=args.strategy,
         frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
         shard=_shard(args.shard),
     )
@@ -298,7 +301,7 @@ def cmd_diagnose(args, argv) -> int:
         decode_workers=args.decode_workers, progress=not args.no_progress and sys.stderr.isatty(),
         command=["harness", *argv], cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
-        frames=args.frames, prompt=args.prompt)
+        frames=args.frames, prompt=args.prompt, strategy=args.strategy)
     config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes))
     document, path = diagnose.diagnose(host, config)
     for key, task in document["tasks"].items():
@@ -376,10 +379,12 @@ def cmd_list(args, argv) -> int:
                  p.module] for p in host.plugins]
         print(tabulate(rows, headers=["plugin", "distribution", "version", "kind", "module"]))
         return EXIT_OK
-    table = {"tasks": host.tasks, "models": host.models, "probes": host.probes}[args.what]
+    table = {"tasks": host.tasks, "models": host.models, "probes": host.probes,
+             "strategies": host.strategies}[args.what]
     rows = [[e.name, e.description, e.plugin.name, e.plugin.version or "-"]
             for e in sorted(table.values(), key=lambda e: e.name)]
-    print(tabulate(rows, headers=[args.what[:-1], "description", "plugin", "version"]))
+    print(tabulate(rows, headers=[{"strategies": "strategy"}.get(args.what, args.what[:-1]), "description",
+                                  "plugin", "version"]))
     return EXIT_OK
 
 

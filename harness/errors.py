@@ -15,3 +15,8 @@ class DataError(HarnessError):
 
 class MediaError(HarnessError):
     """A video or frame source cannot be read; the sample fails, the run goes on."""
+
+
+class StrategyError(HarnessError):
+    """A request strategy could not build one sample's request (a captioner failed): that sample
+    fails, the run goes on."""

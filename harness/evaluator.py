@@ -21,14 +21,15 @@ import numpy as np
 import harness
 from harness import metrics, results, scheduler, timing
 from harness.cache import ResponseCache
-from harness.errors import DataError, UsageError
+from harness.errors import DataError, HarnessError, UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
-from harness.params import TaskSpec
+from harness.params import TaskSpec, parse_tasks
 from harness.parsing import AnswerParser
 from harness.sampling import parse_frames, stable_seed
 from harness.task import Task, TaskContext, default_cache_dir, fingerprint
-from harness.types import FrameProtocol, Frames, Request, Sample
+from harness.strategy import Strategy, StrategyContext
+from harness.types import FrameProtocol, Frames, Request, Response, Sample
 
 CHOICE_ORDERS = ("fixed", "shuffled")
 
@@ -54,6 +55,7 @@ class RunConfig:
     prompt: str | None = None  # template name; None: the task's default
     choice_order: str = "fixed"
     choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
+    strategy: str | None = None  # a request strategy with parameters, e.g. "msce:k=4" (default: frames + prompt)
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
@@ -68,6 +70,7 @@ class Plan:
     task: Task
     protocol: FrameProtocol
     template_name: str
+    strategy: Strategy | None = None
 
 
 @dataclass
@@ -105,8 +108,23 @@ def resolve(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
         if template not in task.prompt_templates:
             raise UsageError(f"task {spec} has no prompt template {template!r}; it has "
                              f"{', '.join(task.prompt_templates)}")
-        plans.append(Plan(spec, entry, task, protocol, template))
+        strategy = build_strategy(host, config.strategy)
+        if strategy is not None:
+            protocol = strategy.protocol(protocol)
+        plans.append(Plan(spec, entry, task, protocol, template, strategy))
     return plans, model_entry
+
+
+def build_strategy(host: Host, text: str | None) -> Strategy | None:
+    """The ``--strategy name:k=v,...`` request strategy (None: the default, frames plus prompt)."""
+    if not text or text == "default":
+        return None
+    spec = parse_tasks(text)[0]
+    entry = host.strategy(spec.name)
+    try:
+        return entry.factory(dict(spec.params))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--strategy {text}: {exc}") from None
 
 
 def build_model(model_entry: Entry, config: RunConfig) -> Model:
@@ -122,6 +140,16 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
     plans, model_entry = resolve(host, config)
     if model is None:
         model = build_model(model_entry, config)
+    helpers: dict[str, tuple[Model, str]] = {}  # role -> (model, plugin) for strategies that ask other models
+    for plan in plans:
+        for role, (name, args) in (plan.strategy.models() if plan.strategy else {}).items():
+            if name == "self":
+                helpers[role] = (model, f"{model_entry.plugin.dist or model_entry.plugin.module}=="
+                                        f"{model_entry.plugin.version}")
+            else:
+                entry = host.model(name)
+                helpers[role] = (entry.factory(dict(args)), f"{entry.plugin.dist or entry.plugin.module}=="
+                                                            f"{entry.plugin.version}")
     batch_size = config.batch_size or model.batch_size
 
     stamp = _dt.datetime.now(_dt.timezone.utc)
@@ -140,7 +168,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "batch_size": batch_size, "decode_workers": config.decode_workers,
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
-            "choice_seed": config.choice_seed,
+            "choice_seed": config.choice_seed, "strategy": config.strategy,
             "frame_cache": config.frame_cache, "response_cache": config.response_cache,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
@@ -170,7 +198,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             task_result, rows = evaluate_split(plan, split, model, config, batch_size,
                                                str(Path(cache_root) / "frames") if config.frame_cache else None,
                                                desc=key, response_cache=responses,
-                                               provenance=provenance)
+                                               provenance=provenance, helpers=helpers)
             failed_total += task_result["counts"]["failed"]
             if config.log_samples:
                 path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
@@ -225,7 +253,8 @@ def in_shard(task: str, sample_id: str, shard: tuple[int, int] | None) -> bool:
 def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batch_size: int,
                    frame_cache: str | None, desc: str,
                    response_cache: ResponseCache | None = None,
-                   provenance: dict | None = None) -> tuple[dict, list[dict]]:
+                   provenance: dict | None = None,
+                   helpers: dict[str, tuple[Model, str]] | None = None) -> tuple[dict, list[dict]]:
     task, protocol = plan.task, plan.protocol
     all_samples = task.samples(split)
     if not all_samples:
@@ -252,17 +281,44 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     header_fps: dict[str, float] = {}
     family = model.timing_family()
 
+    helper_timings = scheduler.Timings()
+
+    def ask(role: str, requests: list[Request]) -> list:
+        """A strategy's own model calls (captions), through the response cache like any answer."""
+        helper, plugin = (helpers or {})[role]
+        helper_timings.decoded += len(requests)  # here: requests asked of helper models
+        identity = {**helper.identity(), "provenance": {"harness": harness.__version__, "plugin": plugin,
+                                                        **helper.provenance()}} if response_cache else None
+        out = []
+        for start in range(0, len(requests), max(1, helper.batch_size)):
+            part = requests[start:start + max(1, helper.batch_size)]
+            try:
+                out += scheduler._answer(helper, part, response_cache, identity, {"role": role}, helper_timings)
+            except HarnessError:
+                raise
+            except Exception as exc:  # the helper failed: those requests fail, and so their samples
+                out += [Response(error=f"{type(exc).__name__}: {exc}") for _ in part]
+        return out
+
+    strategy_context = StrategyContext(template=template, mode=task.default_mode, seed=config.seed, ask=ask)
+    notes: dict[str, dict] = {}
+
     def build_request(sample: Sample, frames: Frames) -> Request:
         choice_seed = config.seed if config.choice_seed is None else config.choice_seed
         choices = _shown_choices(classes, config.choice_order, choice_seed, sample.id)
         shown[sample.id] = choices
-        if family is not None:  # what this model is told about time, recorded per sample
-            told[sample.id] = timing.tell(frames, family).record()
         if frames.header_fps is not None:
             header_fps[sample.id] = frames.header_fps
-        return Request(sample_id=sample.id, frames=frames, messages=template.render(choices),
-                       choices=choices, mode=task.default_mode, seed=config.seed,
-                       answer_keys=template.answer_keys(choices))
+        if plan.strategy is None:
+            request = Request(sample_id=sample.id, frames=frames, messages=template.render(choices),
+                              choices=choices, mode=task.default_mode, seed=config.seed,
+                              answer_keys=template.answer_keys(choices))
+        else:
+            request = plan.strategy.build(sample, frames, choices, strategy_context)
+            notes[sample.id] = request.notes
+        if family is not None and any(p.get("type") == "video" for m in request.messages for p in m["content"]):
+            told[sample.id] = timing.tell(request.frames, family).record()  # what it is told about time
+        return request
 
     workers = config.decode_workers
     if workers is None:  # starting processes costs more than decoding a few hundred small clips
@@ -296,6 +352,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                      "choices": list(choices) if choices else None,
                      "frame_indices": o.indices, "timestamps": o.timestamps,
                      "told": told.get(o.sample.id), "header_fps": header_fps.get(o.sample.id),
+                     "strategy_notes": notes.get(o.sample.id),
                      "prompt_hash": o.prompt_hash, "group": task.group(o.sample), "meta": o.sample.meta})
 
     prompt = template.to_dict(classes)
@@ -313,6 +370,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "frame_protocol": protocol.to_dict(),
         "prompt": prompt,
         "training_prior": prior.to_dict() if prior else None,
+        "strategy": plan.strategy.identity() if plan.strategy else {"name": "default", "params": {}},
         "timing": {**timing.summarize([told.get(r["id"]) for r in rows]), "nominal_fps": protocol.nominal_fps,
                    "header_disagreements": len(header_fps)},
         "visual_tokens_per_clip": _mean_visual_tokens(rows),
@@ -321,6 +379,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                     "model_s": round(timings.model_s, 4),
                     "clips_per_s": round(len(samples) / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
                     "decoded": timings.decoded, "from_frame_cache": timings.cached,
+                    "helper_answers": helper_timings.decoded,
+                    "helper_answers_from_cache": helper_timings.responses_cached,
                     "from_response_cache": timings.responses_cached,
                     "corrupt_cache_entries": timings.responses_corrupt},
         "samples_file": None,

@@ -54,3 +54,10 @@ def harness_register_models(register):
 @hookspec
 def harness_register_probes(register):
     """Register diagnostic probe factories: ``register(name, factory, description="")``."""
+
+
+@hookspec
+def harness_register_strategies(register):
+    """Register request strategies (how a request is built from a sample): ``register(name, factory,
+    description="")``; the factory takes the ``--strategy name:k=v`` parameters and returns a
+    :class:`harness.strategy.Strategy`."""

@@ -60,6 +60,7 @@ class Host:
     tasks: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
     probes: dict[str, Entry] = field(default_factory=dict)
+    strategies: dict[str, Entry] = field(default_factory=dict)
     conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
 
     def task(self, name: str) -> Entry:
@@ -70,6 +71,9 @@ class Host:
 
     def probe(self, name: str) -> Entry:
         return self._lookup("probe", self.probes, name)
+
+    def strategy(self, name: str) -> Entry:
+        return self._lookup("strategy", self.strategies, name)
 
     def _lookup(self, kind: str, table: dict[str, Entry], name: str) -> Entry:
         if (kind, name) in self.conflicts:
@@ -167,7 +171,8 @@ def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
     by_name = {info.name: info for info in host.plugins}
     for hook_name, kind, table in (("harness_register_tasks", "task", host.tasks),
                                    ("harness_register_models", "model", host.models),
-                                   ("harness_register_probes", "probe", host.probes)):
+                                   ("harness_register_probes", "probe", host.probes),
+                                   ("harness_register_strategies", "strategy", host.strategies)):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = by_name[impl.plugin_name]
             try:

@@ -71,7 +71,9 @@ def rows_from_results(document: dict) -> list[dict]:
     for spec, task in document["tasks"].items():
         m = task["metrics"]
         reasons = partial_reasons(document, task)
-        rows.append(row(spec, task["version"], task["fingerprint"], task["frame_protocol"], task["prompt"],
+        strategy = (task.get("strategy") or {}).get("name", "default")
+        prompt = {**task["prompt"], "name": task["prompt"]["name"] + ("" if strategy == "default" else f"+{strategy}")}
+        rows.append(row(spec, task["version"], task["fingerprint"], task["frame_protocol"], prompt,
                         uar=m["uar"], war=m["war"], macro_f1=m["macro_f1"], uar_ci95=m["uar_ci95"],
                         war_ci95=m["war_ci95"], n=task["counts"]["evaluated"],
                         invalid_rate=m["invalid_rate"], failed=task["counts"]["failed"], splits=1,

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from tqdm import tqdm
 
 from harness.cache import ResponseCache, request_key
-from harness.errors import HarnessError, MediaError
+from harness.errors import HarnessError, MediaError, StrategyError
 from harness.model import Model
 from harness.prompts import prompt_hash
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
@@ -268,7 +268,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
             outcome.indices, outcome.timestamps = frames.indices, frames.timestamps
             try:
                 request = build_request(sample, frames)
-            except MediaError as exc:  # e.g. frames without a clock for a model that needs one
+            except (MediaError, StrategyError) as exc:  # frames without a clock, a captioner that failed
                 if strict:
                     raise SampleFailed(f"sample {sample.id}: {exc}") from exc
                 outcome.error = f"{sample.media}: {exc}"

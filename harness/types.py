@@ -143,8 +143,9 @@ class Request:
     """What a model is asked about one sample.
 
     ``messages`` is provider-neutral chat: each message has a ``role`` and a
-    list of ``content`` parts, ``{"type": "video"}`` standing for ``frames``
-    and ``{"type": "text", "text": ...}``. ``choices`` is the ordered list of
+    list of ``content`` parts, ``{"type": "video"}`` standing for ``frames``,
+    ``{"type": "image", "frame": i}`` for frame ``i`` of ``frames`` as a still
+    image, and ``{"type": "text", "text": ...}``. ``choices`` is the ordered list of
     candidate answers shown in the prompt; ``answer_keys`` what the prompt
     asks the model to write for each of them (option letters), empty when
     the answer is the class name itself.
@@ -157,6 +158,8 @@ class Request:
     mode: str = "generate"
     seed: int = 0
     answer_keys: tuple[str, ...] = ()
+    mode_required: bool = False  # True: answer in ``mode`` even if the model was set to another (captions)
+    notes: dict[str, Any] = field(default_factory=dict)  # what a strategy wants logged per sample
 
 
 @dataclass

@@ -202,6 +202,11 @@ class SyntheticControl(Model):
     def predict(self, requests: list[Request]) -> list[Response]:
         out = []
         for request in requests:
+            if not request.choices:  # asked to describe (a strategy's caption): say what it reads
+                from harness.emotions import BASIC7
+                evidence = class_evidence(request.frames.array, BASIC7)
+                out.append(Response(text=f"The face shows {BASIC7[int(np.argmax(evidence))]}."))
+                continue
             logp = self.log_probs(request, class_evidence(request.frames.array, request.choices))
             keys = list(request.answer_keys or request.choices)
             best = int(np.argmax(logp))

@@ -303,16 +303,25 @@ class HFModel(Model):
     # -- inputs ------------------------------------------------------------------------------------
 
     def _messages(self, request: Request) -> list[dict]:
-        if self.video_input == "video":
-            return request.messages
+        """Chat-template messages: a video part stays one video (or becomes one image per frame with
+        ``video_input=images``); an image part refers to one frame, shown as a still image."""
         count = len(request.frames.array)
         out = []
         for message in request.messages:
             content = []
             for part in message["content"]:
-                content.extend([{"type": "image"}] * count if part.get("type") == "video" else [part])
+                if part.get("type") == "video" and self.video_input != "video":
+                    content.extend([{"type": "image"}] * count)
+                elif part.get("type") == "image":
+                    content.append({"type": "image"})
+                else:
+                    content.append(part)
             out.append({**message, "content": content})
         return out
+
+    @staticmethod
+    def _image_frames(request: Request) -> list[int]:
+        return [p["frame"] for m in request.messages for p in m["content"] if p.get("type") == "image"]
 
     def _size(self, processor) -> dict | None:
         """The pixel bounds handed to the processor: None keeps its reference sizing; ``native``
@@ -338,7 +347,13 @@ class HFModel(Model):
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        if self.video_input == "video":
+        stills = [self._image_frames(r) for r in requests]
+        if any(stills):  # a strategy's still images (keyframes), in the order the messages name them
+            kwargs["images"] = [[r.frames.array[i] for i in idx] for r, idx in zip(requests, stills)]
+            size = self._size(self.processor.image_processor)
+            if size:
+                kwargs["size"] = size
+        elif self.video_input == "video":
             video_processor = self.processor.video_processor
             family = self.timing_family()
             kwargs["videos"] = [r.frames.array for r in requests]
@@ -364,7 +379,8 @@ class HFModel(Model):
 
     def predict(self, requests: list[Request]) -> list[Response]:
         self._load()
-        mode = self.mode or requests[0].mode
+        # A request that requires its mode (a strategy's caption) gets it; otherwise mode= decides.
+        mode = requests[0].mode if requests[0].mode_required else (self.mode or requests[0].mode)
         # Longest first: visual token count decides the cost; answers go back in request order.
         order = sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
         ordered = [requests[i] for i in order]
@@ -388,12 +404,12 @@ class HFModel(Model):
                 for t, v in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), tokens)]
 
     def _visual_tokens(self, inputs) -> list[int | None]:
-        """Visual tokens each request's video (or images) took: the cost side of a frame protocol."""
-        token = getattr(self.model.config, "video_token_id" if self.video_input == "video" else "image_token_id",
-                        None)
-        if token is None:
+        """Visual tokens each request's video and images took: the cost side of a frame protocol."""
+        tokens = [t for t in (getattr(self.model.config, "video_token_id", None),
+                              getattr(self.model.config, "image_token_id", None)) if t is not None]
+        if not tokens:
             return [None] * inputs["input_ids"].shape[0]
-        return (inputs["input_ids"] == token).sum(dim=1).tolist()
+        return sum((inputs["input_ids"] == t).sum(dim=1) for t in tokens).tolist()
 
     def _candidates(self, request: Request) -> list[str]:
         """What the model would write for each choice: the option letter, or the name."""

@@ -80,7 +80,9 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
                mm_processor_kwargs: dict | None = None, family: str = timing.GENERIC) -> dict[str, Any]:
     """The chat-completions request body for one sample (pure: tested without a server)."""
     frames = request.frames
-    if video == "images":
+    if not any(p.get("type") == "video" for m in request.messages for p in m["content"]):
+        media = []
+    elif video == "images":
         media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
                  for f in frames.array]
     else:
@@ -90,7 +92,13 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
     for message in request.messages:
         content: list[dict] = []
         for part in message["content"]:
-            content.extend(media if part.get("type") == "video" else [{"type": "text", "text": part["text"]}])
+            if part.get("type") == "video":
+                content.extend(media)
+            elif part.get("type") == "image":  # one frame as a still image (a strategy's keyframe)
+                url = f"data:image/jpeg;base64,{_jpeg(frames.array[part['frame']], jpeg_quality)}"
+                content.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                content.append({"type": "text", "text": part["text"]})
         if message["role"] == "system":
             messages.append({"role": "system", "content": " ".join(p["text"] for p in content)})
         else:
@@ -103,7 +111,8 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
         body["max_tokens"] = max_tokens
         if structured:
             body["structured_outputs"] = {"choice": keys}
-    if vllm_fields and video != "images":
+    has_video = any(p.get("type") == "video" for m in request.messages for p in m["content"])
+    if vllm_fields and video != "images" and has_video:
         body["media_io_kwargs"] = {"video": timing.vllm_media_io(frames, family)}
         body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     return body
@@ -250,7 +259,7 @@ class OpenAIServerModel(Model):
     def predict(self, requests: list[Request]) -> list[Response]:
         self.check_server()
         if self.mode == "score":
-            for request in requests:
+            for request in (r for r in requests if not r.mode_required):
                 keys = list(request.answer_keys)
                 if not keys or not all(len(k) == 1 and k.isupper() for k in keys):
                     raise UsageError(f"{self.alias}: mode=score over a server reads the first answer token's "
@@ -266,16 +275,17 @@ class OpenAIServerModel(Model):
         semaphore = asyncio.Semaphore(self.max_concurrency)
         async with httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits) as client:
             async def one(i: int, request: Request) -> Response:
-                body = build_body(request, self.served, mode=self.mode, video=self.video,
+                mode = request.mode if request.mode_required else self.mode
+                body = build_body(request, self.served, mode=mode, video=self.video,
                                   structured=self.structured, max_tokens=self.max_tokens,
                                   jpeg_quality=self.jpeg_quality, vllm_fields=self.vllm_fields,
                                   top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs,
                                   family=self.family)
                 async with semaphore:
-                    return await self._post(client, body, request, start=i)
+                    return await self._post(client, body, request, start=i, mode=mode)
             return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
-    async def _post(self, client, body: dict, request: Request, start: int) -> Response:
+    async def _post(self, client, body: dict, request: Request, start: int, mode: str | None = None) -> Response:
         import httpx
 
         last = "no attempt made"
@@ -293,7 +303,7 @@ class OpenAIServerModel(Model):
             else:
                 if reply.status_code == 200:
                     try:
-                        return parse_completion(reply.json(), request, self.mode)
+                        return parse_completion(reply.json(), request, mode or self.mode)
                     except ValueError as exc:
                         last = f"{url}: reply is not JSON: {exc}"
                 elif reply.status_code in RETRY_STATUS or reply.status_code >= 500:

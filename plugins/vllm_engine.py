@@ -46,10 +46,16 @@ def video_item(frames: Frames, family: str = timing.GENERIC) -> tuple[Any, dict[
 
 
 def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None,
-                  family: str = timing.GENERIC) -> dict:
-    """One prompt for ``LLM.generate``: text (or token ids) plus the video."""
+                  family: str = timing.GENERIC, images: list[int] | None = None) -> dict:
+    """One prompt for ``LLM.generate``: text (or token ids) plus the video, or plus still images of the
+    frames ``images`` names (a strategy's keyframes), in the order the prompt shows them."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
-    out: dict[str, Any] = {key: prompt, "multi_modal_data": {"video": [video_item(frames, family)]}}
+    if images:
+        from PIL import Image
+        media = {"image": [Image.fromarray(frames.array[i]) for i in images]}
+    else:
+        media = {"video": [video_item(frames, family)]}
+    out: dict[str, Any] = {key: prompt, "multi_modal_data": media}
     kwargs = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     out["mm_processor_kwargs"] = kwargs
     return out
@@ -141,7 +147,8 @@ class VLLMModel(Model):
 
     def engine_kwargs(self) -> dict[str, Any]:
         # generation_config="vllm": the checkpoint's sampling defaults are not applied to our requests
-        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1}, "generation_config": "vllm",
+        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1, "image": 16},
+                  "generation_config": "vllm",
                   "mm_processor_kwargs": {"do_sample_frames": False, **self.mm_kwargs}}
         for key, kind in ENGINE_ARGS.items():
             if key in self.args:
@@ -176,8 +183,12 @@ class VLLMModel(Model):
     def predict(self, requests: list[Request]) -> list[Response]:
         self._start()
         texts = [self._text(r) for r in requests]
-        if self.mode == "generate":
-            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family) for t, r in zip(texts, requests)]
+        stills = [[p["frame"] for m in r.messages for p in m["content"] if p.get("type") == "image"]
+                  for r in requests]
+        mode = requests[0].mode if requests[0].mode_required else self.mode
+        if mode == "generate":
+            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family, s)
+                       for t, r, s in zip(texts, requests, stills)]
             params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens, self.structured))
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
@@ -190,7 +201,7 @@ class VLLMModel(Model):
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
             base = tok(t, add_special_tokens=False)["input_ids"]
             for ids in c:
-                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs, self.family))
+                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs, self.family, stills[i]))
                 owners.append((i, len(ids)))
         params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)

@@ -114,7 +114,7 @@ def test_a_run_through_the_engine_call(run_cli, tmp_path, monkeypatch):
     assert r.code == 0, r.err
     (engine,) = fake.engines
     assert engine["tensor_parallel_size"] == 2 and engine["max_model_len"] == 4096
-    assert engine["limit_mm_per_prompt"] == {"video": 1} and engine["generation_config"] == "vllm"
+    assert engine["limit_mm_per_prompt"] == {"video": 1, "image": 16} and engine["generation_config"] == "vllm"
     (prompts, params), = fake.calls  # the whole task in one submission
     assert len(prompts) == 12
     assert "<|vision_start|><|video_pad|><|vision_end|>" in prompts[0]["prompt"]

@@ -76,3 +76,23 @@ class Sampler(Counting):
 @harness.hookimpl(specname="harness_register_models")
 def register_sampler(register):
     register("sampler", Sampler, description="answers depend on the seed")
+
+
+class FlakyCaptioner(Model):
+    """A captioner that describes every stretch except one (``fail_on``: a sample id), where its
+    server answers with an error."""
+
+    def __init__(self, args):
+        self.fail_on = str(args.get("fail_on", ""))
+
+    def identity(self):
+        return {"id": "flaky-captioner", "fail_on": self.fail_on}
+
+    def predict(self, requests):
+        return [Response(error="captioner overloaded") if r.sample_id.startswith(self.fail_on + "#")
+                else Response(text=f"the face changes ({len(r.frames.array)} frames)") for r in requests]
+
+
+@harness.hookimpl(specname="harness_register_models")
+def register_flaky(register):
+    register("flaky-captioner", FlakyCaptioner, description="captions every stretch but those of one sample")
