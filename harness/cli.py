@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", help="evaluate shard i of N (i/N, 0-based) by a stable hash of task and "
                                      "sample id; combine with 'harness merge'")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--launcher", default="local", choices=["local", "ray"],
+                     help="ray: run --shards shards as Ray tasks on a cluster and merge them here")
+    run.add_argument("--shards", type=int, default=4, help="shards for --launcher ray (default 4)")
+    run.add_argument("--shard-resources", help="Ray resources per shard, e.g. gpus=1,cpus=4,memory=16e9,accel=1")
+    run.add_argument("--max-retries", type=int, default=3,
+                     help="retries of a shard whose worker or node died (default 3)")
+    run.add_argument("--ray-address", help="the Ray cluster (default $RAY_ADDRESS, else a local one)")
 
     diag = sub.add_parser("diagnose", help="run diagnostic probes (long-tail collapse, option order, "
                                            "calibration, ...) on a model")
@@ -216,7 +223,12 @@ def cmd_run(args, argv) -> int:
         frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
         shard=_shard(args.shard),
     )
-    out = evaluator.evaluate(host, config)
+    if args.launcher == "ray":
+        from harness.launch.ray import launch
+        out = launch(config, args.plugins, args.shards, args.shard_resources, args.max_retries, args.ray_address,
+                     progress=config.progress)
+    else:
+        out = evaluator.evaluate(host, config)
     print(summary_table(out.document))
     for spec in config.tasks:
         keys = [k for k, t in out.document["tasks"].items() if t["spec"] == str(spec)]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from harness import results, timing
 from harness.errors import DataError
-from harness.evaluator import RunOutput, _slug, aggregate, summarize
+from harness.evaluator import RunOutput, _mean_visual_tokens, _slug, aggregate, summarize
 
 # Settings that must agree between shards (everything but the shard itself).
-SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "bootstrap_rounds")
+SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "choice_seed",
+        "strategy", "bootstrap_rounds")
 
 
 def _files(inputs: list[Path]) -> list[Path]:
@@ -102,7 +103,8 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
             raise DataError(f"task {key!r}: a sample appears in two shards; were the shards made with "
                             f"the same settings?")
         merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
-                                       "frame_protocol", "prompt", "training_prior") if k in head}
+                                       "frame_protocol", "prompt", "training_prior", "strategy") if k in head}
+        merged["visual_tokens_per_clip"] = _mean_visual_tokens(rows)
         if "timing" in head:
             merged["timing"] = {**timing.summarize([r.get("told") for r in rows]),
                                 "nominal_fps": head["timing"].get("nominal_fps"),

@@ -1,0 +1,1 @@
+"""Launchers that place shards of a run on other machines."""
