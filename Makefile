@@ -23,6 +23,9 @@ demo: install
 	$(BIN)/harness leaderboard add $(DEMO_OUT)/results_*.json --board $(DEMO_OUT)/leaderboard.json
 
 test: $(BIN)/python
+	@# the viewer's browser tests drive Debian's chromium (Playwright's own browser download is blocked here)
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: chromium could not be installed; the browser tests will be skipped"
 	$(BIN)/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
 	$(BIN)/python -m pytest -q
 

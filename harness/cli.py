@@ -152,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--allow-partial", action="store_true",
                      help="accept runs made with --limit, one shard, or over 1%% failed samples, as marked "
                           "partial rows (never replacing a complete row)")
+    rpt = lb_sub.add_parser("report", help="add reported rows (numbers from papers) from a YAML or JSON file")
+    rpt.add_argument("--file", required=True)
+    rpt.add_argument("--board", default="leaderboard/leaderboard.json")
+    pub = lb_sub.add_parser("publish", help="write the viewer site to DIR, a git branch or the Hugging Face Hub")
+    pub.add_argument("--to", required=True, help="DIR, git:REMOTE[#BRANCH] (default branch gh-pages) or "
+                                                 "hf:datasets/ORG/NAME")
+    pub.add_argument("--board", default="leaderboard/leaderboard.json")
+    srv = lb_sub.add_parser("serve", help="serve the viewer over HTTP for local use")
+    srv.add_argument("--board", default="leaderboard/leaderboard.json")
+    srv.add_argument("--port", type=int, default=8000)
+    exp = lb_sub.add_parser("export-eval-results", help="Hugging Face .eval_results/*.yaml files for a model card")
+    exp.add_argument("model", help="the model name as the board shows it")
+    exp.add_argument("--board", default="leaderboard/leaderboard.json")
+    exp.add_argument("--out", default=".eval_results")
+    exp.add_argument("--source-url", help="where the leaderboard is published (the files link to it)")
+    exp.add_argument("--dataset-id", action="append", default=[], metavar="TASK=ORG/NAME",
+                     help="the Hub dataset repository of a task (repeatable)")
     shw = lb_sub.add_parser("show", help="print the ranked table")
     shw.add_argument("--board", default="leaderboard/leaderboard.json")
     shw.add_argument("--task", help="only this task")
@@ -523,6 +540,23 @@ def cmd_leaderboard(args, argv) -> int:
         board, added = leaderboard.add(args.board, args.files, allow_partial=args.allow_partial)
         print(f"{args.board}: {added} row(s) added or updated, {len(board['rows'])} in all")
         print(leaderboard.table(board))
+        return EXIT_OK
+    if args.action == "report":
+        board, added = leaderboard.add_reported(args.board, args.file)
+        print(f"{args.board}: {added} reported row(s) added or updated, {len(board['rows'])} in all")
+        return EXIT_OK
+    if args.action == "export-eval-results":
+        from harness import publish
+        ids = dict(item.split("=", 1) for item in args.dataset_id if "=" in item)
+        for path in publish.export_eval_results(args.board, args.model, args.out, args.source_url, ids):
+            print(path)
+        return EXIT_OK
+    if args.action in ("publish", "serve"):
+        from harness import publish
+        if args.action == "serve":
+            publish.serve(args.board, args.port)
+            return EXIT_OK
+        print(f"published: {publish.publish(args.board, args.to)}")
         return EXIT_OK
     board = leaderboard.load_board(args.board)
     print(leaderboard.table(board, task=args.task))

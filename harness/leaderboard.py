@@ -57,9 +57,16 @@ def rows_from_results(document: dict) -> list[dict]:
     """Leaderboard rows of one (already validated) results document: one per evaluated
     split, and one per multi-split task (e.g. DFEW's 5-fold mean)."""
     model = document["model"]
-    common = {"model": model["name"], "model_identity": model["identity"],
+    identity = model["identity"]
+    provenance = model.get("provenance") or {}
+    backend = identity.get("engine") or identity.get("kind") or model["plugin"].get("name")
+    backend_version = (identity.get("server_version") or identity.get("engine_version")
+                       or provenance.get("transformers"))
+    common = {"kind": "measured", "model": model["name"], "model_identity": identity,
               "created_at": document["created_at"], "run_id": document["run_id"],
-              "harness_version": document["harness"]["version"]}
+              "harness_version": document["harness"]["version"],
+              "harness_commit": document["harness"].get("git_revision"),
+              "model_revision": identity.get("revision"), "backend": backend, "backend_version": backend_version}
     rows = []
 
     def row(task: str, version: str, fingerprint: str, protocol: dict, prompt: dict, **values) -> dict:
@@ -73,13 +80,21 @@ def rows_from_results(document: dict) -> list[dict]:
         reasons = partial_reasons(document, task)
         strategy = (task.get("strategy") or {}).get("name", "default")
         prompt = {**task["prompt"], "name": task["prompt"]["name"] + ("" if strategy == "default" else f"+{strategy}")}
+        n = task["counts"]["evaluated"]
+        prior = (task.get("training_prior") or {}).get("counts") or {}
         rows.append(row(spec, task["version"], task["fingerprint"], task["frame_protocol"], prompt,
                         uar=m["uar"], war=m["war"], macro_f1=m["macro_f1"], uar_ci95=m["uar_ci95"],
-                        war_ci95=m["war_ci95"], n=task["counts"]["evaluated"],
+                        war_ci95=m["war_ci95"], n=n,
                         invalid_rate=m["invalid_rate"], failed=task["counts"]["failed"], splits=1,
                         uar_std=None, war_std=None, classes_total=len(task["classes"]),
                         classes_evaluated=len(task["classes"]) - len(m["missing_classes"]),
-                        partial=bool(reasons), partial_reasons=reasons))
+                        partial=bool(reasons), partial_reasons=reasons,
+                        per_class_recall={c["class"]: c["recall"] for c in task["per_class"]},
+                        class_support={c["class"]: c["support"] for c in task["per_class"]},
+                        confusion=task["confusion"], frames_words=frames_in_words(task["frame_protocol"]),
+                        visual_tokens_per_clip=task.get("visual_tokens_per_clip"),
+                        seconds_per_clip=round(task["timings"]["wall_s"] / n, 6) if n else None,
+                        training_majority=max(prior, key=prior.get) if prior else None))
     for spec, agg in document.get("aggregates", {}).items():
         parts = [document["tasks"][k] for k in agg["splits"]]
         reasons = sorted({r for t in parts for r in partial_reasons(document, t)})
@@ -92,6 +107,94 @@ def rows_from_results(document: dict) -> list[dict]:
                         classes_evaluated=min(classes - len(t["metrics"]["missing_classes"]) for t in parts),
                         partial=bool(reasons), partial_reasons=reasons))
     return rows
+
+
+def frames_in_words(protocol: dict) -> str:
+    """A frame protocol as a reader would say it: "16 segment middles", "5 fps (at most 32)"."""
+    s, k = protocol["strategy"], protocol.get("num_frames")
+    text = {"uniform": f"{k} frames spread evenly", "segment": f"middle frames of {k} equal segments",
+            "dense": f"{k} consecutive frames", "apex": f"{k} frame(s) at the apex",
+            "fps": f"{protocol.get('fps') or 0:g} frames per second" + (f" (at most {k})" if k else ""),
+            "all": "every frame" + (f" (at most {k})" if k else "")}.get(s, s)
+    if protocol.get("order", "natural") != "natural":
+        text += f", {protocol['order']} order"
+    if protocol.get("short_side"):
+        text += f", short side {protocol['short_side']} px"
+    if protocol.get("nominal_fps"):
+        text += f", told {protocol['nominal_fps']:g} fps (no time base)"
+    return text
+
+
+def baseline_rows(board: dict) -> list[dict]:
+    """Chance and majority-class rows for every task with measured rows, computed from its class
+    counts (never typed in). Chance: a uniform guess, in expectation. Majority: always the most
+    frequent class of the training data where the results record it, else of the evaluated split."""
+    out = []
+    seen = set()
+    for r in board["rows"]:
+        if r.get("kind", "measured") != "measured" or not r.get("class_support"):
+            continue
+        key = (r["task"], r.get("task_fingerprint"))
+        if key in seen:
+            continue
+        seen.add(key)
+        support = {c: n for c, n in r["class_support"].items()}
+        n = sum(support.values())
+        present = [c for c, v in support.items() if v > 0]
+        k = len(support)
+        share = {c: support[c] / n for c in support} if n else {c: 0.0 for c in support}
+        chance_f1 = sum(2 * share[c] * (1 / k) / (share[c] + 1 / k) for c in present) / len(present) if present else 0.0
+        common = {"kind": "baseline", "task": r["task"], "task_fingerprint": r.get("task_fingerprint"),
+                  "frame_protocol": "-", "prompt_template": "-", "n": n, "splits": r.get("splits", 1),
+                  "classes_total": r.get("classes_total"), "classes_evaluated": len(present)}
+        out.append({**common, "key": json.dumps(["baseline", "chance", r["task"], r.get("task_fingerprint")]),
+                    "model": "chance (uniform guess)", "uar": 1 / k if k else 0.0, "war": 1 / k if k else 0.0,
+                    "macro_f1": chance_f1, "basis": f"expected score of a uniform guess over {k} classes"})
+        majority = r.get("training_majority") if r.get("training_majority") in support else None
+        basis = "the training split's most frequent class"
+        if majority is None:
+            majority, basis = max(support, key=support.get), "the evaluated split's most frequent class (an oracle)"
+        s = share.get(majority, 0.0)
+        out.append({**common, "key": json.dumps(["baseline", "majority", r["task"], r.get("task_fingerprint")]),
+                    "model": f"majority class ({majority})", "uar": (1 / len(present)) if majority in present else 0.0,
+                    "war": s, "macro_f1": (2 * s / (1 + s)) / len(present) if present else 0.0, "basis": basis})
+    return out
+
+
+def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
+    """Merge reported rows (numbers from papers or model cards, YAML or JSON) into the board."""
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: not valid YAML/JSON: {exc}") from None
+    board_schema = results.schema("leaderboard")
+    validator = results.validator_for({"$schema": board_schema["$schema"], "$defs": board_schema["$defs"],
+                                       "$ref": "#/$defs/reported_file"})
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise DataError(f"{path}: {errors[0].json_path}: {errors[0].message}")
+    rows = []
+    for entry in data["reported"]:
+        rows.append({"kind": "reported", "key": json.dumps(["reported", entry["model"], entry["task"],
+                                                            entry["source"]]),
+                     "model": entry["model"], "task": entry["task"], "uar": entry["uar"] / 100,
+                     "war": entry["war"] / 100,
+                     "macro_f1": entry["macro_f1"] / 100 if entry.get("macro_f1") is not None else None,
+                     "n": entry.get("n"), "frame_protocol": entry["input"], "prompt_template": "-",
+                     **{k: entry[k] for k in ("source", "protocol", "input", "answer_mapping", "status")},
+                     "notes": entry.get("notes", "")})
+    with locked(board_path):
+        board = load_board(board_path)
+        by_key = {r["key"]: r for r in board["rows"]}
+        for row in rows:
+            by_key[row["key"]] = row
+        board["rows"] = sorted(by_key.values(), key=_rank_key)
+        board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        results.write_json(board_path, board, "leaderboard")
+    return board, len(rows)
 
 
 @contextlib.contextmanager
@@ -124,7 +227,7 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
     with locked(board_path):
         board = load_board(board_path)
         by_key = {row["key"]: row for row in board["rows"]}
-        complete = {_slot(r) for r in board["rows"] if not r.get("partial")}
+        complete = {_slot(r) for r in board["rows"] if not r.get("partial") and r.get("kind", "measured") == "measured"}
         added = 0
         for row in new_rows:
             if row["partial"] and _slot(row) in complete:
@@ -133,7 +236,8 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
             if old is None or row["created_at"] >= old["created_at"]:
                 by_key[row["key"]] = row
                 added += 1
-        board["rows"] = sorted(by_key.values(), key=_rank_key)
+        board["rows"] = [r for r in by_key.values() if r.get("kind") != "baseline"]
+        board["rows"] = sorted(board["rows"] + baseline_rows(board), key=_rank_key)
         board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results.write_json(board_path, board, "leaderboard")
     return board, added
@@ -141,12 +245,12 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
 
 def _slot(row: dict) -> str:
     """Model x task x protocol x template: where a partial row would compete with a complete one."""
-    return json.dumps([row["model_identity"], row["task"], row["frame_protocol"], row["prompt_template"]],
-                      sort_keys=True)
+    return json.dumps([row.get("model_identity"), row["task"], row.get("frame_protocol"),
+                       row.get("prompt_template")], sort_keys=True)
 
 
 def _rank_key(row: dict):
-    return (row["task"], -row["uar"], -row["war"], -row["macro_f1"], row["model"])
+    return (row["task"], -row["uar"], -row["war"], -(row.get("macro_f1") or 0.0), row["model"])
 
 
 def _pct(x: float) -> str:
@@ -161,16 +265,20 @@ def table(board: dict, task: str | None = None, fmt: str = "simple") -> str:
         if r["task"] != current:
             current, rank = r["task"], 0
         rank += 1
-        ci = r["uar_ci95"]
+        ci = r.get("uar_ci95")
         spread = (f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else
                   f"+-{_pct(r['uar_std'])} over {r['splits']}" if r.get("uar_std") is not None else "-")
         uar = _pct(r["uar"])
         if r.get("classes_evaluated") is not None and r["classes_evaluated"] < r["classes_total"]:
             uar += f"* ({r['classes_evaluated']}/{r['classes_total']} classes)"
         model = r["model"] + (" (partial)" if r.get("partial") else "")
-        out.append([r["task"], rank, model, r["frame_protocol"], r["prompt_template"],
-                    uar, _pct(r["war"]), _pct(r["macro_f1"]), spread, r["n"],
-                    _pct(r["invalid_rate"])])
+        kind = r.get("kind", "measured")
+        if kind != "measured":
+            model += f" [{kind}]"
+        out.append([r["task"], rank, model, r.get("frame_protocol", "-"), r.get("prompt_template", "-"),
+                    uar, _pct(r["war"]), "-" if r.get("macro_f1") is None else _pct(r["macro_f1"]), spread,
+                    "-" if r.get("n") is None else r["n"],
+                    _pct(r["invalid_rate"]) if r.get("invalid_rate") is not None else "-"])
     headers = ["task", "#", "model", "frames", "prompt", "UAR", "WAR", "macro-F1", "UAR 95% CI / std",
                "n", "invalid %"]
     return tabulate(out, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -21,6 +21,10 @@ def runs(cache_dir, tmp_path_factory):
     return {m: next((out / m).glob("results_*.json")) for m in ("majority", "prior", "uniform")}
 
 
+def measured(board: dict) -> list[dict]:
+    return [r for r in board["rows"] if r.get("kind", "measured") == "measured"]
+
+
 def test_tracked_board_is_valid():
     board = results.load(Path(__file__).parent.parent / "leaderboard" / "leaderboard.json", "leaderboard")
     assert board["schema_version"] == 1
@@ -29,8 +33,8 @@ def test_tracked_board_is_valid():
 def test_merge_ranks_by_uar_and_a_newer_run_replaces_an_older_one(runs, tmp_path):
     board_path = tmp_path / "board.json"
     board, added = leaderboard.add(board_path, list(runs.values()))
-    assert added == 3 and len(board["rows"]) == 3
-    uars = [r["uar"] for r in board["rows"]]
+    assert added == 3 and len(measured(board)) == 3
+    uars = [r["uar"] for r in measured(board)]
     assert uars == sorted(uars, reverse=True)
     results.load(board_path, "leaderboard")
 
@@ -40,7 +44,7 @@ def test_merge_ranks_by_uar_and_a_newer_run_replaces_an_older_one(runs, tmp_path
     newer_path = tmp_path / "newer.json"
     newer_path.write_text(json.dumps(newer))
     board, _ = leaderboard.add(board_path, [newer_path])
-    assert len(board["rows"]) == 3
+    assert len(measured(board)) == 3
     majority = [r for r in board["rows"] if r["model"] == "majority"]
     assert [r["run_id"] for r in majority] == ["newer"]
     # Adding the older file again does not bring the old row back.
@@ -59,7 +63,7 @@ def test_a_different_frame_protocol_is_a_different_row(runs, tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps(other))
     board, _ = leaderboard.add(tmp_path / "board.json", [runs["prior"], path])
-    assert sorted(r["frame_protocol"] for r in board["rows"]) == ["uniform16", "uniform8"]
+    assert sorted(r["frame_protocol"] for r in measured(board)) == ["uniform16", "uniform8"]
 
 
 def test_an_invalid_results_file_is_refused_and_the_board_is_unchanged(runs, tmp_path, run_cli):
@@ -84,7 +88,7 @@ def test_cli_add_and_show(runs, tmp_path, run_cli):
     assert r.code == 0 and "3 row(s)" in r.out
     r = run_cli("leaderboard", "show", "--board", str(board_path))
     assert r.code == 0
-    lines = [line for line in r.out.splitlines() if "synthetic" in line]
+    lines = [line for line in r.out.splitlines() if "synthetic" in line and "[baseline]" not in line]
     assert len(lines) == 3 and lines[0].split()[1] == "1"
 
 
@@ -103,10 +107,10 @@ def test_partial_runs_are_refused_and_never_replace_a_complete_row(runs, tmp_pat
         assert board_path.read_bytes() == before
     # Allowed explicitly: the shard's row is marked partial and does not touch the complete row
     board, added = leaderboard.add(board_path, [shard_path], allow_partial=True)
-    assert added == 0 and len(board["rows"]) == 1 and not board["rows"][0]["partial"]
+    assert added == 0 and len(measured(board)) == 1 and not measured(board)[0]["partial"]
     other = tmp_path / "other.json"
     board, added = leaderboard.add(other, [limited_path], allow_partial=True)
-    assert added == 1 and board["rows"][0]["partial"] and "(partial)" in leaderboard.table(board)
+    assert added == 1 and measured(board)[0]["partial"] and "(partial)" in leaderboard.table(board)
 
 
 def test_the_row_key_includes_the_task_fingerprint(runs, tmp_path):
@@ -116,14 +120,14 @@ def test_the_row_key_includes_the_task_fingerprint(runs, tmp_path):
     path = tmp_path / "relabelled.json"
     path.write_text(json.dumps(relabelled))
     board, _ = leaderboard.add(tmp_path / "board.json", [runs["majority"], path])
-    assert len(board["rows"]) == 2
+    assert len(measured(board)) == 2
 
 
 def test_uar_over_fewer_classes_is_marked(cache_dir, tmp_path):
     evaluate_once(tmp_path / "few", model="majority", limit=8)  # some classes have no samples
     path = next((tmp_path / "few").glob("results_*.json"))
     board, _ = leaderboard.add(tmp_path / "b.json", [path], allow_partial=True)
-    row = board["rows"][0]
+    row = measured(board)[0]
     assert row["classes_evaluated"] < row["classes_total"] == 7
     assert f"* ({row['classes_evaluated']}/7 classes)" in leaderboard.table(board)
 
@@ -153,5 +157,5 @@ def test_two_publishing_processes_never_lose_a_row(runs, tmp_path):
     board = tmp_path / "shared.json"
     procs = [subprocess.Popen([sys.executable, "-c", _PUBLISH, str(board), *group]) for group in groups]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    rows = results.load(board, "leaderboard")["rows"]
+    rows = measured(results.load(board, "leaderboard"))
     assert len(rows) == 40  # every row survived the concurrent read-modify-writes

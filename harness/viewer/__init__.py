@@ -1,0 +1,1 @@
+"""The static leaderboard viewer (index.html, viewer.js, viewer.css)."""

@@ -1,0 +1,197 @@
+"""The leaderboard viewer in a real browser (Chromium driven by Playwright), and publishing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harness import leaderboard, publish, results
+from tests.conftest import evaluate_once
+
+REPO = Path(__file__).parent.parent
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is part of the test install")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed ('make test' installs it)")
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory, cache_dir):
+    """The demo board: three baselines on the synthetic task, a hostile model name, the reported rows."""
+    out = tmp_path_factory.mktemp("viewer-board")
+    paths = []
+    for model in ("majority", "prior", "uniform"):
+        evaluate_once(out / model, model=model)
+        paths.append(next((out / model).glob("results_*.json")))
+    doc = json.loads(paths[2].read_text())
+    doc["model"]["name"] = HOSTILE
+    doc["run_id"] = "hostile"
+    hostile = out / "hostile.json"
+    results.write_json(hostile, doc, "results")
+    board = out / "board.json"
+    leaderboard.add(board, paths + [hostile])
+    leaderboard.add_reported(board, REPO / "leaderboard" / "reported.yaml")
+    return board
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                          "--disable-component-update", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve(folder: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@pytest.fixture
+def page(browser, board, tmp_path):
+    site = publish.build_site(board, tmp_path / "site")
+    server, url = serve(site)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.wait_for_selector("#board tbody tr")
+    yield page
+    page.close()
+    server.shutdown()
+
+
+def column(page, key: str) -> list[str]:
+    return page.eval_on_selector_all(f"#board tbody td[data-key={key}]", "cells => cells.map(c => c.textContent)")
+
+
+def test_the_board_renders_every_kind_and_marks_reported_rows(page, board):
+    rows = leaderboard.load_board(board)["rows"]
+    assert page.locator("#board tbody tr").count() == len(rows)
+    assert page.locator("#board tbody tr.reported").count() == 8
+    assert page.locator("#board tbody tr.baseline").count() == 2
+    assert "rows" in page.text_content("#status")
+    if os.environ.get("HARNESS_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["HARNESS_SCREENSHOTS"]) / "viewer.png"), full_page=True)
+
+
+def test_sorting_by_any_column(page):
+    page.click("th[data-key=war]")
+    wars = [float(x) for x in column(page, "war")]
+    assert wars == sorted(wars, reverse=True)
+    page.click("th[data-key=war]")
+    assert [float(x) for x in column(page, "war")] == sorted(wars)
+    page.click("th[data-key=model]")
+    models = page.eval_on_selector_all("#board tbody td[data-key=model]", "cells => cells.map(c => c.dataset.value)")
+    assert models == sorted(models)
+
+
+def test_filters_by_kind_task_and_model(page):
+    page.uncheck("input.kind[value=reported]")
+    assert page.locator("#board tbody tr.reported").count() == 0
+    page.check("input.kind[value=reported]")
+    page.select_option("#task", "mafw")
+    assert set(column(page, "task")) == {"mafw"}
+    page.select_option("#task", "")
+    page.fill("#search", "omni")
+    assert {m.split("reported")[0] for m in column(page, "model")} == {"R1-Omni-0.5B", "HumanOmni-0.5B"}
+
+
+def test_a_row_opens_its_details(page):
+    page.fill("#search", "majority")
+    page.locator("#board tbody tr.measured").first.click()
+    details = page.locator("#details")
+    assert details.is_visible() and "recall by class" in details.text_content()
+    assert page.locator("#details table.confusion tr").count() == 8  # header + 7 classes
+    page.fill("#search", "Exp-CLIP")
+    page.locator("#board tbody tr.reported").first.click()
+    link = page.locator("#details a")
+    assert link.get_attribute("href") == "https://github.com/zengqunzhao/Exp-CLIP/blob/HEAD/ExpCLIP_L14.txt"
+    assert "Expression Ensemble Ten" in details.text_content()
+
+
+def test_hostile_names_stay_text(page):
+    page.fill("#search", "img")
+    assert HOSTILE in page.locator("#board tbody tr").first.text_content()
+    page.locator("#board tbody tr").first.click()
+    assert page.locator("img").count() == 0 and page.dialogs == []
+
+
+def test_an_empty_board(browser, tmp_path):
+    empty = tmp_path / "empty.json"
+    results.write_json(empty, leaderboard.empty_board(), "leaderboard")
+    server, url = serve(publish.build_site(empty, tmp_path / "site"))
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_function("document.getElementById('status').textContent.length > 0")
+    assert "No rows yet" in page.text_content("#status") and page.locator("#board tbody tr").count() == 0
+    page.close()
+    server.shutdown()
+
+
+def test_publishing_to_a_folder_a_git_remote_and_up_to_the_hub_call(board, tmp_path, monkeypatch, run_cli):
+    r = run_cli("leaderboard", "publish", "--board", str(board), "--to", str(tmp_path / "site"))
+    assert r.code == 0, r.err
+    site = tmp_path / "site"
+    assert {p.name for p in site.iterdir()} >= {"index.html", "viewer.js", "viewer.css", "leaderboard.json", "details"}
+    assert len(list((site / "details").glob("*.json"))) == len(leaderboard.load_board(board)["rows"])
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    r = run_cli("leaderboard", "publish", "--board", str(board), "--to", f"git:{remote}#pages")
+    assert r.code == 0, r.err
+    files = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "--name-only", "pages"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    assert {"index.html", "leaderboard.json", "viewer.js", ".nojekyll"} <= set(files)
+    r = run_cli("leaderboard", "publish", "--board", str(board), "--to", f"git:{remote}#pages")
+    assert r.code == 0 and "unchanged" in r.out
+    calls = []
+
+    class FakeApi:
+        def upload_folder(self, **kwargs):
+            calls.append((kwargs, sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
+
+    import huggingface_hub
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    r = run_cli("leaderboard", "publish", "--board", str(board), "--to", "hf:datasets/my-lab/dfer-board")
+    assert r.code == 0, r.err
+    (kwargs, names), = calls
+    assert kwargs["repo_id"] == "my-lab/dfer-board" and kwargs["repo_type"] == "dataset"
+    assert "leaderboard.json" in names and "index.html" in names
+
+
+def test_reported_rows_are_validated(tmp_path):
+    from harness.errors import DataError
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("reported:\n  - model: X\n    task: dfew\n    uar: 40\n    war: 50\n")
+    with pytest.raises(DataError, match="source"):
+        leaderboard.add_reported(tmp_path / "b.json", bad)
+
+
+def test_eval_results_files_for_a_model_card(board, tmp_path, run_cli):
+    import yaml
+    r = run_cli("leaderboard", "export-eval-results", "majority", "--board", str(board), "--out",
+                str(tmp_path / ".eval_results"), "--source-url", "https://example.org/board",
+                "--dataset-id", "synthetic=my-lab/synthetic-dfer")
+    assert r.code == 0, r.err
+    (path,) = (tmp_path / ".eval_results").glob("*.yaml")
+    entries = yaml.safe_load(path.read_text())
+    assert [e["dataset"]["task_id"] for e in entries] == ["uar", "war"]
+    assert entries[0]["dataset"]["id"] == "my-lab/synthetic-dfer" and entries[1]["value"] == 23.33
+    assert entries[0]["source"]["url"] == "https://example.org/board" and "8 frames spread evenly" in entries[0]["notes"]
+    assert run_cli("leaderboard", "export-eval-results", "nobody", "--board", str(board)).code == 2
