@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--frames", help="frame protocol preset for every run (probes may add to it)")
     diag.add_argument("--prompt", help="prompt template for every run (probes may change it)")
     diag.add_argument("--strategy", help="request strategy for every run, e.g. msce:k=4")
+    diag.add_argument("--launcher", default="local", choices=["local", "ray"],
+                      help="ray: shard every run over a Ray cluster")
+    diag.add_argument("--shards", type=int, default=4)
+    diag.add_argument("--shard-resources")
+    diag.add_argument("--max-retries", type=int, default=3)
+    diag.add_argument("--ray-address")
     diag.add_argument("--no-progress", action="store_true")
 
     cmp_ = sub.add_parser("compare", help="paired comparison of runs on the same clips (UAR, WAR, macro-F1)")
@@ -331,7 +337,10 @@ def cmd_diagnose(args, argv) -> int:
         command=["harness", *argv], cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
         frames=args.frames, prompt=args.prompt, strategy=args.strategy)
-    config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes))
+    config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes), launcher=args.launcher,
+                                     shards=args.shards, shard_resources=args.shard_resources,
+                                     max_retries=args.max_retries, ray_address=args.ray_address,
+                                     plugins=list(args.plugins))
     document, path = diagnose.diagnose(host, config)
     for key, task in document["tasks"].items():
         for name, probe in task["probes"].items():

@@ -33,6 +33,12 @@ DIAGNOSTICS_SCHEMA_VERSION = 1
 class DiagnoseConfig:
     run: evaluator.RunConfig  # the command's settings, shared by every variant
     probes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    launcher: str = "local"  # ray: every variant's run is sharded over a Ray cluster
+    shards: int = 4
+    shard_resources: str | None = None
+    max_retries: int = 3
+    ray_address: str | None = None
+    plugins: list[str] = field(default_factory=list)  # -p modules, for Ray workers
 
 
 def parse_probes(text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -125,13 +131,18 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
         outcomes: dict[str, dict[str, RunRows]] = {}  # slug -> split key -> rows
         for slug, users in wanted.items():
             variant = users[0][1]
-            model = model_for(variant)
+            model = model_for(variant) if config.launcher == "local" else None
             if isinstance(model, UsageError):
                 outcomes[slug] = {k: RunRows(variant, {}, [], "", skipped=str(model)) for k in contexts}
                 continue
             out_dir = out_root / "runs" / slug
             try:
-                run = evaluator.evaluate(host, _variant_config(task_config, variant, out_dir), model=model)
+                if config.launcher == "ray":
+                    from harness.launch.ray import launch
+                    run = launch(_variant_config(task_config, variant, out_dir), config.plugins, config.shards,
+                                 config.shard_resources, config.max_retries, config.ray_address, progress=False)
+                else:
+                    run = evaluator.evaluate(host, _variant_config(task_config, variant, out_dir), model=model)
             except UsageError as exc:
                 if not variant.optional:
                     raise

@@ -102,3 +102,23 @@ def test_resources_and_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(UsageError, match=r'pip install "dfer-harness\[ray\]"'):
         launch(config(Path("/tmp/x"), "majority"), [], shards=2)
+
+
+def test_diagnose_runs_its_variants_on_the_cluster_with_the_same_figures(cluster, tmp_path):
+    from harness import diagnose
+
+    def run(out, launcher):
+        config = diagnose.DiagnoseConfig(run=config_for(out), probes=diagnose.parse_probes("longtail,choices:n=2"),
+                                         launcher=launcher, shards=3)
+        document, _ = diagnose.diagnose(host.load([]), config)
+        return document["tasks"][TASK]["probes"]
+
+    def config_for(out):
+        return evaluator.RunConfig(tasks=parse_tasks(TASK), model="synthetic-oracle", output_path=out,
+                                   progress=False, bootstrap=100)
+
+    local, spread = run(tmp_path / "local", "local"), run(tmp_path / "ray", "ray")
+    assert local["choices"]["figures"] == spread["choices"]["figures"]
+    a, b = dict(local["longtail"]["figures"]), dict(spread["longtail"]["figures"])
+    skipped_local, skipped_ray = a.pop("contextual")["skipped"], b.pop("contextual")["skipped"]
+    assert a == b and skipped_local in skipped_ray  # the oracle has no prior_correction, either way
