@@ -37,7 +37,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 import harness
 from harness.errors import UsageError
@@ -53,6 +52,7 @@ MIN_INTENSITY = 0.25  # weaker than this share of a class's apex reads as neutra
 
 def read_expression(frame: np.ndarray) -> np.ndarray:
     """The renderer's expression parameters read from one drawn frame (zeros when unreadable)."""
+    from scipy import ndimage  # here, not at import: listing plugins stays light
     h, w = frame.shape[:2]
     s = w / 112.0
     img = frame.astype(np.int16)
