@@ -22,7 +22,7 @@ from harness.plugins.openai_server import build_body
 from harness.plugins.vllm_engine import video_item
 from harness.prompts import NAMES
 from harness.testing.clips import variable_times, write_timed
-from harness.types import FrameProtocol, Frames, Request
+from harness.types import FrameProtocol, Request
 from harness.video import read_frames
 
 PROTOCOLS = {"uniform8": FrameProtocol(num_frames=8), "segment8": FrameProtocol(strategy="segment", num_frames=8),

@@ -130,14 +130,19 @@ def _interval(values: np.ndarray) -> list[float]:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
+def _stratified_draws(y: np.ndarray, k: int, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(present classes, bootstrap draws): each round resamples every class's clips within the class."""
+    present = np.array([c for c in range(k) if (y == c).any()])
+    members = [np.flatnonzero(y == c) for c in present]
+    rng = np.random.default_rng(seed)
+    return present, np.concatenate([m[rng.integers(0, len(m), size=(rounds, len(m)))] for m in members], axis=1)
+
+
 def paired_uar_difference(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, k: int, rounds: int = 2000,
                           seed: int = 0) -> dict[str, Any]:
     """UAR(A) - UAR(B) on the same clips with the paired, class-stratified bootstrap's interval and
     p-value; predictions are class indices, -1 for invalid or failed."""
-    present = np.array([c for c in range(k) if (y == c).any()])
-    members = [np.flatnonzero(y == c) for c in present]
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate([m[rng.integers(0, len(m), size=(rounds, len(m)))] for m in members], axis=1)
+    present, draws = _stratified_draws(y, k, rounds, seed)
     d = _recalls(y, pa, k, draws)[:, present].mean(axis=1) - _recalls(y, pb, k, draws)[:, present].mean(axis=1)
     identity = np.arange(len(y))[None, :]
     point = float(np.nanmean(_recalls(y, pa, k, identity)[0][present]) -
@@ -150,11 +155,8 @@ def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str,
     check_comparable(a, b)
     y, pa, pb, classes, ids = _arrays(a, b)
     k = len(classes)
-    present = np.array([c for c in range(k) if (y == c).any()])
-    members = [np.flatnonzero(y == c) for c in present]
-    rng = np.random.default_rng(seed)
+    present, draws = _stratified_draws(y, k, rounds, seed)
     identity = np.arange(len(y))[None, :]
-    draws = np.concatenate([m[rng.integers(0, len(m), size=(rounds, len(m)))] for m in members], axis=1)
     ra, rb = _recalls(y, pa, k, draws)[:, present], _recalls(y, pb, k, draws)[:, present]
     uar_d = ra.mean(axis=1) - rb.mean(axis=1)
     f1_d = _macro_f1(y, pa, k, draws, present) - _macro_f1(y, pb, k, draws, present)

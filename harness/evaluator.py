@@ -281,12 +281,14 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     header_fps: dict[str, float] = {}
     family = model.timing_family()
 
-    helper_timings = scheduler.Timings()
+    helper_timings = scheduler.Timings()  # the response-cache counts of a strategy's own model calls
+    helper_asked = 0
 
     def ask(role: str, requests: list[Request]) -> list:
         """A strategy's own model calls (captions), through the response cache like any answer."""
+        nonlocal helper_asked
         helper, plugin = (helpers or {})[role]
-        helper_timings.decoded += len(requests)  # here: requests asked of helper models
+        helper_asked += len(requests)
         identity = {**helper.identity(), "provenance": {"harness": harness.__version__, "plugin": plugin,
                                                         **helper.provenance()}} if response_cache else None
         out = []
@@ -371,15 +373,14 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "prompt": prompt,
         "training_prior": prior.to_dict() if prior else None,
         "strategy": plan.strategy.identity() if plan.strategy else {"name": "default", "params": {}},
-        "timing": {**timing.summarize([told.get(r["id"]) for r in rows]), "nominal_fps": protocol.nominal_fps,
-                   "header_disagreements": len(header_fps)},
+        "timing": timing.summarize(rows, protocol.nominal_fps),
         "visual_tokens_per_clip": _mean_visual_tokens(rows),
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
                     "model_s": round(timings.model_s, 4),
                     "clips_per_s": round(len(samples) / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
                     "decoded": timings.decoded, "from_frame_cache": timings.cached,
-                    "helper_answers": helper_timings.decoded,
+                    "helper_answers": helper_asked,
                     "helper_answers_from_cache": helper_timings.responses_cached,
                     "from_response_cache": timings.responses_cached,
                     "corrupt_cache_entries": timings.responses_corrupt},

@@ -106,9 +106,7 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                                        "frame_protocol", "prompt", "training_prior", "strategy") if k in head}
         merged["visual_tokens_per_clip"] = _mean_visual_tokens(rows)
         if "timing" in head:
-            merged["timing"] = {**timing.summarize([r.get("told") for r in rows]),
-                                "nominal_fps": head["timing"].get("nominal_fps"),
-                                "header_disagreements": sum(1 for r in rows if r.get("header_fps"))}
+            merged["timing"] = timing.summarize(rows, head["timing"].get("nominal_fps"))
         merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"],
                                 head["counts"]["total"]))
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}

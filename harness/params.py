@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from harness.errors import UsageError
 
@@ -68,3 +68,11 @@ def parse_tasks(text: str) -> list[TaskSpec]:
     if not specs:
         raise UsageError("no task given: --tasks NAME[,NAME...]")
     return [TaskSpec(n, p) for n, p in specs]
+
+
+def check_params(owner: str, params: dict, allowed: Iterable[str]) -> None:
+    """Refuse parameters ``owner`` (a task, probe or strategy) does not take, naming the ones it does."""
+    unknown = set(params) - set(allowed)
+    if unknown:
+        raise UsageError(f"{owner}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(allowed) or 'none'}")

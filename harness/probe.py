@@ -14,6 +14,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.params import check_params
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -66,8 +68,10 @@ class Probe(abc.ABC):
 
     name: str = ""
     description: str = ""
+    PARAMS: tuple[str, ...] = ()  # the parameters it takes (``--probes name:k=v``)
 
     def __init__(self, params: dict[str, Any]):
+        check_params(f"probe {self.name}", params, self.PARAMS)
         self.params = dict(params)
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from harness.errors import DataError, UsageError
+from harness.params import check_params  # noqa: F401  (tasks import it from here)
 from harness.task import TaskContext
 
 DATA_ENV = "HARNESS_DATA_DIR"
@@ -98,13 +99,6 @@ def parse_folds(task: str, value, count: int = 5) -> list[int]:
     if not folds or not 1 <= folds[0] <= count:
         raise UsageError(f"{task}: fold must be 1..{count} or all, got {value!r}")
     return folds
-
-
-def check_params(task: str, params: dict, allowed: Iterable[str]) -> None:
-    unknown = set(params) - set(allowed)
-    if unknown:
-        raise UsageError(f"{task}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(allowed)}")
 
 
 class ReleaseTask:

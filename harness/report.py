@@ -21,7 +21,6 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tabulate import tabulate

@@ -18,6 +18,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from harness.params import check_params
 from harness.prompts import PromptTemplate
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
 
@@ -38,8 +39,10 @@ class Strategy(abc.ABC):
 
     name: str = ""
     description: str = ""
+    PARAMS: tuple[str, ...] = ()  # the parameters it takes (``--strategy name:k=v``)
 
     def __init__(self, params: dict[str, Any]):
+        check_params(f"strategy {self.name}", params, self.PARAMS)
         self.params = dict(params)
 
     def protocol(self, base: FrameProtocol) -> FrameProtocol:
@@ -62,11 +65,6 @@ class Strategy(abc.ABC):
 class DefaultStrategy(Strategy):
     name = "default"
     description = "the task's frames as one video, then the question"
-
-    def __init__(self, params: dict[str, Any]):
-        if params:
-            raise ValueError("the default strategy takes no parameters")
-        super().__init__(params)
 
     def build(self, sample, frames, choices, context):
         return Request(sample_id=sample.id, frames=frames, messages=context.template.render(choices),

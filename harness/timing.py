@@ -118,13 +118,14 @@ def vllm_media_io(frames: Frames, family: str) -> dict[str, Any]:
     return {**told.metadata, "num_frames": len(frames.indices), "do_sample_frames": False}
 
 
-def summarize(records: list[dict]) -> dict[str, Any]:
-    """Per-task summary of what models were told (the results' ``timing`` field)."""
-    told = [r for r in records if r]
-    if not told:
-        return {}
-    return {"family": told[0]["family"],
-            "time_bases": sorted({r["time_base"] for r in told}),
-            "approximate_samples": sum(1 for r in told if not r["exact"]),
-            "max_error_s": max(r["max_error_s"] for r in told),
-            "conveys_time": told[0]["conveys_time"]}
+def summarize(rows: list[dict], nominal_fps: float | None) -> dict[str, Any]:
+    """A task's ``timing`` field from its per-sample rows (what each was told, header rates):
+    the evaluator and ``harness merge`` both call it."""
+    told = [r["told"] for r in rows if r.get("told")]
+    out: dict[str, Any] = {"nominal_fps": nominal_fps,
+                           "header_disagreements": sum(1 for r in rows if r.get("header_fps"))}
+    if told:
+        out.update(family=told[0]["family"], time_bases=sorted({t["time_base"] for t in told}),
+                   approximate_samples=sum(1 for t in told if not t["exact"]),
+                   max_error_s=max(t["max_error_s"] for t in told), conveys_time=told[0]["conveys_time"])
+    return out

@@ -74,11 +74,9 @@ class CalibrationProbe(Probe):
     name = "calibration"
     description = "confidence calibration (score mode): ECE, Brier, per-class ECE, reliability diagram, " \
                   "temperature scaling on a held-out half"
+    PARAMS = ("bins",)
 
     def __init__(self, params: dict[str, Any]):
-        unknown = set(params) - {"bins"}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; it takes bins")
         super().__init__(params)
         self.bins = int(params.get("bins", 15))
 

@@ -23,11 +23,9 @@ from harness.probes.common import finite, pyplot, row_metrics, save
 class ChoicesProbe(Probe):
     name = "choices"
     description = "answer-option order: UAR spread over N permutations, answers that change, position bias"
+    PARAMS = ("n",)
 
     def __init__(self, params: dict[str, Any]):
-        unknown = set(params) - {"n"}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; it takes n")
         super().__init__(params)
         self.n = int(params.get("n", 5))
         if self.n < 2:

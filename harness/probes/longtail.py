@@ -54,11 +54,9 @@ class LongTailProbe(Probe):
     name = "longtail"
     description = "long-tail collapse: recall vs training share, head/medium/tail UAR, collapse rate, " \
                   "class-balanced UAR, logit adjustment (score mode)"
+    PARAMS = ("tau", "contextual")
 
     def __init__(self, params: dict[str, Any]):
-        unknown = set(params) - {"tau", "contextual"}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; it takes tau, contextual")
         super().__init__(params)
         self.tau = float(params.get("tau", 1.0))
         self.contextual = str(params.get("contextual", "true")).lower() in ("1", "true", "yes")

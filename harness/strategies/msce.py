@@ -50,9 +50,6 @@ class MSCE(Strategy):
     PARAMS = ("k", "stretch", "layout", "captioner", "captioner_args", "max_frames")
 
     def __init__(self, params: dict[str, Any]):
-        unknown = set(params) - set(self.PARAMS)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; it takes {', '.join(self.PARAMS)}")
         super().__init__(params)
         self.k = int(params.get("k", 4))
         self.stretch = int(params.get("stretch", 4))
