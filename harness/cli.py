@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_EVAL
+    except BrokenPipeError:  # the output went to `head` or a closed pager: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("harness: interrupted; results of finished tasks are on disk", file=sys.stderr)
         return 130
@@ -375,7 +378,7 @@ def summary_table(document: dict) -> str:
         rows.append([key, model, t["frame_protocol"]["name"], t["counts"]["evaluated"],
                      uar_text(m["uar"], m["missing_classes"], len(t["classes"])),
                      _pct(m["war"]), _pct(m["macro_f1"]), f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
-                     _pct(m["invalid_rate"]), t["counts"]["failed"], t["timings"].get("clips_per_s", 0)])
+                     _pct(m["invalid_rate"]), t["counts"]["failed"], t["timings"].get("clips_per_s", "-")])
         spec = fold_of.get(key)
         if spec and document["aggregates"][spec]["splits"][-1] == key:
             a = document["aggregates"][spec]
