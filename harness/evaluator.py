@@ -21,7 +21,7 @@ import numpy as np
 import harness
 from harness import metrics, results, scheduler, timing
 from harness.cache import ResponseCache
-from harness.errors import DataError, HarnessError, UsageError
+from harness.errors import DataError, HarnessError, ModelAborted, UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.params import TaskSpec, parse_tasks
@@ -174,7 +174,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
         "model": {"name": config.model, "identity": model.identity(),
-                  "plugin": model_entry.plugin.to_dict()},
+                  "plugin": model_entry.plugin.to_dict(), "runtime": model.runtime()},
         "tasks": {},
         "aggregates": {},
     }
@@ -190,28 +190,43 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
                   **model.provenance()}
     document["model"]["provenance"] = provenance
     failed_total = 0
-    for plan in plans:
-        splits = plan.task.splits()
-        keys = []
-        for split in splits:
-            key = str(plan.spec) if len(splits) == 1 else f"{plan.spec}/{split}"
-            task_result, rows = evaluate_split(plan, split, model, config, batch_size,
-                                               str(Path(cache_root) / "frames") if config.frame_cache else None,
-                                               desc=key, response_cache=responses,
-                                               provenance=provenance, helpers=helpers)
-            failed_total += task_result["counts"]["failed"]
-            if config.log_samples:
-                path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
-                results.write_jsonl(path, rows)
-                task_result["samples_file"] = path.name
-                sample_paths[key] = path
-            document["tasks"][key] = task_result
-            keys.append(key)
-            document["model"]["identity"] = model.identity()  # may be settled by prepare()
+    try:
+        for plan in plans:
+            splits = plan.task.splits()
+            keys = []
+            for split in splits:
+                key = str(plan.spec) if len(splits) == 1 else f"{plan.spec}/{split}"
+                task_result, rows = evaluate_split(plan, split, model, config, batch_size,
+                                                   str(Path(cache_root) / "frames") if config.frame_cache else None,
+                                                   desc=key, response_cache=responses,
+                                                   provenance=provenance, helpers=helpers)
+                failed_total += task_result["counts"]["failed"]
+                if config.log_samples:
+                    path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
+                    results.write_jsonl(path, rows)
+                    task_result["samples_file"] = path.name
+                    sample_paths[key] = path
+                document["tasks"][key] = task_result
+                keys.append(key)
+                document["model"]["identity"] = model.identity()  # may be settled by prepare()
+                document["model"]["runtime"] = model.runtime()  # e.g. threads, chosen when the weights load
+                results.write_json(results_path, document, "results")
+            if len(keys) > 1:
+                document["aggregates"][str(plan.spec)] = aggregate([document["tasks"][k] for k in keys], keys)
+                results.write_json(results_path, document, "results")
+    except ModelAborted as exc:
+        # Nothing of this run may pass for a finished evaluation: a results file of the tasks
+        # finished before is marked aborted (the leaderboard and merge refuse it).
+        document["aborted"] = {"reason": str(exc),
+                               "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        kept = results_path.exists()
+        if kept:
             results.write_json(results_path, document, "results")
-        if len(keys) > 1:
-            document["aggregates"][str(plan.spec)] = aggregate([document["tasks"][k] for k in keys], keys)
-            results.write_json(results_path, document, "results")
+        resume = ("Every answer received is in the response cache: rerun the same command to resume"
+                  if responses is not None else "The response cache is off, so a rerun starts over")
+        raise ModelAborted(f"{exc}\nThe run stopped. {resume}"
+                           + (f" ({results_path} keeps the tasks finished before, marked aborted)" if kept else "")
+                           ) from None
     return RunOutput(document, results_path, sample_paths, failed_total)
 
 

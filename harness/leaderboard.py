@@ -217,6 +217,9 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
     documents = [(p, results.load(p, "results")) for p in result_paths]
     new_rows = []
     for path, document in documents:
+        if document.get("aborted"):
+            raise DataError(f"{path}: this run was aborted ({document['aborted']['reason'].splitlines()[0]}); "
+                            f"it is no leaderboard result. Rerun the same command: its answers are cached")
         for row in rows_from_results(document):
             if row["partial"] and not allow_partial:
                 raise DataError(f"{path}: {row['task']} is a partial run ({'; '.join(row['partial_reasons'])}); "

@@ -54,6 +54,8 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
         shard = doc["config"].get("shard")
         if not shard:
             raise DataError(f"{path}: not a shard (run with --shard i/N)")
+        if doc.get("aborted"):
+            raise DataError(f"{path}: this shard's run was aborted; rerun it (its answers are cached) and merge again")
         i, n = (int(x) for x in shard.split("/"))
         counts.add(n)
         if i in shards:

@@ -53,6 +53,11 @@ class Model(abc.ABC):
         part of every response-cache key, so an upgrade never serves answers made before it."""
         return {}
 
+    def runtime(self) -> dict[str, Any]:
+        """How this model runs where that does not change its answers (threads, concurrency, a
+        server's circuit breaker): recorded in results, never part of cache keys."""
+        return {}
+
     def timing_family(self) -> str | None:
         """The family whose time input this model's requests receive (see ``harness.timing``):
         the evaluator records what each sample was told. None: the model is told no time."""

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from tqdm import tqdm
 
 from harness.cache import ResponseCache, request_key
-from harness.errors import HarnessError, MediaError, StrategyError
+from harness.errors import HarnessError, MediaError, ModelAborted, StrategyError
 from harness.model import Model
 from harness.prompts import prompt_hash
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
@@ -193,7 +193,14 @@ def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, 
     todo = [i for i in range(len(requests)) if not cache or keys[i] not in known]
     fresh: list[Response] = []
     if todo:
-        fresh = model.predict([requests[i] for i in todo])
+        try:
+            fresh = model.predict([requests[i] for i in todo])
+        except ModelAborted as exc:  # keep what did come back: the rerun resumes from it
+            if cache:
+                got = [(keys[i], r) for i, r in zip(todo, exc.answered) if r is not None and r.error is None]
+                if got:
+                    cache.put_many(str(identity.get("id")), got)
+            raise
         if len(fresh) != len(todo):
             raise RuntimeError(f"model returned {len(fresh)} responses for {len(todo)} requests")
         if cache:

@@ -18,6 +18,11 @@ Requests run concurrently (at most ``max_concurrency``), spread over the base UR
 retries and exponential backoff plus jitter on connection errors, timeouts, 429 and 5xx
 (``Retry-After`` honoured); any other 4xx fails that sample with the server's message, and
 so does a 500 whose body names a Python exception, after one retry (it is deterministic).
+A circuit breaker shared by all requests (``harness.breaker``) stops the whole run instead
+when no request can succeed: a 401/403/404, ``breaker_refusals`` refusals before any answer,
+``breaker_failures`` failed attempts in a row, or failures with no answer for
+``breaker_seconds``. Until the server has answered once, requests go one at a time. The
+answers received stay in the response cache, so rerunning the command resumes.
 The API key is read from the env var named by ``api_key_env`` and never recorded.
 """
 
@@ -36,14 +41,16 @@ from typing import Any
 
 import harness
 from harness import timing
-from harness.errors import UsageError
+from harness.breaker import Breaker
+from harness.errors import ModelAborted, UsageError
 from harness.model import Model
 from harness.types import Request, Response
 
 ARGS = {"base_url": str, "model": str, "api_key_env": str, "max_concurrency": int, "timeout": float,
         "retries": int, "mode": str, "video": str, "structured": bool, "max_tokens": int,
         "jpeg_quality": int, "vllm_fields": bool, "batch_size": int, "top_logprobs": int,
-        "backoff": float, "mm_processor_kwargs": str, "family": str, "allow_old_server": bool}
+        "backoff": float, "mm_processor_kwargs": str, "family": str, "allow_old_server": bool,
+        "breaker_failures": int, "breaker_seconds": float, "breaker_refusals": int}
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # A 5xx body naming a Python exception is a bug on the server, not a passing fault.
 _EXCEPTION = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
@@ -199,6 +206,12 @@ class OpenAIServerModel(Model):
         self.retries = int(args.get("retries", 6))
         self.backoff = float(args.get("backoff", 0.5))  # seconds before the first retry; doubles each time
         self.batch_size = int(args.get("batch_size", 4 * self.max_concurrency))
+        try:
+            self.breaker = Breaker(failures=int(args.get("breaker_failures", 16)),
+                                   seconds=float(args.get("breaker_seconds", 60.0)),
+                                   fatal_refusals=int(args.get("breaker_refusals", 3)))
+        except ValueError as exc:
+            raise UsageError(f"{alias}: {exc}") from None
         self.api_key = None
         if args.get("api_key_env"):
             name = str(args["api_key_env"])
@@ -218,6 +231,10 @@ class OpenAIServerModel(Model):
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
                          "family": self.family}}
+
+    def runtime(self) -> dict[str, Any]:
+        return {"max_concurrency": self.max_concurrency, "timeout_s": self.timeout, "retries": self.retries,
+                "base_urls": len(self.urls), "breaker": self.breaker.settings()}
 
     def timing_family(self) -> str | None:
         return self.family if self.video == "frames" and self.vllm_fields else None
@@ -273,6 +290,12 @@ class OpenAIServerModel(Model):
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
         semaphore = asyncio.Semaphore(self.max_concurrency)
+        probe = asyncio.Lock()  # until the server has answered once, one request at a time
+        stop = asyncio.Event()  # the breaker tripped: every request ends now
+        breaker = self.breaker
+        breaker.start()
+        if breaker.reason:
+            raise ModelAborted(self._aborted(breaker.reason))
         async with httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits) as client:
             async def one(i: int, request: Request) -> Response:
                 mode = request.mode if request.mode_required else self.mode
@@ -282,12 +305,44 @@ class OpenAIServerModel(Model):
                                   top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs,
                                   family=self.family)
                 async with semaphore:
-                    return await self._post(client, body, request, start=i, mode=mode)
-            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+                    if not breaker.answered:
+                        async with probe:
+                            if not breaker.answered:
+                                return await self._post(client, body, request, start=i, mode=mode, stop=stop)
+                    return await self._post(client, body, request, start=i, mode=mode, stop=stop)
 
-    async def _post(self, client, body: dict, request: Request, start: int, mode: str | None = None) -> Response:
+            async def watch() -> None:  # trips on time even while every request sleeps in backoff
+                while breaker.check() is None:
+                    await asyncio.sleep(0.2)
+                stop.set()
+
+            tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
+            watcher, stopped = asyncio.create_task(watch()), asyncio.create_task(stop.wait())
+            everything = asyncio.gather(*tasks)
+            try:
+                await asyncio.wait([everything, stopped], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                watcher.cancel()
+                stopped.cancel()
+            if not stop.is_set():
+                return list(everything.result())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not everything.cancelled() and everything.done():
+                everything.exception()  # retrieved, so asyncio does not warn about it
+            answered = [t.result() if t.done() and not t.cancelled() and t.exception() is None else None
+                        for t in tasks]
+            raise ModelAborted(self._aborted(breaker.reason), answered)
+
+    def _aborted(self, reason: str | None) -> str:
+        return f"{self.alias} at {' | '.join(self.urls)}: {reason}"
+
+    async def _post(self, client, body: dict, request: Request, start: int, mode: str | None = None,
+                    stop: asyncio.Event | None = None) -> Response:
         import httpx
 
+        breaker = self.breaker
         last = "no attempt made"
         retries, made = self.retries, 0
         for attempt in range(self.retries + 1):
@@ -296,6 +351,7 @@ class OpenAIServerModel(Model):
             made += 1
             url = self.urls[(start + attempt) % len(self.urls)] + "/chat/completions"
             delay = min(30.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)  # backoff with jitter
+            failed = True
             try:
                 reply = await client.post(url, json=body)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
@@ -303,11 +359,15 @@ class OpenAIServerModel(Model):
             else:
                 if reply.status_code == 200:
                     try:
-                        return parse_completion(reply.json(), request, mode or self.mode)
+                        response = parse_completion(reply.json(), request, mode or self.mode)
                     except ValueError as exc:
                         last = f"{url}: reply is not JSON: {exc}"
+                    else:
+                        breaker.ok()
+                        return response
                 elif reply.status_code in RETRY_STATUS or reply.status_code >= 500:
                     last = f"{url}: HTTP {reply.status_code}: {reply.text[:300]}"
+                    failed = reply.status_code != 429  # rate limits are waited out, not held against the server
                     if reply.status_code == 500 and _EXCEPTION.search(reply.text):
                         retries = min(retries, attempt + 1)  # a bug on the server: once more, then give up
                     retry_after = reply.headers.get("Retry-After")
@@ -317,7 +377,13 @@ class OpenAIServerModel(Model):
                         except ValueError:
                             pass
                 else:  # the server refuses this request: retrying will not help
-                    return Response(error=f"{url}: HTTP {reply.status_code}: {reply.text[:500]}")
+                    error = f"{url}: HTTP {reply.status_code}: {reply.text[:500]}"
+                    if breaker.refused(reply.status_code, error) and stop is not None:
+                        stop.set()
+                    return Response(error=error)
+            if failed and breaker.failed(last) and stop is not None:
+                stop.set()
+                return Response(error=f"stopped by the circuit breaker: {last}")
             if attempt < retries:
                 await asyncio.sleep(delay)
         return Response(error=f"gave up after {made} attempts: {last}")

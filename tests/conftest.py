@@ -58,7 +58,8 @@ def run_cli(capsys, cache_dir):
         except SystemExit as exc:  # argparse usage errors
             code = exc.code
         captured = capsys.readouterr()
-        return CLIResult(code, captured.out, captured.err)
+        run.last = CLIResult(code, captured.out, captured.err)  # for helpers that return other things
+        return run.last
     return run
 
 

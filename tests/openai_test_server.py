@@ -3,7 +3,8 @@
 It runs a tiny transformers checkpoint behind the request and response shapes
 vLLM's server uses for video (``video_url`` with ``data:video/jpeg;base64,...``
 frames and ``media_io_kwargs`` timing), and can inject faults: a share of
-HTTP 500s, slow answers, a stop after N answers.
+HTTP 500s, slow answers, a stop after N answers, an API key it insists on, a
+refusal of every request.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Server:
 
     def __init__(self, checkpoint: str, port: int = 0, fail_rate: float = 0.0, slow_rate: float = 0.0,
                  slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0,
-                 rate_limit_first: int = 0, version: str | None = "0.24.0", crash_with: str | None = None):
+                 rate_limit_first: int = 0, version: str | None = "0.24.0", crash_with: str | None = None,
+                 api_key: str | None = None, refuse_with: int | None = None):
         self.model = HFModel({"pretrained": checkpoint, "mode": "generate", "max_new_tokens": 8})
         self.fail_rate, self.slow_rate, self.slow_seconds = fail_rate, slow_rate, slow_seconds
         self.delay, self.stop_after = delay, stop_after
@@ -44,6 +46,9 @@ class Server:
         self.rate_limited = 0
         self.version = version  # what GET /version answers (None: 404, as a non-vLLM server)
         self.crash_with = crash_with  # answer every request with a 500 naming this exception
+        self.api_key = api_key  # answer 401 to a request without "Bearer <api_key>"
+        self.refuse_with = refuse_with  # answer every request with this 4xx status
+        self.posts = 0  # chat-completion requests received, whatever became of them
         self.rng = random.Random(seed)
         self.lock = threading.Lock()  # one model call at a time; HTTP handling overlaps
         self.stats_lock = threading.Lock()
@@ -145,6 +150,12 @@ class Server:
                 server.authorization = self.headers.get("Authorization")
                 if not self.path.endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                with server.stats_lock:
+                    server.posts += 1
+                if server.api_key is not None and server.authorization != f"Bearer {server.api_key}":
+                    return self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_api_key"}})
+                if server.refuse_with is not None:
+                    return self._send(server.refuse_with, {"error": {"message": "this server takes no video"}})
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.stats_lock:
                     server.inflight += 1

@@ -128,16 +128,18 @@ def test_faults_are_retried_into_identical_results(server, run_cli, tmp_path):
     assert rows == reference
 
 
-def test_a_server_that_stops_mid_run_and_comes_back(server, run_cli, tmp_path, monkeypatch):
+def test_a_server_that_dies_mid_run_trips_the_breaker_and_the_rerun_resumes(server, run_cli, tmp_path,
+                                                                            monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     clean = server()
     _, _, reference = run(run_cli, tmp_path / "clean", clean.url, "--no-cache")
     dying = server(stop_after=5)
     port = dying.port
-    code, task, _ = run(run_cli, tmp_path / "first", dying.url, args=",max_concurrency=1,retries=1")
-    answered = dying.answered  # 5, or 6 when one more request slipped in while it shut down
-    assert code == 1 and answered >= 5 and task["counts"]["failed"] == 12 - answered > 0
-    assert "gave up" in task["failures"][0]["error"]
+    code, task, _ = run(run_cli, tmp_path / "first", dying.url, args=",max_concurrency=4,breaker_failures=6")
+    answered = dying.answered  # 5, or a few more that slipped in while it shut down
+    err = run_cli.last.err
+    assert code == 1 and task == {}  # no results file: nothing that could pass for an evaluation
+    assert "6 attempts in a row failed" in err and dying.url in err and "rerun the same command" in err
     revived = server(port=port)
     code, task, rows = run(run_cli, tmp_path / "second", revived.url)
     assert code == 0 and task["timings"]["from_response_cache"] == answered
@@ -145,11 +147,59 @@ def test_a_server_that_stops_mid_run_and_comes_back(server, run_cli, tmp_path, m
     assert rows == reference
 
 
-def test_client_errors_fail_the_sample_with_the_server_message(server, run_cli, tmp_path):
+def test_the_breaker_also_trips_on_time_without_an_answer(server, run_cli, tmp_path):
+    dead = server()
+    dead.stop()  # nothing listens there any more
+    code, task, _ = run(run_cli, tmp_path, dead.url, "--no-cache",
+                        args=",breaker_failures=1000,breaker_seconds=1,backoff=0.3,retries=50")
+    assert code == 1 and task == {}
+    assert "no answer came for" in run_cli.last.err and "breaker_seconds=1" in run_cli.last.err
+
+
+def test_a_wrong_or_missing_api_key_stops_the_run_after_one_request(server, run_cli, tmp_path, monkeypatch):
+    locked = server(api_key="right-key")
+    monkeypatch.setenv("TINY_KEY", "wrong-key")
+    code, task, _ = run(run_cli, tmp_path / "wrong", locked.url, "--no-cache", args=",api_key_env=TINY_KEY")
+    assert code == 1 and task == {} and locked.posts == 1
+    assert "HTTP 401" in run_cli.last.err and "Unauthorized" in run_cli.last.err
+    assert "wrong-key" not in run_cli.last.err
+    code, _, _ = run(run_cli, tmp_path / "missing", locked.url, "--no-cache", args=",max_concurrency=16")
+    assert code == 1 and locked.posts == 2
+    monkeypatch.setenv("TINY_KEY", "right-key")
+    code, task, _ = run(run_cli, tmp_path / "right", locked.url, "--no-cache", args=",api_key_env=TINY_KEY")
+    assert code == 0 and task["counts"]["failed"] == 0
+
+
+def test_an_unknown_model_name_stops_the_run_with_the_server_message(server, run_cli, tmp_path):
     s = server()
     r = run_cli("run", "--tasks", TASK, "--model", "openai-server", "--model-args",
                 f"base_url={s.url},model=not-served", "--output-path", str(tmp_path), "--no-progress")
     assert r.code == 1 and "is not served" in r.err and "HTTP 404" in r.err
+    assert s.posts == 1 and not list(tmp_path.glob("results_*.json"))
+
+
+def test_requests_every_one_refused_stop_after_a_handful(server, run_cli, tmp_path):
+    s = server(refuse_with=400)
+    code, task, _ = run(run_cli, tmp_path, s.url, "--no-cache", args=",max_concurrency=8")
+    assert code == 1 and task == {} and s.posts == 3
+    assert "refused each of the first 3 requests" in run_cli.last.err and "takes no video" in run_cli.last.err
+
+
+def test_a_run_aborted_after_a_finished_task_is_marked_and_kept_off_the_board(server, run_cli, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    s = server(stop_after=14)
+    out = tmp_path / "out"
+    r = run_cli("run", "--tasks", f"{TASK},synthetic:n=7,seed=9", "--model", "vllm-server", "--model-args",
+                f"base_url={s.url},model=tiny,backoff=0.01,max_concurrency=1", "--output-path", str(out),
+                "--no-progress")
+    assert r.code == 1 and "marked aborted" in r.err
+    [path] = out.glob("results_*.json")
+    doc = json.loads(path.read_text())
+    assert list(doc["tasks"]) == [TASK] and "attempts in a row failed" in doc["aborted"]["reason"]
+    assert doc["model"]["runtime"]["breaker"] == {"failures": 16, "seconds": 60.0, "fatal_refusals": 3}
+    r = run_cli("leaderboard", "add", str(path), "--board", str(tmp_path / "board.json"), "--allow-partial")
+    assert r.code == 1 and "aborted" in r.err and not (tmp_path / "board.json").exists()
 
 
 def test_structured_choices_and_score_mode(server, run_cli, tmp_path):
@@ -195,7 +245,8 @@ def test_the_server_version_is_recorded_and_held_to_the_floor(server, run_cli, t
 
 def test_a_server_exception_fails_fast_instead_of_six_retries(server, run_cli, tmp_path):
     broken = server(crash_with="KeyError")
-    code, task, rows = run(run_cli, tmp_path, broken.url, "--no-cache", args=",max_concurrency=1")
+    code, task, rows = run(run_cli, tmp_path, broken.url, "--no-cache",
+                           args=",max_concurrency=1,breaker_failures=100")
     assert code == 1 and task["counts"]["failed"] == 12
     assert broken.failed == 24  # one retry each, not six
     assert "KeyError" in rows[0]["error"] and "after 2 attempts" in rows[0]["error"]
