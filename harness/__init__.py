@@ -1,6 +1,10 @@
 """dfer-harness: evaluate vision-language models on dynamic facial expression recognition."""
 
+import time as _time
 from importlib import metadata as _metadata
+
+#: When the harness was first imported: a command's start-up is counted from here.
+STARTED = _time.perf_counter()
 
 try:
     __version__ = _metadata.version("dfer-harness")

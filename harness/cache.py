@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class ResponseCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        # The scheduler's prefetch thread looks answers up while the main thread stores them.
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
@@ -51,19 +54,23 @@ class ResponseCache:
 
     def get_many(self, keys: list[str]) -> dict[str, Response]:
         found: dict[str, Response] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
-            marks = ",".join("?" * len(part))
-            for key, payload in self.db.execute(f"SELECT key, payload FROM responses WHERE key IN ({marks})", part):
-                try:
-                    data = json.loads(payload)
-                    found[key] = Response(text=data["text"], scores=data.get("scores"),
-                                          variants=dict(data.get("variants") or {}),
-                                          meta=dict(data.get("meta") or {}))
-                    if not (found[key].text is None or isinstance(found[key].text, str)):
-                        raise TypeError("text is not a string")
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    found.pop(key, None)
+        with self.lock:
+            rows = []
+            for start in range(0, len(keys), 500):
+                part = keys[start:start + 500]
+                marks = ",".join("?" * len(part))
+                rows += self.db.execute(f"SELECT key, payload FROM responses WHERE key IN ({marks})", part).fetchall()
+        for key, payload in rows:
+            try:
+                data = json.loads(payload)
+                found[key] = Response(text=data["text"], scores=data.get("scores"),
+                                      variants=dict(data.get("variants") or {}),
+                                      meta=dict(data.get("meta") or {}))
+                if not (found[key].text is None or isinstance(found[key].text, str)):
+                    raise TypeError("text is not a string")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                found.pop(key, None)
+                with self.lock:
                     self.corrupt.append(key)  # a torn or edited entry: never trusted, recomputed
         return found
 
@@ -71,7 +78,7 @@ class ResponseCache:
         rows = [(key, model, time.time(), json.dumps({"text": r.text, "scores": r.scores, "variants": r.variants,
                                                      "meta": r.meta}, allow_nan=False))
                 for key, r in items]
-        with self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
 

@@ -10,14 +10,17 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from tabulate import tabulate
 
+import harness
 from harness import __version__
 from harness.errors import DataError, HarnessError, UsageError
 
 EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
+_started: float | None = None  # when this command started: the harness's import for the process's first
 
 
 def _plugin_option(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _started
+    # A command's start-up counts from the harness's import; a later call in the same process (a
+    # library user, the tests) from its own start.
+    _started = harness.STARTED if _started is None else time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
@@ -247,7 +254,7 @@ def cmd_run(args, argv) -> int:
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
         frames=args.frames, prompt=args.prompt, choice_order=args.choice_order, strategy=args.strategy,
         frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
-        shard=_shard(args.shard),
+        shard=_shard(args.shard), started=_started,
     )
     if args.launcher == "ray":
         from harness.launch.ray import launch
@@ -268,6 +275,8 @@ def cmd_run(args, argv) -> int:
                                headers=["group", "n", "UAR", "WAR"], disable_numparse=True))
             for failure in task["failures"][:10]:
                 print(f"failed: {key}: {failure['id']}: {failure['error']}", file=sys.stderr)
+    if out.document.get("timings"):
+        print("\n" + timing_line(out.document["timings"]))
     print(f"\nresults: {out.results_path}")
     for path in out.sample_paths.values():
         print(f"samples: {path}")
@@ -393,6 +402,13 @@ def summary_table(document: dict) -> str:
         table += ("\n* UAR over the classes that have samples in the evaluated subset only; it is not "
                   "comparable with a full-class UAR")
     return table
+
+
+def timing_line(t: dict) -> str:
+    """Start-up, loop and total apart: a loop rate that includes importing torch would mislead."""
+    rate = f", {t['loop_clips_per_s']:.1f} clips/s" if t.get("loop_clips_per_s") else ""
+    return (f"time: start-up {t['startup_s']:.1f} s (model load {t.get('model_load_s', 0.0):.1f} s), "
+            f"loop {t['loop_s']:.1f} s for {t.get('clips', 0)} clips{rate}, total {t['total_s']:.1f} s")
 
 
 def per_class_table(document: dict, keys: list[str]) -> str:

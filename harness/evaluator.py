@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import os
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +60,7 @@ class RunConfig:
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
+    started: float | None = None  # perf_counter() when the command started (default: when evaluate() is called)
 
 
 @dataclass
@@ -137,6 +139,7 @@ def build_model(model_entry: Entry, config: RunConfig) -> Model:
 def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOutput:
     """Run ``config``; ``model`` reuses an already built model (``harness diagnose`` runs several
     variants with one set of weights)."""
+    t0 = config.started if config.started is not None else time.perf_counter()
     plans, model_entry = resolve(host, config)
     if model is None:
         model = build_model(model_entry, config)
@@ -190,6 +193,19 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
                   **model.provenance()}
     document["model"]["provenance"] = provenance
     failed_total = 0
+    clock = {"first_loop": None, "load": 0.0, "loop": 0.0, "clips": 0}
+
+    def run_timings() -> dict:
+        """Start-up (imports, plugins, tasks, the model's load: everything before the first clip
+        could be answered), the loop over clips, and the whole command, kept apart so that a
+        loop rate never includes loading torch."""
+        total = time.perf_counter() - t0
+        startup = (clock["first_loop"] - t0 if clock["first_loop"] is not None else total) + clock["load"]
+        return {"startup_s": round(startup, 4), "model_load_s": round(clock["load"], 4),
+                "loop_s": round(clock["loop"], 4), "clips": clock["clips"],
+                "loop_clips_per_s": round(clock["clips"] / clock["loop"], 3) if clock["loop"] > 0 else None,
+                "total_s": round(total, 4)}
+
     try:
         for plan in plans:
             splits = plan.task.splits()
@@ -199,7 +215,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
                 task_result, rows = evaluate_split(plan, split, model, config, batch_size,
                                                    str(Path(cache_root) / "frames") if config.frame_cache else None,
                                                    desc=key, response_cache=responses,
-                                                   provenance=provenance, helpers=helpers)
+                                                   provenance=provenance, helpers=helpers, clock=clock)
                 failed_total += task_result["counts"]["failed"]
                 if config.log_samples:
                     path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
@@ -207,6 +223,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
                     task_result["samples_file"] = path.name
                     sample_paths[key] = path
                 document["tasks"][key] = task_result
+                document["timings"] = run_timings()
                 keys.append(key)
                 document["model"]["identity"] = model.identity()  # may be settled by prepare()
                 document["model"]["runtime"] = model.runtime()  # e.g. threads, chosen when the weights load
@@ -269,7 +286,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                    frame_cache: str | None, desc: str,
                    response_cache: ResponseCache | None = None,
                    provenance: dict | None = None,
-                   helpers: dict[str, tuple[Model, str]] | None = None) -> tuple[dict, list[dict]]:
+                   helpers: dict[str, tuple[Model, str]] | None = None,
+                   clock: dict | None = None) -> tuple[dict, list[dict]]:
     task, protocol = plan.task, plan.protocol
     all_samples = task.samples(split)
     if not all_samples:
@@ -287,10 +305,16 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     parser = AnswerParser(classes, task.aliases)
     counts = Counter(s.label for s in limited)  # the whole split's prior, whichever shard runs
     prior = task.training_prior(split)
+    workers = config.decode_workers
+    if workers is None:  # starting processes costs more than decoding a few hundred small clips
+        workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
+    # A strategy's requests may ask a model (captions): those are not built beside the model's calls.
+    prefetch = not (plan.strategy and plan.strategy.models())
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
                            class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed,
                            train_prior=dict(prior.counts) if prior else None,
-                           prior_source=prior.source if prior else None))
+                           prior_source=prior.source if prior else None, decode_workers=workers,
+                           prefetch=prefetch))
     shown: dict[str, tuple[str, ...]] = {}
     told: dict[str, dict] = {}
     header_fps: dict[str, float] = {}
@@ -337,14 +361,13 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
             told[sample.id] = timing.tell(request.frames, family).record()  # what it is told about time
         return request
 
-    workers = config.decode_workers
-    if workers is None:  # starting processes costs more than decoding a few hundred small clips
-        workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
+    if clock is not None and clock["first_loop"] is None:
+        clock["first_loop"] = time.perf_counter()
     outcomes, timings = scheduler.run(samples, protocol, model, build_request,
                                       batch_size=batch_size, workers=workers, strict=config.strict,
                                       progress=config.progress, desc=desc, frame_cache=frame_cache,
                                       response_cache=response_cache,
-                                      provenance=provenance)
+                                      provenance=provenance, prefetch=prefetch)
     rows = []
     for o in outcomes:
         choices = shown.get(o.sample.id)
@@ -372,6 +395,11 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                      "strategy_notes": notes.get(o.sample.id),
                      "prompt_hash": o.prompt_hash, "group": task.group(o.sample), "meta": o.sample.meta})
 
+    loop_s = max(0.0, timings.wall_s - timings.model_load_s)  # the model's load is start-up, not loop
+    if clock is not None:
+        clock["load"] += timings.model_load_s
+        clock["loop"] += loop_s
+        clock["clips"] += len(samples)
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
     if config.choice_order == "shuffled":
@@ -392,8 +420,9 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "visual_tokens_per_clip": _mean_visual_tokens(rows),
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
-                    "model_s": round(timings.model_s, 4),
-                    "clips_per_s": round(len(samples) / timings.wall_s, 3) if timings.wall_s > 0 else 0.0,
+                    "model_s": round(timings.model_s, 4), "model_load_s": round(timings.model_load_s, 4),
+                    "loop_s": round(loop_s, 4), "decode_workers": workers, "prefetch": prefetch,
+                    "clips_per_s": round(len(samples) / loop_s, 3) if loop_s > 0 else 0.0,
                     "decoded": timings.decoded, "from_frame_cache": timings.cached,
                     "helper_answers": helper_asked,
                     "helper_answers_from_cache": helper_timings.responses_cached,

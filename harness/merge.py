@@ -88,11 +88,12 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                 "config": {**first["config"], "shard": None,
                            "merged_from": [p.name for _, p in sorted(shards.items())]},
                 "tasks": {}, "aggregates": {}}
+    document.pop("timings", None)  # each shard's command had its own start-up; the sums are per task
     sample_paths: dict[str, Path] = {}
     failed = 0
     for key, head in first["tasks"].items():
         rows: list[dict] = []
-        timings = {"wall_s": 0.0, "decode_s": 0.0, "model_s": 0.0}
+        timings = {"wall_s": 0.0, "decode_s": 0.0, "model_s": 0.0, "model_load_s": 0.0, "loop_s": 0.0}
         for path, doc in docs:
             if key not in doc["tasks"]:
                 raise DataError(f"{path}: has no task {key!r} (other shards do)")

@@ -27,6 +27,8 @@ class Workload:
     seed: int = 0
     train_prior: dict[str, float] | None = None
     prior_source: str | None = None
+    decode_workers: int = 0  # processes decoding clips beside the model (they need cores too)
+    prefetch: bool = False  # a prefetch thread preprocesses the next batch beside the model
 
 
 class Model(abc.ABC):
@@ -41,6 +43,9 @@ class Model(abc.ABC):
     modes: tuple[str, ...] = ("generate",)
     cacheable: bool = True  # answers may be kept in the response cache (False: cheaper to recompute)
     sampling: bool = False  # answers depend on the request's seed (non-greedy decoding)
+    #: Seconds spent loading so far (imports, weights, an engine's start): a plugin that loads lazily,
+    #: inside its first ``predict``, adds them here so that they count as start-up, not loop time.
+    load_s: float = 0.0
 
     @abc.abstractmethod
     def identity(self) -> dict[str, Any]:
@@ -69,3 +74,19 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def predict(self, requests: list[Request]) -> list[Response]:
         """One response per request, in the same order."""
+
+    def preprocess(self, requests: list[Request]) -> Any:
+        """Optional: the CPU work a batch needs before the model runs (resizing, patching, the chat
+        template, tokenizing), returned as the model's inputs. The scheduler calls it in its prefetch
+        thread for the next batch while ``predict_preprocessed`` runs the current one, so it must not
+        touch what the model's own calls use (the weights, a tokenizer they share). None (the
+        default): ``predict`` does all the work."""
+        return None
+
+    def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
+        """``predict``, given what ``preprocess`` returned for these same requests."""
+        return self.predict(requests)
+
+    def preprocess_thread(self) -> None:
+        """Called once in the prefetch thread before its first ``preprocess`` (e.g. to give that
+        thread its own number of math-library threads)."""

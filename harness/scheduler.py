@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import queue
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
@@ -44,7 +46,8 @@ class Outcome:
 class Timings:
     wall_s: float = 0.0
     decode_s: float = 0.0  # summed over workers
-    model_s: float = 0.0
+    model_s: float = 0.0  # in the model's predict, its load excluded
+    model_load_s: float = 0.0  # loading the model (imports, weights) during this run: start-up, not loop
     decoded: int = 0  # clips decoded from their media
     cached: int = 0  # clips whose frames came from the frame cache
     responses_cached: int = 0  # answers taken from the response cache
@@ -180,9 +183,22 @@ def decoded(samples: list[Sample], protocol: FrameProtocol, workers: int,
             yield (s, *result)
 
 
-def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, identity: dict | None,
-            protocol: dict, timings: Timings) -> list[Response]:
-    """The model's responses, from the cache where it has them; new ones are stored at once."""
+@dataclass
+class Batch:
+    """A batch on its way to the model: the answers the cache had, and the inputs ``preprocess``
+    built for the rest (or why it could not)."""
+
+    items: list[tuple[Outcome, Request]]
+    keys: list[str]
+    known: dict[str, Response]
+    todo: list[int]
+    inputs: Any = None
+    error: Exception | None = None
+
+
+def _lookup(model: Model, requests: list[Request], cache: ResponseCache | None, identity: dict | None,
+            protocol: dict, timings: Timings) -> tuple[list[str], dict[str, Response], list[int]]:
+    """Cache keys, the answers the cache has, and the indices still to ask the model."""
     keys = [request_key(identity, protocol, r, model.sampling) for r in requests] if cache else []
     known: dict[str, Response] = {}
     if cache:
@@ -190,11 +206,17 @@ def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, 
         known = cache.get_many(keys)
         timings.responses_corrupt += len(cache.corrupt) - before
         timings.responses_cached += len(known)
-    todo = [i for i in range(len(requests)) if not cache or keys[i] not in known]
+    return keys, known, [i for i in range(len(requests)) if not cache or keys[i] not in known]
+
+
+def _ask(model: Model, requests: list[Request], keys: list[str], known: dict[str, Response], todo: list[int],
+         cache: ResponseCache | None, identity: dict | None, inputs: Any = None) -> list[Response]:
+    """The model's answers to ``todo``, stored in the cache at once, merged with the known ones."""
     fresh: list[Response] = []
     if todo:
+        asked = [requests[i] for i in todo]
         try:
-            fresh = model.predict([requests[i] for i in todo])
+            fresh = model.predict(asked) if inputs is None else model.predict_preprocessed(asked, inputs)
         except ModelAborted as exc:  # keep what did come back: the rerun resumes from it
             if cache:
                 got = [(keys[i], r) for i, r in zip(todo, exc.answered) if r is not None and r.error is None]
@@ -209,13 +231,35 @@ def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, 
     return [answers[i] if i in answers else known[keys[i]] for i in range(len(requests))]
 
 
+def _answer(model: Model, requests: list[Request], cache: ResponseCache | None, identity: dict | None,
+            protocol: dict, timings: Timings) -> list[Response]:
+    """The model's responses, from the cache where it has them; new ones are stored at once."""
+    keys, known, todo = _lookup(model, requests, cache, identity, protocol, timings)
+    return _ask(model, requests, keys, known, todo, cache, identity)
+
+
+class _Stopped(Exception):
+    """The consumer stopped (an error, or the run was interrupted): the producer ends quietly."""
+
+
+_DONE = object()
+
+
 def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
         build_request: Callable[[Sample, Frames], Request], *, batch_size: int,
         workers: int = 0, strict: bool = False, progress: bool = True,
         desc: str = "", frame_cache: str | None = None,
         response_cache: ResponseCache | None = None,
-        provenance: dict | None = None) -> tuple[list[Outcome], Timings]:
+        provenance: dict | None = None, prefetch: bool = True) -> tuple[list[Outcome], Timings]:
     """Evaluate ``samples`` with ``model``; one outcome per sample, in order.
+
+    With ``prefetch`` a second thread decodes clips, builds their requests,
+    looks their answers up in the response cache and runs the model's
+    ``preprocess`` (resize, patching, chat template) for the next batch while
+    this thread runs the model on the current one, so the model never waits
+    for the CPU work around it; answers and their order are the same either
+    way. Without it (a strategy whose requests ask the model itself) the same
+    steps run one after the other.
 
     With a ``response_cache``, answers already known are taken from it and
     every new batch of answers is stored before the next batch starts. The
@@ -225,38 +269,31 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
     identity = {**model.identity(), "provenance": provenance or {}} if response_cache else None
     protocol_dict = protocol.to_dict()
     timings = Timings()
+    loaded = model.load_s
     start = time.perf_counter()
     outcomes: list[Outcome] = []
-    batch: list[tuple[Outcome, Request]] = []  # frames live only until their batch ran
     bar = tqdm(total=len(samples), unit="clip", desc=desc, disable=not progress, leave=False)
 
-    def flush() -> None:
-        if not batch:
-            return
-        t0 = time.perf_counter()
-        try:
-            responses = _answer(model, [r for _, r in batch], response_cache, identity, protocol_dict, timings)
-        except HarnessError:
-            raise  # the model cannot run at all (missing checkpoint, bad argument): stop, say why
-        except Exception as exc:
-            if strict:
-                raise SampleFailed(f"model failed on samples {[o.sample.id for o, _ in batch]}: "
-                                   f"{exc}") from exc
-            for o, _ in batch:
-                o.error = f"model error: {type(exc).__name__}: {exc}"
-        else:
-            for (o, _), r in zip(batch, responses):
-                if r.error is not None:
-                    if strict:
-                        raise SampleFailed(f"sample {o.sample.id}: {r.error}")
-                    o.error = r.error
-                else:
-                    o.response = r
-        timings.model_s += time.perf_counter() - t0
-        bar.update(len(batch))
-        batch.clear()
+    def produce(emit: Callable[[Batch], None]) -> None:
+        """Decode, build requests, look up answers, preprocess: everything before the model runs."""
+        items: list[tuple[Outcome, Request]] = []  # frames live only until their batch ran
 
-    try:
+        def ship() -> None:
+            if not items:
+                return
+            requests = [r for _, r in items]
+            keys, known, todo = _lookup(model, requests, response_cache, identity, protocol_dict, timings)
+            batch = Batch(list(items), keys, known, todo)
+            if todo:
+                try:
+                    batch.inputs = model.preprocess([requests[i] for i in todo])
+                except HarnessError:
+                    raise
+                except Exception as exc:  # this batch fails like a failed model call; the run goes on
+                    batch.error = exc
+            items.clear()
+            emit(batch)
+
         for sample, frames, error, seconds, cached in decoded(samples, protocol, workers, frame_cache):
             timings.decode_s += seconds
             if cached:
@@ -282,11 +319,90 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
                 bar.update(1)
                 continue
             outcome.prompt_hash = prompt_hash(request.messages)
-            batch.append((outcome, request))
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+            items.append((outcome, request))
+            if len(items) >= batch_size:
+                ship()
+        ship()
+
+    def consume(batch: Batch) -> None:
+        """Run the model on one batch and record its answers (this thread only)."""
+        t0 = time.perf_counter()
+        requests = [r for _, r in batch.items]
+        try:
+            if batch.error is not None:
+                raise batch.error
+            responses = _ask(model, requests, batch.keys, batch.known, batch.todo, response_cache, identity,
+                             batch.inputs)
+        except HarnessError:
+            raise  # the model cannot run at all (missing checkpoint, bad argument): stop, say why
+        except Exception as exc:
+            if strict:
+                raise SampleFailed(f"model failed on samples {[o.sample.id for o, _ in batch.items]}: "
+                                   f"{exc}") from exc
+            for o, _ in batch.items:
+                o.error = f"model error: {type(exc).__name__}: {exc}"
+        else:
+            for (o, _), r in zip(batch.items, responses):
+                if r.error is not None:
+                    if strict:
+                        raise SampleFailed(f"sample {o.sample.id}: {r.error}")
+                    o.error = r.error
+                else:
+                    o.response = r
+        timings.model_s += time.perf_counter() - t0
+        bar.update(len(batch.items))
+
+    try:
+        if prefetch:
+            _pipelined(produce, consume, model)
+        else:
+            produce(consume)
     finally:
         bar.close()
     timings.wall_s = time.perf_counter() - start
+    timings.model_load_s = model.load_s - loaded
+    timings.model_s = max(0.0, timings.model_s - timings.model_load_s)
     return outcomes, timings
+
+
+def _pipelined(produce: Callable, consume: Callable[[Batch], None], model: Model) -> None:
+    """``produce`` in a thread at most one batch ahead of ``consume`` in this one; an error on
+    either side stops both and is raised here."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def producer() -> None:
+        try:
+            model.preprocess_thread()
+            produce(put)
+            put(_DONE)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the consumer, which raises it
+            try:
+                put(exc)
+            except _Stopped:
+                pass
+
+    thread = threading.Thread(target=producer, name="harness-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            consume(item)
+    finally:
+        stop.set()
+        thread.join()

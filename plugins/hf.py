@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,7 @@ class HFModel(Model):
     def _load(self) -> None:
         if self.model is not None:
             return
+        started = time.perf_counter()
         try:
             import torch
             import transformers
@@ -270,6 +272,7 @@ class HFModel(Model):
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
+        self.load_s += time.perf_counter() - started
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions

@@ -21,6 +21,7 @@ building and output parsing below are plain functions, tested without a GPU.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import harness
@@ -159,6 +160,7 @@ class VLLMModel(Model):
     def _start(self) -> None:
         if self.llm is not None:
             return
+        started = time.perf_counter()
         try:
             import vllm
         except ImportError:
@@ -169,6 +171,7 @@ class VLLMModel(Model):
         self.processor = AutoProcessor.from_pretrained(self.args["pretrained"], revision=self.args.get("revision"),
                                                        trust_remote_code=bool(self.args.get("trust_remote_code")))
         self.llm = vllm.LLM(**self.engine_kwargs())
+        self.load_s += time.perf_counter() - started
 
     def _params(self, kwargs: dict[str, Any]):
         kwargs = dict(kwargs)
