@@ -1,7 +1,11 @@
 """dfer-harness: evaluate vision-language models on dynamic facial expression recognition."""
 
+import importlib.abc as _abc
+import importlib.util as _util
+import sys as _sys
 import time as _time
 from importlib import metadata as _metadata
+from pathlib import Path as _Path
 
 #: When the harness was first imported: a command's start-up is counted from here.
 STARTED = _time.perf_counter()
@@ -15,5 +19,33 @@ import pluggy as _pluggy
 
 #: Decorator for plugin hook implementations: ``@harness.hookimpl``.
 hookimpl = _pluggy.HookimplMarker("harness")
+
+
+class _BesideFinder(_abc.MetaPathFinder):
+    """Installed, ``tasks/`` and ``plugins/`` are ``harness.tasks`` and ``harness.plugins``. In a
+    source checkout they sit beside ``harness/``, and a non-editable install run from the
+    repository root imports this ``harness/`` (the working directory comes first on sys.path),
+    which would lose them: this finder, consulted last, maps them to the folders beside it."""
+
+    def __init__(self, folders: dict):
+        self.folders = folders
+
+    def find_spec(self, fullname, path=None, target=None):
+        folder = self.folders.get(fullname)
+        if folder is None:
+            return None
+        return _util.spec_from_file_location(fullname, folder / "__init__.py",
+                                             submodule_search_locations=[str(folder)])
+
+
+def _map_source_layout() -> None:
+    here = _Path(__file__).resolve().parent
+    folders = {f"harness.{name}": here.parent / name for name in ("tasks", "plugins")
+               if not (here / name).is_dir() and (here.parent / name / "__init__.py").is_file()}
+    if folders and not any(isinstance(f, _BesideFinder) for f in _sys.meta_path):
+        _sys.meta_path.append(_BesideFinder(folders))
+
+
+_map_source_layout()
 
 __all__ = ["__version__", "hookimpl"]

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="shuffled permutes the candidates per sample with the seed")
     run.add_argument("--strategy", help="request strategy with parameters, e.g. msce:k=4,captioner=hf "
                                         "('harness list strategies'; default: the frames as one video)")
+    run.add_argument("--no-prefetch", action="store_true",
+                     help="prepare each batch (decode, preprocess) only after the previous one ran, instead of "
+                          "in a thread beside the model (same answers; for measuring and debugging)")
     run.add_argument("--no-frame-cache", action="store_true",
                      help="decode every clip even if its frames are in the frame cache")
     run.add_argument("--no-cache", action="store_true",
@@ -253,7 +256,7 @@ def cmd_run(args, argv) -> int:
         cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE"),
         data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"), bootstrap=args.bootstrap,
         frames=args.frames, prompt=args.prompt, choice_order=args.choice_order, strategy=args.strategy,
-        frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
+        frame_cache=not args.no_frame_cache, response_cache=not args.no_cache, prefetch=not args.no_prefetch,
         shard=_shard(args.shard), started=_started,
     )
     if args.launcher == "ray":
@@ -455,7 +458,11 @@ def cmd_show(args, argv) -> int:
     context = TaskContext(cache_dir=_path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir(),
                           data_dir=_path_or_env(args.data_dir, "HARNESS_DATA_DIR"))
     task = entry.factory(dict(spec.params), context)
-    count = task.sample_count()
+    try:
+        count = task.sample_count()
+        samples_text = str(count) if count is not None else "data not present yet"
+    except HarnessError as exc:  # say why, not just that the data is missing
+        samples_text = f"cannot be read: {exc}"
     print(f"task:        {spec}")
     print(f"description: {task.description}")
     print(f"plugin:      {entry.plugin.name} ({entry.plugin.dist or '-'} {entry.plugin.version or ''})".rstrip())
@@ -463,17 +470,38 @@ def cmd_show(args, argv) -> int:
     print(f"parameters:  {', '.join(f'{k}={v}' for k, v in task.params().items()) or '-'}")
     print(f"classes:     {', '.join(task.classes)}")
     print(f"splits:      {', '.join(task.splits())}")
-    print(f"samples:     {count if count is not None else 'data not present yet'}")
+    print(f"samples:     {samples_text}")
     p = task.frame_protocol
     print(f"frames:      {p.name} (strategy={p.strategy}, num_frames={p.num_frames}, order={p.order}, "
           f"short_side={p.short_side or 'native'})")
     for name, template in task.prompt_templates.items():
         default = " (default)" if name == task.default_template else ""
-        print(f"\nprompt template {name!r}{default}")
-        for role, text in (("system", template.system), ("user", template.user.format(
-                choices=", ".join(task.classes)))):
-            print(f"  {role}: {text}")
+        print(f"\nprompt template {name!r}{default}, the messages exactly as a model receives them "
+              f"(fixed choice order):")
+        print(render_messages(template.render(tuple(task.classes)), f"{p.num_frames or 'all'} frames, {p.name}"))
+        keys = template.answer_keys(tuple(task.classes))
+        print(f"  answers: {', '.join(f'{k} = {c}' for k, c in zip(keys, task.classes))}" if keys else
+              "  answers: a class name, read by the answer parser")
     return EXIT_OK
+
+
+def render_messages(messages: list[dict], video: str) -> str:
+    """Chat messages as text, every line as the model gets it; media parts as placeholders."""
+    lines = []
+    for message in messages:
+        parts = []
+        for part in message["content"]:
+            if part.get("type") == "video":
+                parts.append(f"<video: {video}>")
+            elif part.get("type") == "image":
+                parts.append(f"<image: frame {part.get('frame')}>")
+            else:
+                parts.append(part["text"])
+        text = "\n".join(parts).splitlines() or [""]
+        label = f"  {message['role']}:"
+        lines.append(f"{label:<10} {text[0]}")
+        lines += [f"{'':<10} {line}" for line in text[1:]]
+    return "\n".join(lines)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:

@@ -60,6 +60,7 @@ class RunConfig:
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
+    prefetch: bool = True  # prepare the next batch in a thread while the model runs
     started: float | None = None  # perf_counter() when the command started (default: when evaluate() is called)
 
 
@@ -172,7 +173,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
             "choice_seed": config.choice_seed, "strategy": config.strategy,
-            "frame_cache": config.frame_cache, "response_cache": config.response_cache,
+            "frame_cache": config.frame_cache, "response_cache": config.response_cache, "prefetch": config.prefetch,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
@@ -309,7 +310,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     if workers is None:  # starting processes costs more than decoding a few hundred small clips
         workers = 0 if len(samples) < 256 else min(os.cpu_count() or 1, 8)
     # A strategy's requests may ask a model (captions): those are not built beside the model's calls.
-    prefetch = not (plan.strategy and plan.strategy.models())
+    prefetch = config.prefetch and not (plan.strategy and plan.strategy.models())
     model.prepare(Workload(task=task.name, choices=classes, num_requests=len(samples),
                            class_counts={c: counts.get(c, 0) for c in classes}, seed=config.seed,
                            train_prior=dict(prior.counts) if prior else None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError, UsageError
+from harness.errors import DataError
 from harness.release import check_unique, inside
 from harness.task import Task
 from harness.types import Sample
@@ -30,8 +30,9 @@ class Row:
 def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
                   label_map: dict | None = None, fps: float | None = None,
                   absolute_ok: bool = False) -> list[Sample]:
-    """Samples from rows; ``absolute_ok`` accepts absolute media paths (a ``datasets``
-    Video column stores them), relative ones must still stay inside ``media_root``."""
+    """Samples from rows. Relative media paths are taken from ``media_root`` and must stay inside
+    it; absolute ones are accepted as they are with ``absolute_ok`` (no data root was declared, or a
+    ``datasets`` Video column stores them), otherwise only when they lie under ``media_root``."""
     lookup = {c.lower(): c for c in classes}
     label_map = {str(k): v for k, v in (label_map or {}).items()}
     samples, ids = [], []
@@ -45,12 +46,25 @@ def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
         if not row.media or not str(row.media).strip():
             raise DataError(f"{row.where}: empty media path")
         path = str(row.media).strip()
-        media = Path(path) if absolute_ok and Path(path).is_absolute() else inside(media_root, path, row.where)
+        if Path(path).is_absolute():
+            media = Path(path) if absolute_ok else _under(media_root, path, row.where)
+        else:
+            media = inside(media_root, path, row.where)
         sample_id = str(row.id).strip() if row.id not in (None, "") else str(row.media).strip()
         samples.append(Sample(id=sample_id, label=label, media=str(media), fps=fps))
         ids.append((sample_id, row.where))
     check_unique(ids)
     return samples
+
+
+def _under(root: Path, path: str, where: str) -> Path:
+    """An absolute path, refused unless it lies under the declared data root."""
+    resolved, base = Path(path).resolve(), root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise DataError(f"{where}: absolute path {path!r} is outside the data root {root}, and with a data root "
+                        f"every clip must lie under it. Move the clip under {root}, name it relative to it, or "
+                        f"drop the data root (media_root) to accept absolute paths anywhere")
+    return Path(path)
 
 
 class ManifestTask(Task):
@@ -71,7 +85,4 @@ class ManifestTask(Task):
         self.samples()
 
     def sample_count(self) -> int | None:
-        try:
-            return len(self.samples())
-        except (DataError, UsageError):
-            return None  # the data is missing or broken; a run says exactly why
+        return len(self.samples())  # a missing or broken manifest raises, naming the file and row

@@ -63,11 +63,12 @@ def read_text_lines(path: Path, encodings: tuple[str, ...] = ("utf-8-sig",)) -> 
 def inside(root: Path, relative: str, where: str) -> Path:
     """``root / relative``, refused if it would escape the root (``..``, absolute paths)."""
     if os.path.isabs(relative) or "\\" in relative:
-        raise DataError(f"{where}: path {relative!r} must be relative to the data root")
+        raise DataError(f"{where}: path {relative!r} must be relative to the data root {root}")
     path = (root / relative).resolve()
     base = root.resolve()
     if path != base and base not in path.parents:
-        raise DataError(f"{where}: path {relative!r} escapes the data root {root}; refusing it")
+        raise DataError(f"{where}: path {relative!r} escapes the data root {root} (through '..' or a link); "
+                        f"refusing it: clips must lie under the data root")
     return root / relative
 
 

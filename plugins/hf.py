@@ -26,6 +26,8 @@ import inspect
 import json
 import os
 import socket
+import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -224,13 +226,22 @@ class HFModel(Model):
                 f"from this machine. Fetch it where there is network (`hf download {name}`, then copy "
                 f"~/.cache/huggingface), or pass pretrained=/path/to/a/local/folder.")
         self.model = None  # weights load on the first request the response cache cannot answer
+        self._load_lock = threading.Lock()  # the prefetch thread and predict may both ask first
+        self._threads: dict[str, Any] = {}
+        self._workload = None
 
     # -- loading -----------------------------------------------------------------------------------
 
     def _load(self) -> None:
         if self.model is not None:
             return
+        with self._load_lock:
+            if self.model is None:
+                self._load_locked()
+
+    def _load_locked(self) -> None:
         started = time.perf_counter()
+        torch_before = "torch" in sys.modules
         try:
             import torch
             import transformers
@@ -238,7 +249,7 @@ class HFModel(Model):
         except ImportError:
             raise UsageError('the hf model needs torch and transformers: pip install "dfer-harness[hf]"') from None
         self.torch = torch
-        torch.set_num_threads(self.args.get("threads") or os.cpu_count() or 1)
+        self._torch_before = torch_before
         # Warnings stay on: one about inputs (a missing fps, a truncated prompt) must reach the user.
         transformers.logging.set_verbosity_warning()
         transformers.logging.disable_progress_bar()
@@ -258,6 +269,9 @@ class HFModel(Model):
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # The prefetch thread builds inputs with its own copy: a fast tokenizer used from two threads
+        # at once can fail ("Already borrowed").
+        self.prep_processor = copy.deepcopy(self.processor)
         self.end_of_turn = self._end_of_turn()
         # Only which tokens end an answer comes from the checkpoint's generation_config; sampling and
         # penalties (GREEDY) are stated by us, so a checkpoint default never changes an answer.
@@ -273,6 +287,58 @@ class HFModel(Model):
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
         self.load_s += time.perf_counter() - started
+
+    def prepare(self, workload) -> None:
+        self._workload = workload
+
+    def _set_threads(self) -> None:
+        """Choose torch's thread count once, in the thread that runs the model: ``threads=`` if
+        given; else what the user set (``OMP_NUM_THREADS``, or a program that imported torch
+        itself keeps its own setting); else the cores left after the decode processes and the
+        prefetch thread, so that none of them fight over a core (oversubscription slowed a CPU
+        loop 20-30x in one measurement)."""
+        if self._threads:
+            return
+        torch = self.torch
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workload = self._workload
+        beside = (workload.decode_workers + (1 if workload.prefetch else 0)) if workload else 0
+        if "threads" in self.args:
+            torch.set_num_threads(max(1, self.args["threads"]))
+            source = "threads="
+        elif os.environ.get("OMP_NUM_THREADS"):
+            source = "OMP_NUM_THREADS"
+        elif self._torch_before:
+            source = "kept: torch was imported and set up by the calling program"
+        else:
+            torch.set_num_threads(max(1, cores - beside))
+            source = f"{cores} cores less {beside} busy beside the model (decode processes, prefetch thread)"
+        self._threads = {"torch_threads": torch.get_num_threads(), "source": source, "cores": cores,
+                         "interop_threads": torch.get_num_interop_threads(),
+                         "decode_workers": workload.decode_workers if workload else 0,
+                         "prefetch_thread": bool(workload and workload.prefetch),
+                         "prefetch_torch_threads": 1 if workload and workload.prefetch else None}
+
+    def runtime(self) -> dict[str, Any]:
+        return {"device": self.device, **self._threads}
+
+    def preprocess_thread(self) -> None:
+        self._load()
+        self.torch.set_num_threads(1)  # this thread's own setting: resizing beside the model, on one core
+
+    def preprocess(self, requests: list[Request]) -> Any:
+        """The processor's work for a batch (resize, patching, chat template, tokens), in the order
+        ``predict`` runs it, so the model's thread only runs the model."""
+        self._load()
+        mode = self._mode(requests)
+        if mode == "score" and self.args.get("prior_correction"):
+            return None  # its content-free passes build their own inputs
+        order = self._order(requests)
+        return {"mode": mode, "order": order,
+                "inputs": self._inputs([requests[i] for i in order], processor=self.prep_processor, device=None)}
+
+    def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
+        return self.predict(requests, inputs)
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions
@@ -341,11 +407,14 @@ class HFModel(Model):
         return {"shortest_edge": self.args.get("min_pixels", patch * patch),
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
 
-    def _inputs(self, requests: list[Request], suffixes: list[str] | None = None):
+    def _inputs(self, requests: list[Request], suffixes: list[str] | None = None, processor=None,
+                device: str | None = "model"):
+        """The processor's inputs for ``requests``; on the model's device unless ``device=None``."""
         self._load()
         from transformers.video_utils import VideoMetadata
 
-        texts = [self.processor.apply_chat_template(self._messages(r), add_generation_prompt=True, tokenize=False)
+        processor = processor or self.processor
+        texts = [processor.apply_chat_template(self._messages(r), add_generation_prompt=True, tokenize=False)
                  for r in requests]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
@@ -353,11 +422,11 @@ class HFModel(Model):
         stills = [self._image_frames(r) for r in requests]
         if any(stills):  # a strategy's still images (keyframes), in the order the messages name them
             kwargs["images"] = [[r.frames.array[i] for i in idx] for r, idx in zip(requests, stills)]
-            size = self._size(self.processor.image_processor)
+            size = self._size(processor.image_processor)
             if size:
                 kwargs["size"] = size
         elif self.video_input == "video":
-            video_processor = self.processor.video_processor
+            video_processor = processor.video_processor
             family = self.timing_family()
             kwargs["videos"] = [r.frames.array for r in requests]
             # harness.timing decides what the model is told, exactly as for vLLM and served models.
@@ -373,32 +442,44 @@ class HFModel(Model):
                 kwargs["cap_pixels_per_frame"] = True
         else:
             kwargs["images"] = [list(r.frames.array) for r in requests]
-            size = self._size(self.processor.image_processor)
+            size = self._size(processor.image_processor)
             if size:
                 kwargs["size"] = size
-        return self.processor(**kwargs).to(self.device)
+        inputs = processor(**kwargs)
+        return inputs.to(self.device) if device else inputs
 
     # -- modes -------------------------------------------------------------------------------------
 
-    def predict(self, requests: list[Request]) -> list[Response]:
-        self._load()
+    def _mode(self, requests: list[Request]) -> str:
         # A request that requires its mode (a strategy's caption) gets it; otherwise mode= decides.
-        mode = requests[0].mode if requests[0].mode_required else (self.mode or requests[0].mode)
+        return requests[0].mode if requests[0].mode_required else (self.mode or requests[0].mode)
+
+    @staticmethod
+    def _order(requests: list[Request]) -> list[int]:
         # Longest first: visual token count decides the cost; answers go back in request order.
-        order = sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
+        return sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
+
+    def predict(self, requests: list[Request], prepared: dict | None = None) -> list[Response]:
+        self._load()
+        self._set_threads()
+        mode = self._mode(requests)
+        order = self._order(requests)
         ordered = [requests[i] for i in order]
+        inputs = None
+        if prepared is not None and prepared["mode"] == mode and prepared["order"] == order:
+            inputs = prepared["inputs"].to(self.device)
         with self.torch.inference_mode():
-            responses = self._generate(ordered) if mode == "generate" else self._score(ordered)
+            responses = self._generate(ordered, inputs) if mode == "generate" else self._score(ordered, inputs)
         out: list[Response] = [Response()] * len(requests)
         for i, response in zip(order, responses):
             out[i] = response
         return out
 
-    def _generate(self, requests: list[Request]) -> list[Response]:
+    def _generate(self, requests: list[Request], inputs=None) -> list[Response]:
         if self.args.get("prior_correction"):
             raise UsageError("prior_correction needs mode=score (this task asks for generated answers); "
                              "pass mode=score or drop prior_correction")
-        inputs = self._inputs(requests)
+        inputs = inputs if inputs is not None else self._inputs(requests)
         output = self.model.generate(**inputs, **GREEDY, max_new_tokens=self.max_new_tokens,
                                      pad_token_id=self.tokenizer.pad_token_id)
         new = output[:, inputs["input_ids"].shape[1]:]
@@ -427,7 +508,7 @@ class HFModel(Model):
     def _end_of_turn(self) -> int:
         return end_of_turn_token(self.processor, self.tokenizer, self.args["pretrained"])
 
-    def _choice_scores(self, requests: list[Request], reference: bool = False) -> list[list[float]]:
+    def _choice_scores(self, requests: list[Request], reference: bool = False, inputs=None) -> list[list[float]]:
         """Log-likelihood of each candidate's whole answer (its tokens, then end-of-turn) after each prompt.
 
         The prompt and its video are encoded once per batch; each candidate then
@@ -440,11 +521,11 @@ class HFModel(Model):
             conts = [self._continuations(r) for r in requests]
             if reference:
                 return [self._reference_scores(r, c) for r, c in zip(requests, conts)]
-            return self._cached_scores(requests, conts)
+            return self._cached_scores(requests, conts, inputs)
 
-    def _cached_scores(self, requests: list[Request], conts: list[list[list[int]]]) -> list[list[float]]:
+    def _cached_scores(self, requests: list[Request], conts: list[list[list[int]]], inputs=None) -> list[list[float]]:
         torch = self.torch
-        inputs = self._inputs(requests)
+        inputs = inputs if inputs is not None else self._inputs(requests)
         self._last_visual_tokens = self._visual_tokens(inputs)
         out = self.model(**inputs, use_cache=True)
         cache = getattr(out, "cache", None) or out.past_key_values
@@ -524,9 +605,9 @@ class HFModel(Model):
             self._prior_cache[key] = torch.log(torch.stack(probs).mean(dim=0)).tolist()
         return self._prior_cache[key]
 
-    def _score(self, requests: list[Request]) -> list[Response]:
+    def _score(self, requests: list[Request], inputs=None) -> list[Response]:
         out = []
-        raws = self._choice_scores(requests)
+        raws = self._choice_scores(requests, inputs=inputs)
         tokens = self._last_visual_tokens
         for request, raw, visual in zip(requests, raws, tokens):
             scores = self._normalise(raw, request)

@@ -85,9 +85,9 @@ class HFDatasetTask(ManifestTask):
                 "classes": "|".join(self.classes), "media_root": str(self.media_root), "fps": self.fps}
 
     def _read(self):
+        ds = _load(self.path, self.config_name, self.split, self.revision)  # says how to install datasets
         import datasets
 
-        ds = _load(self.path, self.config_name, self.split, self.revision)
         where = f"hf-dataset {self.path} ({self.split})"
         for column in (self.media_column, self.label_column, self.id_column):
             if column and column not in ds.column_names:

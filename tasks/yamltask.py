@@ -6,6 +6,8 @@ registers one task. A file looks like::
 
     task: my-clips
     manifest: clips.csv          # CSV with a header, or JSONL; relative to this file
+    media_root: clips/           # optional data root: every clip must lie under it (default: the
+                                 # manifest's folder, and absolute clip paths are taken as they are)
     media_column: path           # default "media"
     label_column: emotion        # default "label"
     classes: [happy, sad, neutral]
@@ -124,7 +126,9 @@ class YAMLTask(ManifestTask):
         rows = read_manifest(manifest, d.get("media_column", "media"), d.get("label_column", "label"),
                              d.get("id_column"))
         media_root = self.path.parent / d["media_root"] if "media_root" in d else manifest.parent
-        return nonempty(build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps), manifest)
+        # Without a declared media_root, a user's manifest may name clips anywhere by absolute path.
+        return nonempty(build_samples(rows, self.classes, media_root, d.get("label_map"), self.fps,
+                                      absolute_ok="media_root" not in d), manifest)
 
 
 def include_paths(env: dict | None = None) -> list[Path]:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from collections import Counter
 
 from harness import results
@@ -156,3 +157,30 @@ def test_uar_over_fewer_classes_is_marked_in_the_summary(run_cli, tmp_path):
                 "--output-path", str(tmp_path), "--no-progress")
     assert r.code == 0, r.err
     assert "* (" in r.out and "/7 classes)" in r.out and "not comparable" in r.out
+
+
+def test_show_task_prints_the_prompt_as_the_model_gets_it_letters_included(run_cli):
+    r = run_cli("show", "task", "synthetic")
+    assert r.code == 0
+    letters = r.out.split("prompt template 'letters'")[1].split("prompt template")[0]
+    assert "<video: 8 frames, uniform8>" in letters
+    assert "A. happy\n" in letters and "G. fear\n" in letters and "A = happy" in letters
+    assert "Choose one of: happy, sad, neutral, angry, surprise, disgust, fear." in r.out
+
+
+def test_python_dash_m_harness_is_the_harness_command():
+    r = subprocess.run([sys.executable, "-m", "harness", "list", "models"], capture_output=True, text=True)
+    assert r.returncode == 0 and "majority" in r.stdout
+
+
+def test_a_source_checkout_finds_its_tasks_and_plugins_without_an_editable_install():
+    """A non-editable install run from the repository root imports ./harness, whose tasks/ and
+    plugins/ live beside it: they must still be harness.tasks and harness.plugins."""
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+            "import harness.tasks.dfew, harness.plugins.baselines\n"
+            "print(harness.tasks.dfew.__file__)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()) == root / "tasks" / "dfew.py"

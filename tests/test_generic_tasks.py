@@ -151,3 +151,31 @@ def test_yaml_tasks_inherit_the_standard_synonyms_unless_they_opt_out(clip_folde
     assert parser.parse("joyful").prediction == "happy"  # its own alias
     opted = YAMLTask(path, {**definition, "standard_synonyms": False}, {}, TaskContext(cache_dir=root / "c"))
     assert AnswerParser(opted.classes, opted.aliases).parse("Happiness").status == "invalid"
+
+
+def test_absolute_clip_paths_are_taken_unless_a_data_root_excludes_them(clip_folder, run_cli):
+    root, rows = clip_folder
+    absolute = [(str(root / p), lab, i) for p, lab, i in rows]
+    tasks = write_yaml_task(root, absolute)  # no media_root: a user's own manifest may name clips anywhere
+    r = run_cli("show", "task", "my-clips", "--include-path", str(tasks))
+    assert r.code == 0 and f"samples:     {len(rows)}" in r.out
+    r = run_cli("run", "--include-path", str(tasks), "--tasks", "my-clips", "--model", "majority-oracle",
+                "--output-path", str(root / "out"), "--no-progress")
+    assert r.code == 0, r.err
+    # With a data root, absolute paths must lie under it; the refusal names the row, the path and why.
+    yaml = tasks / "my.yaml"
+    (root / "elsewhere").mkdir()
+    yaml.write_text(yaml.read_text() + "media_root: ../elsewhere\n")
+    r = run_cli("show", "task", "my-clips", "--include-path", str(tasks))
+    assert r.code == 0 and "samples:     cannot be read:" in r.out
+    assert f"clips.csv:2: absolute path '{root / rows[0][0]}' is outside the data root" in r.out
+    yaml.write_text(yaml.read_text().replace("media_root: ../elsewhere", "media_root: .."))
+    r = run_cli("show", "task", "my-clips", "--include-path", str(tasks))
+    assert f"samples:     {len(rows)}" in r.out
+
+
+def test_show_task_says_how_to_install_datasets_when_it_is_missing(run_cli, monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if it were not installed
+    r = run_cli("show", "task", f"hf-dataset:path={tmp_path},classes=happy|sad")
+    assert r.code == 0 and 'pip install "dfer-harness[datasets]"' in r.out
