@@ -62,6 +62,29 @@ def harness(work: Path, ckpt: Path, clips: int, batch: int, dtype: str, extra: s
             "inside": doc["timings"]}
 
 
+IMPORTS = {"python": "pass", "import torch": "import torch",
+           "+ transformers": "import torch, transformers",
+           "+ processor and model classes (torchvision, torch._dynamo)":
+               "from transformers import AutoModelForImageTextToText, AutoProcessor"}
+
+
+def imports(work: Path, repeats: int, env: dict) -> list[dict]:
+    """Seconds each library import stage takes in a fresh process, and the harness's own start-up
+    (a run with a model that imports nothing): where a command's start-up goes."""
+    times: dict[str, list[float]] = {name: [] for name in [*IMPORTS, "harness run, model majority (start-up)"]}
+    for _ in range(repeats):
+        for name, code in IMPORTS.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - start)
+        out = Path(tempfile.mkdtemp(dir=work))
+        subprocess.run([str(BIN / "harness"), "run", "--tasks", "synthetic:n=120,seed=5", "--model", "majority",
+                        "--output-path", str(out), "--no-progress"], env=env, check=True, capture_output=True)
+        doc = json.loads(next(out.glob("results_*.json")).read_text())
+        times["harness run, model majority (start-up)"].append(doc["timings"]["startup_s"])
+    return [{"stage": name, "seconds": statistics.median(v), "runs": v} for name, v in times.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=120)
@@ -80,6 +103,7 @@ def main() -> None:
     manifest.write_text(json.dumps({"checkpoint": str(ckpt), "dtype": args.dtype, "frames": 8, "max_new_tokens": 8,
                                     "clips": [s.media for s in samples],
                                     "messages": NAMES.render(tuple(task.classes))}))
+    stages = imports(work, args.repeats, env)
     configs = {"hand loop": lambda b, e: hand(manifest, b, e),
                "harness": lambda b, e: harness(work, ckpt, args.clips, b, args.dtype, "", e),
                "harness threads=all": lambda b, e: harness(work, ckpt, args.clips, b, args.dtype,
@@ -117,10 +141,13 @@ def main() -> None:
           f"medians of {args.repeats} interleaved runs")
     print(tabulate(rows, headers=["config", "batch", "neighbour", "torch threads", "start-up s", "loop s",
                                   "loop clips/s", "loop vs hand", "total s", "same answers"], disable_numparse=True))
+    print("\nstart-up, where it goes (fresh processes, medians):")
+    print(tabulate([[r["stage"], f"{r['seconds']:.2f}"] for r in stages], headers=["stage", "seconds"],
+                   disable_numparse=True))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"clips": args.clips, "dtype": args.dtype, "cores": os.cpu_count(),
-                               "repeats": args.repeats, "results": records}, indent=1))
+                               "repeats": args.repeats, "results": records, "startup_stages": stages}, indent=1))
     print(f"wrote {out}")
 
 

@@ -273,7 +273,23 @@ class OpenAIServerModel(Model):
                 raise UsageError(message)
             print(f"warning: {message}", file=sys.stderr)
 
-    def predict(self, requests: list[Request]) -> list[Response]:
+    def _body(self, request: Request) -> dict:
+        return build_body(request, self.served, mode=self._mode(request), video=self.video,
+                          structured=self.structured, max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
+                          vllm_fields=self.vllm_fields, top_logprobs=self.top_logprobs,
+                          mm_processor_kwargs=self.mm_kwargs, family=self.family)
+
+    def _mode(self, request: Request) -> str:
+        return request.mode if request.mode_required else self.mode
+
+    def preprocess(self, requests: list[Request]) -> list[dict]:
+        """The request bodies (JPEG encoding of every frame), built in the prefetch thread."""
+        return [self._body(r) for r in requests]
+
+    def predict_preprocessed(self, requests: list[Request], inputs: list[dict]) -> list[Response]:
+        return self.predict(requests, inputs)
+
+    def predict(self, requests: list[Request], bodies: list[dict] | None = None) -> list[Response]:
         self.check_server()
         if self.mode == "score":
             for request in (r for r in requests if not r.mode_required):
@@ -282,9 +298,9 @@ class OpenAIServerModel(Model):
                     raise UsageError(f"{self.alias}: mode=score over a server reads the first answer token's "
                                      f"top log-probabilities, which is exact only for one-token answers: run it "
                                      f"with --prompt letters (option letters), or use mode=generate")
-        return asyncio.run(self._run(requests))
+        return asyncio.run(self._run(requests, bodies))
 
-    async def _run(self, requests: list[Request]) -> list[Response]:
+    async def _run(self, requests: list[Request], bodies: list[dict] | None = None) -> list[Response]:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -298,12 +314,8 @@ class OpenAIServerModel(Model):
             raise ModelAborted(self._aborted(breaker.reason))
         async with httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits) as client:
             async def one(i: int, request: Request) -> Response:
-                mode = request.mode if request.mode_required else self.mode
-                body = build_body(request, self.served, mode=mode, video=self.video,
-                                  structured=self.structured, max_tokens=self.max_tokens,
-                                  jpeg_quality=self.jpeg_quality, vllm_fields=self.vllm_fields,
-                                  top_logprobs=self.top_logprobs, mm_processor_kwargs=self.mm_kwargs,
-                                  family=self.family)
+                mode = self._mode(request)
+                body = bodies[i] if bodies is not None else self._body(request)
                 async with semaphore:
                     if not breaker.answered:
                         async with probe:

@@ -281,3 +281,55 @@ def test_batches_of_different_sizes_and_shuffled_choices_answer_as_single_reques
     if mode == "score":
         for a, b in zip(alone, together):
             np.testing.assert_allclose([a.scores[c] for c in CLASSES], [b.scores[c] for c in CLASSES], atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["generate", "score"])
+def test_inputs_built_beside_the_model_give_the_same_answers_and_load_time_is_start_up(checkpoints, run_cli,
+                                                                                         tmp_path, mode):
+    docs = {}
+    for flag in ("", "--no-prefetch"):
+        out = tmp_path / (flag or "prefetch")
+        r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "hf", "--model-args",
+                    f"pretrained={checkpoints['qwen2.5-vl']},mode={mode},batch_size=4,max_new_tokens=4",
+                    "--output-path", str(out), "--log-samples", "--no-progress", "--no-cache",
+                    *([flag] if flag else []))
+        assert r.code == 0, r.err
+        doc = read_results(out)
+        task = doc["tasks"]["synthetic:n=12,seed=4"]
+        rows = [json.loads(x) for x in (out / task["samples_file"]).read_text().splitlines()]
+        docs[flag] = (doc, [(x["id"], x["raw"], x["scores"]) for x in rows])
+    (doc, rows), (serial_doc, serial_rows) = docs[""], docs["--no-prefetch"]
+    assert rows == serial_rows
+    assert doc["model"]["runtime"]["prefetch_thread"] and not serial_doc["model"]["runtime"]["prefetch_thread"]
+    task = doc["tasks"]["synthetic:n=12,seed=4"]["timings"]
+    run = doc["timings"]
+    assert task["model_load_s"] > 0 and task["prefetch"] is True  # a fresh model: its weights loaded in this run
+    assert task["loop_s"] == pytest.approx(task["wall_s"] - task["model_load_s"], abs=1e-3)
+    assert task["clips_per_s"] == pytest.approx(12 / task["loop_s"], rel=1e-2)
+    assert run["startup_s"] >= run["model_load_s"] == task["model_load_s"]
+    assert run["startup_s"] + run["loop_s"] <= run["total_s"] + 1e-3 and run["clips"] == 12
+
+
+def test_torch_threads_leave_cores_to_the_decoders_unless_the_user_chose(checkpoints, tmp_path):
+    """Run as fresh processes: a program that imported torch itself keeps its own setting."""
+    import os
+    import subprocess
+    import sys
+
+    def runtime(env_extra: dict, *extra: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        r = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "synthetic:n=8,seed=4", "--model",
+                            "hf", "--model-args", f"pretrained={checkpoints['qwen2.5-vl']},max_new_tokens=2",
+                            "--output-path", str(out), "--no-progress", "--no-cache", *extra],
+                           env={**env, **env_extra, "HARNESS_CACHE": str(tmp_path / "cache")},
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return read_results(out)["model"]["runtime"]
+
+    cores = len(os.sched_getaffinity(0))
+    chosen = runtime({}, "--decode-workers", "1")
+    assert chosen["torch_threads"] == max(1, cores - 2) and chosen["decode_workers"] == 1
+    assert chosen["source"].startswith(f"{cores} cores less 2 busy")
+    told = runtime({"OMP_NUM_THREADS": "1"})
+    assert told["torch_threads"] == 1 and told["source"] == "OMP_NUM_THREADS"

@@ -136,14 +136,13 @@ def test_a_server_that_dies_mid_run_trips_the_breaker_and_the_rerun_resumes(serv
     dying = server(stop_after=5)
     port = dying.port
     code, task, _ = run(run_cli, tmp_path / "first", dying.url, args=",max_concurrency=4,breaker_failures=6")
-    answered = dying.answered  # 5, or a few more that slipped in while it shut down
     err = run_cli.last.err
     assert code == 1 and task == {}  # no results file: nothing that could pass for an evaluation
     assert "6 attempts in a row failed" in err and dying.url in err and "rerun the same command" in err
     revived = server(port=port)
     code, task, rows = run(run_cli, tmp_path / "second", revived.url)
-    assert code == 0 and task["timings"]["from_response_cache"] == answered
-    assert revived.answered == 12 - answered
+    cached = task["timings"]["from_response_cache"]  # the answers that arrived before the breaker tripped
+    assert code == 0 and 0 < cached <= dying.answered and cached + revived.answered == 12
     assert rows == reference
 
 
