@@ -134,7 +134,7 @@ def launch(config: evaluator.RunConfig, plugins: list[str], shards: int, resourc
     try:
         attempts = ray.remote(num_cpus=0)(_Attempts).remote()
         task = ray.remote(run_shard).options(max_retries=max_retries, retry_exceptions=False, **options)
-        data = _config_dict(replace(config, progress=False))
+        data = _config_dict(replace(config, progress=False, started=None))  # each shard times its own start-up
         pending = {task.remote(data, i, shards, plugins, attempts): i for i in range(shards)}
         done: dict[int, dict] = {}
         bar = tqdm(total=shards, unit="shard", desc="ray", disable=not progress)
