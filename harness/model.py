@@ -86,7 +86,3 @@ class Model(abc.ABC):
     def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
         """``predict``, given what ``preprocess`` returned for these same requests."""
         return self.predict(requests)
-
-    def preprocess_thread(self) -> None:
-        """Called once in the prefetch thread before its first ``preprocess`` (e.g. to give that
-        thread its own number of math-library threads)."""

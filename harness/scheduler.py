@@ -354,7 +354,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
 
     try:
         if prefetch:
-            _pipelined(produce, consume, model)
+            _pipelined(produce, consume)
         else:
             produce(consume)
     finally:
@@ -365,7 +365,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, model: Model,
     return outcomes, timings
 
 
-def _pipelined(produce: Callable, consume: Callable[[Batch], None], model: Model) -> None:
+def _pipelined(produce: Callable, consume: Callable[[Batch], None]) -> None:
     """``produce`` in a thread at most one batch ahead of ``consume`` in this one; an error on
     either side stops both and is raised here."""
     ready: queue.Queue = queue.Queue(maxsize=1)
@@ -382,7 +382,6 @@ def _pipelined(produce: Callable, consume: Callable[[Batch], None], model: Model
 
     def producer() -> None:
         try:
-            model.preprocess_thread()
             produce(put)
             put(_DONE)
         except _Stopped:

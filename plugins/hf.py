@@ -228,6 +228,7 @@ class HFModel(Model):
         self.model = None  # weights load on the first request the response cache cannot answer
         self._load_lock = threading.Lock()  # the prefetch thread and predict may both ask first
         self._threads: dict[str, Any] = {}
+        self._local = threading.local()
         self._workload = None
 
     # -- loading -----------------------------------------------------------------------------------
@@ -322,14 +323,13 @@ class HFModel(Model):
     def runtime(self) -> dict[str, Any]:
         return {"device": self.device, **self._threads}
 
-    def preprocess_thread(self) -> None:
-        self._load()
-        self.torch.set_num_threads(1)  # this thread's own setting: resizing beside the model, on one core
-
     def preprocess(self, requests: list[Request]) -> Any:
         """The processor's work for a batch (resize, patching, chat template, tokens), in the order
         ``predict`` runs it, so the model's thread only runs the model."""
         self._load()
+        if not getattr(self._local, "threads_set", False):  # this thread's own setting: one core beside the model
+            self.torch.set_num_threads(1)
+            self._local.threads_set = True
         mode = self._mode(requests)
         if mode == "score" and self.args.get("prior_correction"):
             return None  # its content-free passes build their own inputs

@@ -308,6 +308,18 @@ def test_inputs_built_beside_the_model_give_the_same_answers_and_load_time_is_st
     assert task["clips_per_s"] == pytest.approx(12 / task["loop_s"], rel=1e-2)
     assert run["startup_s"] >= run["model_load_s"] == task["model_load_s"]
     assert run["startup_s"] + run["loop_s"] <= run["total_s"] + 1e-3 and run["clips"] == 12
+    # Answered from the response cache, a rerun never loads the weights (nor imports torch for them).
+    from harness import evaluator, host
+    from harness.params import parse_tasks
+    config = evaluator.RunConfig(tasks=parse_tasks("synthetic:n=12,seed=4"), model="hf", progress=False,
+                                 output_path=tmp_path / "again", batch_size=4,
+                                 model_args={"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": mode,
+                                             "max_new_tokens": 4})
+    evaluator.evaluate(host.load([]), config)  # fills the response cache
+    model = HFModel(dict(config.model_args))
+    again = evaluator.evaluate(host.load([]), config, model=model).document
+    assert model.model is None and again["tasks"]["synthetic:n=12,seed=4"]["timings"]["from_response_cache"] == 12
+    assert again["timings"]["model_load_s"] == 0
 
 
 def test_torch_threads_leave_cores_to_the_decoders_unless_the_user_chose(checkpoints, tmp_path):
