@@ -44,13 +44,15 @@ def hand(manifest: Path, batch: int, env: dict) -> dict:
             "answers": data["answers"], "threads": data["torch_threads"]}
 
 
-def harness(work: Path, ckpt: Path, clips: int, batch: int, dtype: str, extra: str, env: dict) -> dict:
+def harness(work: Path, ckpt: Path, clips: int, batch: int, dtype: str, extra: str, env: dict,
+            flags: tuple[str, ...] = ()) -> dict:
     out = Path(tempfile.mkdtemp(dir=work))
     start = time.perf_counter()
     subprocess.run([str(BIN / "harness"), "run", "--tasks", f"synthetic:n={clips},seed=5", "--model", "hf",
                     "--model-args", f"pretrained={ckpt},max_new_tokens=8,dtype={dtype}{extra}",
                     "--batch-size", str(batch), "--no-cache", "--no-frame-cache", "--log-samples",
-                    "--output-path", str(out), "--no-progress"], capture_output=True, text=True, env=env, check=True)
+                    "--output-path", str(out), "--no-progress", *flags], capture_output=True, text=True, env=env,
+                   check=True)
     total = time.perf_counter() - start
     doc = json.loads(next(out.glob("results_*.json")).read_text())
     task = next(iter(doc["tasks"].values()))
@@ -91,10 +93,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--neighbour", action="store_true", help="also measure beside a busy process")
+    ap.add_argument("--width", type=int, default=32, help="hidden size of the checkpoint (32: the tiny one)")
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--pipeline", action="store_true",
+                    help="also run the harness on every core with and without its prefetch thread")
     ap.add_argument("--out", default="bench/results/loop.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="harness-loop-"))
-    ckpt = build("qwen2.5-vl", work / "ckpt")
+    ckpt = build("qwen2.5-vl", work / "ckpt", width=args.width, layers=args.layers)
     env = {**os.environ, "HARNESS_CACHE": str(work / "cache"), "HF_HUB_OFFLINE": "1"}
     env.pop("OMP_NUM_THREADS", None)
     task = SyntheticTask({"n": args.clips, "seed": 5}, TaskContext(cache_dir=work / "cache"))
@@ -103,12 +109,15 @@ def main() -> None:
     manifest.write_text(json.dumps({"checkpoint": str(ckpt), "dtype": args.dtype, "frames": 8, "max_new_tokens": 8,
                                     "clips": [s.media for s in samples],
                                     "messages": NAMES.render(tuple(task.classes))}))
-    stages = imports(work, args.repeats, env)
+    stages = imports(work, args.repeats, env) if args.width == 32 else []
     configs = {"hand loop": lambda b, e: hand(manifest, b, e),
                "harness": lambda b, e: harness(work, ckpt, args.clips, b, args.dtype, "", e),
                "harness threads=all": lambda b, e: harness(work, ckpt, args.clips, b, args.dtype,
                                                            f",threads={os.cpu_count()}", e)}
-    if not args.neighbour:
+    if args.pipeline:
+        configs["harness threads=all --no-prefetch"] = lambda b, e: harness(
+            work, ckpt, args.clips, b, args.dtype, f",threads={os.cpu_count()}", e, ("--no-prefetch",))
+    elif not args.neighbour:
         configs.pop("harness threads=all")
     records, rows = [], []
     for neighbour in ([False, True] if args.neighbour else [False]):
@@ -137,7 +146,7 @@ def main() -> None:
         finally:
             if busy:
                 busy.kill()
-    print(f"tiny Qwen2.5-VL, {args.clips} clips, 8 frames, 8 new tokens, {args.dtype}, {os.cpu_count()} cores, "
+    print(f"Qwen2.5-VL width {args.width}, {args.layers} layers, {args.clips} clips, 8 frames, 8 new tokens, {args.dtype}, {os.cpu_count()} cores, "
           f"medians of {args.repeats} interleaved runs")
     print(tabulate(rows, headers=["config", "batch", "neighbour", "torch threads", "start-up s", "loop s",
                                   "loop clips/s", "loop vs hand", "total s", "same answers"], disable_numparse=True))
@@ -147,6 +156,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"clips": args.clips, "dtype": args.dtype, "cores": os.cpu_count(),
+                               "width": args.width, "layers": args.layers,
                                "repeats": args.repeats, "results": records, "startup_stages": stages}, indent=1))
     print(f"wrote {out}")
 

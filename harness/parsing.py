@@ -116,8 +116,8 @@ class AnswerParser:
 
     def _first_line(self, text: str) -> Parsed | None:
         lines = [line for line in text.strip().splitlines() if line.strip(_OUTER)]
-        if len(lines) < 2 and not re.search(r"[.!?;]\s", text.strip()):
-            return None  # a single sentence: the mention tier decides
+        if not lines or (len(lines) < 2 and not re.search(r"[.!?;]\s", text.strip())):
+            return None  # nothing but punctuation, or a single sentence: the mention tier decides
         first = lines[0]
         sentence = re.split(r"(?<=[.!?;])\s", first.strip(), maxsplit=1)[0]
         for part in (first, sentence):

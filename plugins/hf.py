@@ -57,6 +57,12 @@ GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_rep
           "length_penalty": 1.0, "temperature": 1.0, "top_p": 1.0, "top_k": 50}
 
 
+# Below this many parameters a model spends its CPU time in Python between small matmuls, and the
+# prefetch thread gets a core of its own; above it the matmuls need every core. Measured on 2 cores
+# (bench/loop.py, generate, batch 1 and 8): 0.12M parameters ran 1.11x and 1.25x faster with a core
+# kept free; 6.8M ran 1.20x and 1.33x faster on every core, 26M 1.31x and 1.40x.
+SMALL_MODEL = 1_000_000
+
 # Pixel levels of the content-free videos a prior is estimated from (black, mid-grey, white).
 CONTENT_FREE_LEVELS = (0, 128, 255)
 
@@ -295,15 +301,20 @@ class HFModel(Model):
     def _set_threads(self) -> None:
         """Choose torch's thread count once, in the thread that runs the model: ``threads=`` if
         given; else what the user set (``OMP_NUM_THREADS``, or a program that imported torch
-        itself keeps its own setting); else the cores left after the decode processes and the
-        prefetch thread, so that none of them fight over a core (oversubscription slowed a CPU
-        loop 20-30x in one measurement)."""
+        itself keeps its own setting); else the cores left after the decode processes, so that
+        they never fight over a core (oversubscription slowed a CPU loop 20-30x in one
+        measurement). The prefetch thread gets a core of its own only beside a model under
+        ``SMALL_MODEL`` parameters, which spends its time in Python between small matmuls; a
+        larger model's matmuls need every core (bench/loop.py, README "Threads")."""
         if self._threads:
             return
         torch = self.torch
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         workload = self._workload
-        beside = (workload.decode_workers + (1 if workload.prefetch else 0)) if workload else 0
+        workers = workload.decode_workers if workload else 0
+        parameters = sum(p.numel() for p in self.model.parameters())
+        reserve = bool(workload and workload.prefetch) and parameters < SMALL_MODEL
+        beside = workers + (1 if reserve else 0)
         if "threads" in self.args:
             torch.set_num_threads(max(1, self.args["threads"]))
             source = "threads="
@@ -313,11 +324,11 @@ class HFModel(Model):
             source = "kept: torch was imported and set up by the calling program"
         else:
             torch.set_num_threads(max(1, cores - beside))
-            source = f"{cores} cores less {beside} busy beside the model (decode processes, prefetch thread)"
+            source = (f"{cores} cores less {beside} busy beside the model ({workers} decode processes"
+                      + (", the prefetch thread beside a model this small)" if reserve else ")"))
         self._threads = {"torch_threads": torch.get_num_threads(), "source": source, "cores": cores,
-                         "interop_threads": torch.get_num_interop_threads(),
-                         "decode_workers": workload.decode_workers if workload else 0,
-                         "prefetch_thread": bool(workload and workload.prefetch),
+                         "interop_threads": torch.get_num_interop_threads(), "parameters": parameters,
+                         "decode_workers": workers, "prefetch_thread": bool(workload and workload.prefetch),
                          "prefetch_torch_threads": 1 if workload and workload.prefetch else None}
 
     def runtime(self) -> dict[str, Any]:

@@ -328,11 +328,11 @@ def test_torch_threads_leave_cores_to_the_decoders_unless_the_user_chose(checkpo
     import subprocess
     import sys
 
-    def runtime(env_extra: dict, *extra: str) -> dict:
+    def runtime(env_extra: dict, *extra: str, checkpoint=checkpoints["qwen2.5-vl"]) -> dict:
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         out = tmp_path / str(len(list(tmp_path.iterdir())))
         r = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "synthetic:n=8,seed=4", "--model",
-                            "hf", "--model-args", f"pretrained={checkpoints['qwen2.5-vl']},max_new_tokens=2",
+                            "hf", "--model-args", f"pretrained={checkpoint},max_new_tokens=2",
                             "--output-path", str(out), "--no-progress", "--no-cache", *extra],
                            env={**env, **env_extra, "HARNESS_CACHE": str(tmp_path / "cache")},
                            capture_output=True, text=True)
@@ -342,6 +342,10 @@ def test_torch_threads_leave_cores_to_the_decoders_unless_the_user_chose(checkpo
     cores = len(os.sched_getaffinity(0))
     chosen = runtime({}, "--decode-workers", "1")
     assert chosen["torch_threads"] == max(1, cores - 2) and chosen["decode_workers"] == 1
-    assert chosen["source"].startswith(f"{cores} cores less 2 busy")
+    assert chosen["source"].startswith(f"{cores} cores less 2 busy") and "prefetch thread" in chosen["source"]
+    # A model of more than a million parameters is matmul-bound: the prefetch thread gets no core of its own.
+    wide = runtime({}, "--decode-workers", "1", checkpoint=build("qwen2.5-vl", tmp_path / "wide", width=128))
+    assert wide["parameters"] > 1_000_000 and wide["torch_threads"] == max(1, cores - 1)
+    assert wide["source"] == f"{cores} cores less 1 busy beside the model (1 decode processes)"
     told = runtime({"OMP_NUM_THREADS": "1"})
     assert told["torch_threads"] == 1 and told["source"] == "OMP_NUM_THREADS"

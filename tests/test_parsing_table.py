@@ -62,6 +62,9 @@ DFEW = [
     ("She isn't sad", N, None, "no_match"),
     ("never fearful", N, None, "no_match"),
     ("happy or sad", N, None, "ambiguous"),
+    # nothing but punctuation (a random model wrote this): invalid, and no crash
+    ("! ?", N, None, "no_match"),
+    (". .\n;", L, None, "no_match"),
     ("Happy, sad, angry", N, None, "ambiguous"),
     ("It could be happy and it could be surprise", N, None, "ambiguous"),
     ("contempt", N, None, "no_match"),

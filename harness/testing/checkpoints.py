@@ -69,30 +69,32 @@ def _tokenizer(vocab_size: int):
     return fast
 
 
-def _config(family: str, tok):
+def _config(family: str, tok, width: int = 32, layers: int = 2):
     from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
 
     ids = {name: tok.convert_tokens_to_ids(tokname) for name, tokname in (
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    head = width // 4
+    mrope = [head // 4, head // 8, head // 8]  # sums to half the head size, as M-RoPE needs
+    text = dict(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                 bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"), eos_token_id=tok.eos_token_id,
                 pad_token_id=tok.pad_token_id)
     if family == "qwen2-vl":
-        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}
-        vision = dict(depth=2, embed_dim=32, hidden_size=32, mlp_ratio=2, num_heads=4, patch_size=14,
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope}
+        vision = dict(depth=layers, embed_dim=width, hidden_size=width, mlp_ratio=2, num_heads=4, patch_size=14,
                       spatial_merge_size=2, temporal_patch_size=2)
         return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
     if family == "qwen2.5-vl":
-        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}
-        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope}
+        vision = dict(depth=layers, hidden_size=width, intermediate_size=2 * width, num_heads=4, out_hidden_size=width,
                       patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
                       fullatt_block_indexes=[1], tokens_per_second=2)
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
-    text.update(head_dim=8, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                             "mrope_section": [2, 1, 1], "mrope_interleaved": True})
-    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
+    text.update(head_dim=head, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                "mrope_section": mrope, "mrope_interleaved": True})
+    vision = dict(depth=layers, hidden_size=width, intermediate_size=2 * width, num_heads=4, out_hidden_size=width,
                   patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
                   deepstack_visual_indexes=[1])
     return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
@@ -113,8 +115,10 @@ def _processor(family: str, tok):
     return cls(image_processor=image, tokenizer=tok, video_processor=video, chat_template=CHAT_TEMPLATE)
 
 
-def build(family: str, out: str | os.PathLike, seed: int = 0, vocab_size: int = 400) -> Path:
-    """Build and save a tiny checkpoint of ``family`` into ``out``; returns the folder."""
+def build(family: str, out: str | os.PathLike, seed: int = 0, vocab_size: int = 400, width: int = 32,
+          layers: int = 2) -> Path:
+    """Build and save a tiny checkpoint of ``family`` into ``out``; returns the folder. ``width`` and
+    ``layers`` make a bigger one, whose compute outweighs the Python around it (benchmarks)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     import torch
@@ -122,7 +126,7 @@ def build(family: str, out: str | os.PathLike, seed: int = 0, vocab_size: int = 
 
     out = Path(out)
     tok = _tokenizer(vocab_size)
-    config = _config(family, tok)
+    config = _config(family, tok, width, layers)
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
