@@ -60,7 +60,8 @@ GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_rep
 # Below this many parameters a model spends its CPU time in Python between small matmuls, and the
 # prefetch thread gets a core of its own; above it the matmuls need every core. Measured on 2 cores
 # (bench/loop.py, generate, batch 1 and 8): 0.12M parameters ran 1.11x and 1.25x faster with a core
-# kept free; 6.8M ran 1.20x and 1.33x faster on every core, 26M 1.31x and 1.40x.
+# kept free (medians of 3); 6.8M ran 1.20x and 1.33x faster on every core, 26M 1.31x and 1.40x
+# (single runs of 40 clips).
 SMALL_MODEL = 1_000_000
 
 # Pixel levels of the content-free videos a prior is estimated from (black, mid-grey, white).
