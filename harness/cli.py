@@ -486,7 +486,7 @@ def cmd_show(args, argv) -> int:
 
 
 def render_messages(messages: list[dict], video: str) -> str:
-    """Chat messages as text, every line as the model gets it; media parts as placeholders."""
+    """Chat messages as text, every line as the model gets it, with a marker where media goes."""
     lines = []
     for message in messages:
         parts = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
-from harness.release import check_unique, inside
+from harness.release import check_unique, inside, under
 from harness.task import Task
 from harness.types import Sample
 
@@ -59,8 +59,7 @@ def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
 
 def _under(root: Path, path: str, where: str) -> Path:
     """An absolute path, refused unless it lies under the declared data root."""
-    resolved, base = Path(path).resolve(), root.resolve()
-    if resolved != base and base not in resolved.parents:
+    if not under(root, Path(path)):
         raise DataError(f"{where}: absolute path {path!r} is outside the data root {root}, and with a data root "
                         f"every clip must lie under it. Move the clip under {root}, name it relative to it, or "
                         f"drop the data root (media_root) to accept absolute paths anywhere")

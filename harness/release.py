@@ -60,13 +60,17 @@ def read_text_lines(path: Path, encodings: tuple[str, ...] = ("utf-8-sig",)) -> 
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
+def under(root: Path, path: Path) -> bool:
+    """Whether ``path`` lies under ``root`` once links and ``..`` are resolved."""
+    resolved, base = path.resolve(), root.resolve()
+    return resolved == base or base in resolved.parents
+
+
 def inside(root: Path, relative: str, where: str) -> Path:
     """``root / relative``, refused if it would escape the root (``..``, absolute paths)."""
     if os.path.isabs(relative) or "\\" in relative:
         raise DataError(f"{where}: path {relative!r} must be relative to the data root {root}")
-    path = (root / relative).resolve()
-    base = root.resolve()
-    if path != base and base not in path.parents:
+    if not under(root, root / relative):
         raise DataError(f"{where}: path {relative!r} escapes the data root {root} (through '..' or a link); "
                         f"refusing it: clips must lie under the data root")
     return root / relative

@@ -212,21 +212,22 @@ def _lookup(model: Model, requests: list[Request], cache: ResponseCache | None, 
 def _ask(model: Model, requests: list[Request], keys: list[str], known: dict[str, Response], todo: list[int],
          cache: ResponseCache | None, identity: dict | None, inputs: Any = None) -> list[Response]:
     """The model's answers to ``todo``, stored in the cache at once, merged with the known ones."""
+    def store(answers: list[Response | None]) -> None:
+        got = [(keys[i], r) for i, r in zip(todo, answers) if r is not None and r.error is None] if cache else []
+        if got:
+            cache.put_many(str(identity.get("id")), got)
+
     fresh: list[Response] = []
     if todo:
         asked = [requests[i] for i in todo]
         try:
             fresh = model.predict(asked) if inputs is None else model.predict_preprocessed(asked, inputs)
         except ModelAborted as exc:  # keep what did come back: the rerun resumes from it
-            if cache:
-                got = [(keys[i], r) for i, r in zip(todo, exc.answered) if r is not None and r.error is None]
-                if got:
-                    cache.put_many(str(identity.get("id")), got)
+            store(exc.answered)
             raise
         if len(fresh) != len(todo):
             raise RuntimeError(f"model returned {len(fresh)} responses for {len(todo)} requests")
-        if cache:
-            cache.put_many(str(identity.get("id")), [(keys[i], r) for i, r in zip(todo, fresh) if r.error is None])
+        store(fresh)
     answers = dict(zip(todo, fresh))
     return [answers[i] if i in answers else known[keys[i]] for i in range(len(requests))]
 

@@ -329,8 +329,7 @@ class HFModel(Model):
                       + (", the prefetch thread beside a model this small)" if reserve else ")"))
         self._threads = {"torch_threads": torch.get_num_threads(), "source": source, "cores": cores,
                          "interop_threads": torch.get_num_interop_threads(), "parameters": parameters,
-                         "decode_workers": workers, "prefetch_thread": bool(workload and workload.prefetch),
-                         "prefetch_torch_threads": 1 if workload and workload.prefetch else None}
+                         "decode_workers": workers, "prefetch_thread": bool(workload and workload.prefetch)}
 
     def runtime(self) -> dict[str, Any]:
         return {"device": self.device, **self._threads}
@@ -347,7 +346,7 @@ class HFModel(Model):
             return None  # its content-free passes build their own inputs
         order = self._order(requests)
         return {"mode": mode, "order": order,
-                "inputs": self._inputs([requests[i] for i in order], processor=self.prep_processor, device=None)}
+                "inputs": self._inputs([requests[i] for i in order], processor=self.prep_processor, to_device=False)}
 
     def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
         return self.predict(requests, inputs)
@@ -420,8 +419,8 @@ class HFModel(Model):
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
 
     def _inputs(self, requests: list[Request], suffixes: list[str] | None = None, processor=None,
-                device: str | None = "model"):
-        """The processor's inputs for ``requests``; on the model's device unless ``device=None``."""
+                to_device: bool = True):
+        """The processor's inputs for ``requests``, moved to the model's device unless ``to_device=False``."""
         self._load()
         from transformers.video_utils import VideoMetadata
 
@@ -458,7 +457,7 @@ class HFModel(Model):
             if size:
                 kwargs["size"] = size
         inputs = processor(**kwargs)
-        return inputs.to(self.device) if device else inputs
+        return inputs.to(self.device) if to_device else inputs
 
     # -- modes -------------------------------------------------------------------------------------
 
