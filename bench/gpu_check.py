@@ -36,7 +36,7 @@ from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.testing.checkpoints import build
 from harness.types import FrameProtocol, Request
-from harness.video import read_frames
+from harness.frames.video import read_frames
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
 

@@ -17,13 +17,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from harness import timing
+from harness.frames import time_told
 from harness.plugins.openai_server import build_body
 from harness.plugins.vllm_engine import video_item
 from harness.prompts import NAMES
 from harness.testing.clips import variable_times, write_timed
 from harness.types import FrameProtocol, Request
-from harness.video import read_frames
+from harness.frames.video import read_frames
 
 PROTOCOLS = {"uniform8": FrameProtocol(num_frames=8), "segment8": FrameProtocol(strategy="segment", num_frames=8),
              "dense8": FrameProtocol(strategy="dense", num_frames=8),
@@ -51,12 +51,12 @@ def main() -> None:
         write_timed(path, variable_times(60, seed=0), container="matroska", header_rate=30)
         for name, protocol in PROTOCOLS.items():
             frames = read_frames(path, protocol, "clip-7")
-            q25, q3 = timing.tell(frames, timing.QWEN25), timing.tell(frames, timing.QWEN3)
+            q25, q3 = time_told.tell(frames, time_told.QWEN25), time_told.tell(frames, time_told.QWEN3)
             request = Request("clip-7", frames, NAMES.render(("a", "b")), ("a", "b"))
             same = all(read_back(m) == read_back(q.metadata)
-                       for q, m in ((q25, video_item(frames, timing.QWEN25)[1]),
-                                    (q3, video_item(frames, timing.QWEN3)[1]),
-                                    (q3, build_body(request, "m", family=timing.QWEN3)["media_io_kwargs"]["video"])))
+                       for q, m in ((q25, video_item(frames, time_told.QWEN25)[1]),
+                                    (q3, video_item(frames, time_told.QWEN3)[1]),
+                                    (q3, build_body(request, "m", family=time_told.QWEN3)["media_io_kwargs"]["video"])))
             rows.append({"protocol": name, "measured_fps": frames.fps, "header_fps": frames.header_fps,
                          "shown_times": [round(t, 2) for t in frames.timestamps],
                          "qwen25_seconds_per_patch": round(2 / q25.metadata["fps"], 3),

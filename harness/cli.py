@@ -517,7 +517,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 
 def cmd_cache(args, argv) -> int:
-    from harness.cache import ResponseCache
+    from harness.response_cache import ResponseCache
     from harness.task import default_cache_dir
 
     root = _path_or_env(args.cache_dir, "HARNESS_CACHE") or default_cache_dir()

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import DataError, MediaError
-from harness.framefolder import list_frames
-from harness.media import load_frames
+from harness.frames.folder import list_frames
+from harness.frames.load import load_frames
 from harness.task import Task
 
 

@@ -20,14 +20,15 @@ from typing import Any
 import numpy as np
 
 import harness
-from harness import metrics, results, scheduler, timing
-from harness.cache import ResponseCache
+from harness import metrics, results, scheduler
+from harness.frames import time_told
+from harness.response_cache import ResponseCache
 from harness.errors import DataError, HarnessError, ModelAborted, UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.params import TaskSpec, parse_tasks
 from harness.parsing import AnswerParser
-from harness.sampling import parse_frames, stable_seed
+from harness.frames.sampling import parse_frames, stable_seed
 from harness.task import Task, TaskContext, default_cache_dir, fingerprint
 from harness.strategy import Strategy, StrategyContext
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
@@ -359,7 +360,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
             request = plan.strategy.build(sample, frames, choices, strategy_context)
             notes[sample.id] = request.notes
         if family is not None and any(p.get("type") == "video" for m in request.messages for p in m["content"]):
-            told[sample.id] = timing.tell(request.frames, family).record()  # what it is told about time
+            told[sample.id] = time_told.tell(request.frames, family).record()  # what it is told about time
         return request
 
     if clock is not None and clock["first_loop"] is None:
@@ -417,7 +418,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "prompt": prompt,
         "training_prior": prior.to_dict() if prior else None,
         "strategy": plan.strategy.identity() if plan.strategy else {"name": "default", "params": {}},
-        "timing": timing.summarize(rows, protocol.nominal_fps),
+        "timing": time_told.summarize(rows, protocol.nominal_fps),
         "visual_tokens_per_clip": _mean_visual_tokens(rows),
         **summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version, len(all_samples)),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),

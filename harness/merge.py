@@ -12,7 +12,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-from harness import results, timing
+from harness import results
+from harness.frames import time_told
 from harness.errors import DataError
 from harness.evaluator import RunOutput, _mean_visual_tokens, _slug, aggregate, summarize
 
@@ -109,7 +110,7 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                                        "frame_protocol", "prompt", "training_prior", "strategy") if k in head}
         merged["visual_tokens_per_clip"] = _mean_visual_tokens(rows)
         if "timing" in head:
-            merged["timing"] = timing.summarize(rows, head["timing"].get("nominal_fps"))
+            merged["timing"] = time_told.summarize(rows, head["timing"].get("nominal_fps"))
         merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"],
                                 head["counts"]["total"]))
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}

@@ -64,7 +64,7 @@ class Model(abc.ABC):
         return {}
 
     def timing_family(self) -> str | None:
-        """The family whose time input this model's requests receive (see ``harness.timing``):
+        """The family whose time input this model's requests receive (see ``harness.frames.time_told``):
         the evaluator records what each sample was told. None: the model is told no time."""
         return None
 

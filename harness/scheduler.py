@@ -22,12 +22,13 @@ from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
-from harness.cache import ResponseCache, request_key
+from harness.response_cache import ResponseCache, request_key
 from harness.errors import HarnessError, MediaError, ModelAborted, StrategyError
 from harness.model import Model
 from harness.prompts import prompt_hash
 from harness.types import FrameProtocol, Frames, Request, Response, Sample
-from harness.media import FrameCache, load_frames
+from harness.frames.load import load_frames
+from harness.frames.cache import FrameCache
 
 
 @dataclass

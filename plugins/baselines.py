@@ -21,7 +21,7 @@ import numpy as np
 import harness
 from harness.errors import UsageError
 from harness.model import Model, Workload
-from harness.sampling import stable_seed
+from harness.frames.sampling import stable_seed
 from harness.types import Request, Response
 
 

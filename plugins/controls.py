@@ -41,98 +41,12 @@ import numpy as np
 import harness
 from harness.errors import UsageError
 from harness.model import Model, Workload
-from harness.sampling import stable_seed
+from harness.testing.face import APEX, READ_PARAMS, read_expression
+from harness.frames.sampling import stable_seed
 from harness.types import Request, Response
 
-# The renderer's apex parameters (tasks/synthetic.py), without the nose wrinkle the oracle does not read.
-_PARAMS = ("brow_raise", "brow_tilt", "eye_open", "smile", "mouth_open", "mouth_width", "lip_raise")
 SIGMA = 0.15  # the oracle's reading noise (renderer units)
 MIN_INTENSITY = 0.25  # weaker than this share of a class's apex reads as neutral
-
-
-def read_expression(frame: np.ndarray) -> np.ndarray:
-    """The renderer's expression parameters read from one drawn frame (zeros when unreadable)."""
-    from scipy import ndimage  # here, not at import: listing plugins stays light
-    h, w = frame.shape[:2]
-    s = w / 112.0
-    img = frame.astype(np.int16)
-    r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    # The face: pixels of the skin colour read off a cheek, holes (eyes, brows, mouth) filled in.
-    cheek = img[int(h / 2 + 6 * s):int(h / 2 + 11 * s), int(w / 2 + 8 * s):int(w / 2 + 13 * s)].reshape(-1, 3)
-    skin = np.median(cheek, axis=0)
-    face = ndimage.binary_fill_holes((np.abs(img - skin) < 40).all(axis=2))
-    labels, n = ndimage.label(face)
-    centre = labels[int(h / 2 + 8 * s), int(w / 2 + 10 * s)]
-    if centre == 0:
-        return np.zeros(len(_PARAMS))
-    face = labels == centre
-    white = (r > 200) & (g > 200) & (b > 200) & face
-    labels, n = ndimage.label(white)
-    if n == 0:
-        return np.zeros(len(_PARAMS))
-    sizes = ndimage.sum(white, labels, range(1, n + 1))
-    ys, xs = np.nonzero(np.isin(labels, np.nonzero(sizes >= 3)[0] + 1))
-    if len(xs) < 6:
-        return np.zeros(len(_PARAMS))
-    cx = float((xs.min() + xs.max()) / 2)
-    heights, rows = [], []
-    for side in (xs < cx, xs >= cx):
-        if side.sum() < 3:
-            return np.zeros(len(_PARAMS))
-        heights.append(ys[side].max() - ys[side].min() + 1)
-        rows.append(ys[side].mean())
-    eye_open = (np.mean(heights) / 2 / (3.5 * s) - 1) / 0.6
-    eye_y = float(np.mean(rows))
-    # mouth: lips and the open cavity, near where the renderer puts them
-    not_skin = (np.abs(img - skin) >= 40).any(axis=2)
-    redness = (r - g) - (skin[0] - skin[1])
-    lips = (redness > 20) & (g < skin[1] - 10) & (r > 90)  # (150, 40, 50): redder than the skin
-    cavity = (r < 100) & (g < 45) & (b < 50) & (r - g > 20)  # (60, 15, 20)
-    mouth = (lips | cavity) & not_skin
-    window = np.zeros_like(mouth)
-    window[int(eye_y + 14 * s):int(eye_y + 46 * s), max(0, int(cx - 24 * s)):int(cx + 24 * s) + 1] = True
-    mouth &= window & face
-    mys, mxs = np.nonzero(mouth)
-    if len(mxs) < 4:
-        return np.zeros(len(_PARAMS))
-    left, right = mxs.min(), mxs.max()
-    half = (right - left + 1) / 2
-    middle = (left + right) / 2
-
-    def edges(u: float) -> tuple[float, float]:
-        col = int(round(middle + u * half))
-        found = np.nonzero(mouth[:, max(col - 1, 0):col + 2].any(axis=1))[0]
-        return (found.min(), found.max()) if len(found) else (np.nan, np.nan)
-
-    t0, b0 = edges(0.0)
-    tl, bl = edges(-0.7)
-    tr, br = edges(0.7)
-    top = ((tl + tr) / 2 - t0) / (s * 0.49)  # = -5 smile + 2.1 open
-    bottom = ((bl + br) / 2 - b0) / (s * 0.49)  # = -5 smile - 7 open
-    mouth_open = (top - bottom) / 9.1
-    smile = -(top - 2.1 * mouth_open) / 5
-    lip_raise = -((tr - tl) / s) / (2.5 * 1.4)
-    width = (half / (12 * s) - 1) / 0.35
-    # brows: the dark stroke nearest above each eye, at its inner and outer ends
-    dark = (r < 80) & (g < 70) & (b < 70)
-    window = np.zeros_like(dark)
-    window[max(0, int(eye_y - 28 * s)):int(eye_y + 0.5 * s), max(0, int(cx - 23 * s)):int(cx + 23 * s) + 1] = True
-    dark &= window & face
-    raise_, tilt = [], []
-    for side in (-1, 1):
-        def row_at(x: float) -> float:
-            col = int(round(x))
-            found = np.nonzero(dark[:, max(col - 1, 0):col + 2].any(axis=1))[0]
-            if not len(found):
-                return np.nan
-            return float(found[found >= found.max() - 3 * s].mean())
-        outer, inner = row_at(cx + side * 20 * s), row_at(cx + side * 6 * s)
-        raise_.append(((eye_y - outer) / s - 9) / 5)
-        tilt.append(((outer - inner) / s) / 4)
-    values = np.array([np.nanmean(raise_) if not np.all(np.isnan(raise_)) else 0.0,
-                       np.nanmean(tilt) if not np.all(np.isnan(tilt)) else 0.0,
-                       eye_open, smile, mouth_open, width, lip_raise], dtype=float)
-    return np.nan_to_num(values)
 
 
 _READINGS: dict[bytes, np.ndarray] = {}  # frame digest -> reading: probe variants show the same frames
@@ -150,12 +64,11 @@ def _reading(frame: np.ndarray) -> np.ndarray:
 def class_evidence(frames: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     """Log-evidence per class from the frame with the strongest expression: how well a scaled copy
     of the class's apex explains what that frame shows (neutral: nothing shown)."""
-    from harness.tasks.synthetic import _APEX
     readings = np.stack([_reading(f) for f in frames])
     strongest = readings[np.argmax(np.linalg.norm(readings, axis=1))]
     out = []
     for c in classes:
-        apex = np.array(_APEX[c][:len(_PARAMS)], dtype=float)
+        apex = np.array(APEX[c][:len(READ_PARAMS)], dtype=float)
         norm = float(apex @ apex)
         k = max(0.0, float(strongest @ apex) / norm) if norm else 0.0
         if norm and k < MIN_INTENSITY:  # too faint to be this expression: a neutral face explains it

@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 import harness
-from harness import timing
+from harness.frames import time_told
 from harness.errors import HarnessError, UsageError
 from harness.model import Model
 from harness.types import Request, Response
@@ -356,7 +356,7 @@ class HFModel(Model):
         return package_versions("torch", "transformers", "tokenizers", "torchvision")
 
     def timing_family(self) -> str | None:
-        return timing.family_of(self.family) if self.video_input == "video" else None
+        return time_told.family_of(self.family) if self.video_input == "video" else None
 
     def identity(self) -> dict[str, Any]:
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
@@ -440,9 +440,9 @@ class HFModel(Model):
             video_processor = processor.video_processor
             family = self.timing_family()
             kwargs["videos"] = [r.frames.array for r in requests]
-            # harness.timing decides what the model is told, exactly as for vLLM and served models.
+            # harness.frames.time_told decides what the model is told, exactly as for vLLM and served models.
             kwargs["video_metadata"] = [
-                VideoMetadata(**timing.tell(r.frames, family).metadata, width=r.frames.array.shape[2],
+                VideoMetadata(**time_told.tell(r.frames, family).metadata, width=r.frames.array.shape[2],
                               height=r.frames.array.shape[1])
                 for r in requests]
             kwargs["do_sample_frames"] = False  # the task sampled them; never sample twice
@@ -602,7 +602,7 @@ class HFModel(Model):
         the same prompt, candidates and timing with black, mid-grey and white frames, their
         candidate probabilities averaged. A pure function of the request's prompt, choices, frame
         size and told timing, so it never depends on which clip came first."""
-        told = timing.tell(request.frames, self.timing_family()).metadata if self.timing_family() else None
+        told = time_told.tell(request.frames, self.timing_family()).metadata if self.timing_family() else None
         key = json.dumps([list(request.choices), list(request.frames.array.shape), request.messages, told],
                          sort_keys=True, default=str)
         if key not in self._prior_cache:

@@ -6,7 +6,7 @@
 The sampled frames travel as one ``video_url`` part: ``data:video/jpeg;base64,<f1>,<f2>,...``
 (``video=frames``, the default), or as separate ``image_url`` parts for servers without
 video support (``video=images``: no timing reaches the model). Their timing goes along as
-vLLM's ``media_io_kwargs["video"]``, exactly what ``harness.timing`` tells the model family
+vLLM's ``media_io_kwargs["video"]``, exactly what ``harness.frames.time_told`` tells the model family
 (``family=``, guessed from the served name), with ``num_frames`` and
 ``mm_processor_kwargs={"do_sample_frames": false}`` so the server never resamples them.
 Those fields reach the model only in recent vLLM builds: the server's version is asked once
@@ -40,7 +40,7 @@ import sys
 from typing import Any
 
 import harness
-from harness import timing
+from harness.frames import time_told
 from harness.breaker import Breaker
 from harness.errors import ModelAborted, UsageError
 from harness.model import Model
@@ -59,8 +59,8 @@ _EXCEPTION = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
 # model: PRs #37301 and #40133 (merged 2026-03-17 and 2026-04-17) for every family, and PR
 # #47736 (merged 2026-07-06) for Qwen2.5-VL's temporal position ids. Release numbers are taken
 # as the first releases after those merges (see README, "vLLM versions").
-VLLM_FLOOR = {timing.QWEN25: (0, 24, 0), timing.QWEN3: (0, 23, 0), timing.QWEN2: (0, 23, 0),
-              timing.GENERIC: (0, 23, 0)}
+VLLM_FLOOR = {time_told.QWEN25: (0, 24, 0), time_told.QWEN3: (0, 23, 0), time_told.QWEN2: (0, 23, 0),
+              time_told.GENERIC: (0, 23, 0)}
 
 
 def parse_version(text: str) -> tuple[int, ...] | None:
@@ -84,7 +84,7 @@ def _jpeg(frame, quality: int) -> str:
 def build_body(request: Request, served: str, *, mode: str = "generate", video: str = "frames",
                structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
-               mm_processor_kwargs: dict | None = None, family: str = timing.GENERIC) -> dict[str, Any]:
+               mm_processor_kwargs: dict | None = None, family: str = time_told.GENERIC) -> dict[str, Any]:
     """The chat-completions request body for one sample (pure: tested without a server)."""
     frames = request.frames
     if not any(p.get("type") == "video" for m in request.messages for p in m["content"]):
@@ -120,7 +120,7 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
             body["structured_outputs"] = {"choice": keys}
     has_video = any(p.get("type") == "video" for m in request.messages for p in m["content"])
     if vllm_fields and video != "images" and has_video:
-        body["media_io_kwargs"] = {"video": timing.vllm_media_io(frames, family)}
+        body["media_io_kwargs"] = {"video": time_told.vllm_media_io(frames, family)}
         body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     return body
 
@@ -188,7 +188,7 @@ class OpenAIServerModel(Model):
                              f"their timing) or video=images")
         if self.mode not in self.modes or self.video not in ("frames", "images"):
             raise UsageError(f"{alias}: mode is generate|score and video is frames|images")
-        self.family = timing.family_of(args.get("family") or str(args["model"]))
+        self.family = time_told.family_of(args.get("family") or str(args["model"]))
         self.allow_old_server = _bool(args.get("allow_old_server", False))
         self.server_version: str | None = None
         self._version_checked = False

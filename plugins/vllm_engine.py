@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import harness
-from harness import timing
+from harness.frames import time_told
 from harness.errors import UsageError
 from harness.model import Model
 from harness.plugins.hf import end_of_turn_token
@@ -38,16 +38,16 @@ ARGS = {"pretrained": str, "mode": str, "structured": bool, "max_new_tokens": in
         "mm_processor_kwargs": str, "top_logprobs": int, "family": str, **ENGINE_ARGS}
 
 
-def video_item(frames: Frames, family: str = timing.GENERIC) -> tuple[Any, dict[str, Any]]:
-    """vLLM's ``(frames, metadata)`` video item: the task's frames with what ``harness.timing``
+def video_item(frames: Frames, family: str = time_told.GENERIC) -> tuple[Any, dict[str, Any]]:
+    """vLLM's ``(frames, metadata)`` video item: the task's frames with what ``harness.frames.time_told``
     tells this model family (the same metadata the transformers plugin and a server receive)."""
-    meta: dict[str, Any] = {**timing.tell(frames, family).metadata, "video_backend": "pyav",
+    meta: dict[str, Any] = {**time_told.tell(frames, family).metadata, "video_backend": "pyav",
                             "do_sample_frames": False}
     return frames.array, meta
 
 
 def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None,
-                  family: str = timing.GENERIC, images: list[int] | None = None) -> dict:
+                  family: str = time_told.GENERIC, images: list[int] | None = None) -> dict:
     """One prompt for ``LLM.generate``: text (or token ids) plus the video, or plus still images of the
     frames ``images`` names (a strategy's keyframes), in the order the prompt shows them."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
@@ -121,7 +121,7 @@ class VLLMModel(Model):
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         from harness.plugins.hf import _describe
         model_type = args.get("family") or _describe(str(args["pretrained"]), args.get("revision"))[1]
-        self.family = timing.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
+        self.family = time_told.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions

@@ -32,7 +32,7 @@ from harness.manifest import ManifestTask, Row, build_samples
 from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
 from harness.emotions import standard_synonyms
 from harness.release import check_params, nonempty
-from harness.sampling import parse_frames
+from harness.frames.sampling import parse_frames
 from harness.task import TaskContext
 from harness.types import FrameProtocol
 

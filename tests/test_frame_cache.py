@@ -7,7 +7,7 @@ import multiprocessing
 
 import numpy as np
 
-from harness.media import FrameCache
+from harness.frames.cache import FrameCache
 from harness.testing.releases import make_dfew
 from harness.types import FrameProtocol, Frames, Sample
 from tests.conftest import read_results

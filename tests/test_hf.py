@@ -11,13 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is part of the test install (make test)")
 
-from harness import timing  # noqa: E402
+from harness.frames import time_told  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.plugins.hf import HFModel  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import FAMILIES, build  # noqa: E402
 from harness.types import Request  # noqa: E402
-from harness.video import read_frames  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
 from harness.types import FrameProtocol  # noqa: E402
 from tests.conftest import read_results  # noqa: E402
 
@@ -241,7 +241,7 @@ def test_prior_correction_is_deterministic_and_refused_in_generate_mode(checkpoi
     backward = [r.variants["prior_corrected"] for r in b.predict(reqs[::-1])][::-1]
     assert forward == backward  # whichever clip comes first
     # the prior is keyed by what the request is told about time, so clips of other timing get their own
-    told = {json.dumps(timing.tell(r.frames, a.timing_family()).metadata, sort_keys=True) for r in reqs}
+    told = {json.dumps(time_told.tell(r.frames, a.timing_family()).metadata, sort_keys=True) for r in reqs}
     assert len(a._prior_cache) == len(told)
 
 

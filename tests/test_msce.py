@@ -12,7 +12,7 @@ from harness.prompts import NAMES
 from harness.strategies.msce import MSCE
 from harness.strategy import StrategyContext
 from harness.types import FrameProtocol, Response
-from harness.video import read_frames
+from harness.frames.video import read_frames
 from tests.conftest import read_results
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")

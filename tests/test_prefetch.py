@@ -80,7 +80,7 @@ def test_a_batch_that_cannot_be_preprocessed_fails_alone(synthetic30):
 
 
 def test_an_aborted_model_stops_the_prefetch_thread_and_keeps_the_answers_received(synthetic30, tmp_path):
-    from harness.cache import ResponseCache
+    from harness.response_cache import ResponseCache
     _, samples = synthetic30
     cache = ResponseCache(tmp_path / "responses.sqlite")
     before = {t.name for t in threading.enumerate()}

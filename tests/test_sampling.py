@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from harness.errors import MediaError, UsageError
-from harness.framefolder import read_frame_folder
-from harness.sampling import parse_frames, select_indices, target_size
+from harness.frames.folder import read_frame_folder
+from harness.frames.sampling import parse_frames, select_indices, target_size
 from harness.types import FrameProtocol
-from harness.video import read_frames
+from harness.frames.video import read_frames
 
 PROTOCOLS = [
     FrameProtocol(strategy="uniform", num_frames=8),

@@ -14,7 +14,7 @@ from harness.plugins.openai_server import build_body, parse_completion  # noqa: 
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
 from harness.types import FrameProtocol, Request  # noqa: E402
-from harness.video import read_frames  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
 from tests.openai_test_server import Server  # noqa: E402
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")

@@ -12,9 +12,10 @@ import pytest
 from harness.emotions import BASIC7, DFEW_SHARES
 from harness.errors import UsageError
 from harness.task import TaskContext
-from harness.tasks.synthetic import SyntheticTask, class_counts, plan, render_clip
+from harness.tasks.synthetic import SyntheticTask, class_counts, plan
+from harness.testing.face import render_clip
 from harness.types import FrameProtocol
-from harness.media import read_frames
+from harness.frames.video import read_frames
 
 
 def digests(samples):

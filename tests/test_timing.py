@@ -13,13 +13,13 @@ import av
 import numpy as np
 import pytest
 
-from harness import timing
+from harness.frames import time_told
 from harness.errors import MediaError
-from harness.framefolder import read_frame_folder
-from harness.sampling import select_indices
+from harness.frames.folder import read_frame_folder
+from harness.frames.sampling import select_indices
 from harness.testing.clips import read_mark, stored_times, variable_times, write_timed
 from harness.types import FrameProtocol, Frames, Request
-from harness.video import read_frames
+from harness.frames.video import read_frames
 
 TIMES = variable_times(60, seed=0)  # ms; gaps of 20, 40 and 80 ms
 
@@ -141,15 +141,15 @@ def test_order_ablations_are_told_a_natural_clip(clips):
     for order in ("reversed", "shuffled"):
         permuted = read_frames(path, FrameProtocol(num_frames=8, order=order, seed=2), "s")
         assert permuted.indices != natural.indices
-        for family in (timing.QWEN25, timing.QWEN3):
-            assert timing.tell(permuted, family) == timing.tell(natural, family)
+        for family in (time_told.QWEN25, time_told.QWEN3):
+            assert time_told.tell(permuted, family) == time_told.tell(natural, family)
 
 
 def test_qwen25_is_told_the_actual_spacing_and_irregular_spacing_is_marked(clips):
     path, _ = clips["vfr.mp4"]
     dense = read_frames(path, FrameProtocol(strategy="dense", num_frames=8))
     spread = read_frames(path, FrameProtocol(num_frames=8))
-    d, s = timing.tell(dense, timing.QWEN25), timing.tell(spread, timing.QWEN25)
+    d, s = time_told.tell(dense, time_told.QWEN25), time_told.tell(spread, time_told.QWEN25)
     # sampled_fps, from which transformers and vLLM derive seconds per temporal patch
     sampled = lambda m: len(m["frames_indices"]) / m["total_num_frames"] * m["fps"]  # noqa: E731
     span = lambda f: f.timestamps[-1] - f.timestamps[0]  # noqa: E731
@@ -157,7 +157,7 @@ def test_qwen25_is_told_the_actual_spacing_and_irregular_spacing_is_marked(clips
     assert 1 / sampled(s.metadata) == pytest.approx(span(spread) / 7)
     assert 1 / sampled(d.metadata) < 0.5 / sampled(s.metadata)  # a dense window is not the whole clip
     assert not s.exact and s.max_error_s > 0  # variable gaps cannot be one number per video
-    qwen3 = timing.tell(spread, timing.QWEN3)
+    qwen3 = time_told.tell(spread, time_told.QWEN3)
     assert qwen3.exact and qwen3.times == pytest.approx(spread.timestamps, abs=5e-4)
 
 
@@ -214,7 +214,7 @@ def test_every_backend_is_told_the_same_times(clips, tiny, protocol):
 
     # Qwen2.5-VL: seconds per temporal patch and the M-RoPE temporal ids, read from the real processor/model
     q25 = tiny["qwen2.5-vl"]
-    told = timing.tell(frames, timing.QWEN25)
+    told = time_told.tell(frames, time_told.QWEN25)
     spacing = (told.times[-1] - told.times[0]) / (len(told.times) - 1)
     inputs = q25._inputs([_request(frames)])
     assert inputs["second_per_grid_ts"][0].item() == pytest.approx(2 * spacing, rel=1e-5)
@@ -227,7 +227,7 @@ def test_every_backend_is_told_the_same_times(clips, tiny, protocol):
 
     # Qwen3-VL: the times written into the prompt (the mean of each two-frame patch)
     q3 = tiny["qwen3-vl"]
-    told3 = timing.tell(frames, timing.QWEN3)
+    told3 = time_told.tell(frames, time_told.QWEN3)
     times = told3.times + ([told3.times[-1]] if len(told3.times) % 2 else [])
     pairs = [f"{(times[i] + times[i + 1]) / 2:.1f}" for i in range(0, len(times), 2)]
     shown = _qwen3_prompt_times(q3, q3._inputs([_request(frames)]))
@@ -235,12 +235,12 @@ def test_every_backend_is_told_the_same_times(clips, tiny, protocol):
     assert shown == _qwen3_prompt_times(q3, q3._inputs([_request(natural)]))
 
     # vLLM in-process and a vLLM server: the metadata they take, read back as vLLM reads it
-    for family, expect in ((timing.QWEN25, told), (timing.QWEN3, told3)):
+    for family, expect in ((time_told.QWEN25, told), (time_told.QWEN3, told3)):
         _, meta = video_item(frames, family)
         served = build_body(_request(frames), "m", family=family)["media_io_kwargs"]["video"]
         assert served["num_frames"] == len(frames.indices) and served["do_sample_frames"] is False
         for m in (meta, served):
-            again = timing.tell(vllm_frames(m, frames.array), family)
+            again = time_told.tell(vllm_frames(m, frames.array), family)
             assert again.times == pytest.approx(expect.times, abs=1e-3)
             assert again.metadata["fps"] == pytest.approx(expect.metadata["fps"])
 
@@ -255,17 +255,17 @@ def test_media_without_a_time_base_get_the_stated_clock_everywhere(tmp_path, tin
     for i in range(16):
         Image.fromarray(marked_frame(i)).save(folder / f"{i + 1}.jpg", quality=95)
     with pytest.raises(MediaError, match="no clock"):
-        timing.tell(read_frame_folder(str(folder), FrameProtocol(num_frames=8)), timing.QWEN3)
+        time_told.tell(read_frame_folder(str(folder), FrameProtocol(num_frames=8)), time_told.QWEN3)
     frames = read_frame_folder(str(folder), FrameProtocol(num_frames=8, nominal_fps=2.0))
     assert frames.time_base == "nominal" and frames.fps == 2.0
-    told = timing.tell(frames, timing.QWEN25)
+    told = time_told.tell(frames, time_told.QWEN25)
     spacing = (told.times[-1] - told.times[0]) / 7
     q25 = tiny["qwen2.5-vl"]
     sg = q25._inputs([_request(frames)])["second_per_grid_ts"][0].item()
     assert sg == pytest.approx(2 * spacing) and abs(sg - 2 / 24) > 0.1  # not transformers' 24 fps
     shown = _qwen3_prompt_times(tiny["qwen3-vl"], tiny["qwen3-vl"]._inputs([_request(frames)]))
     assert shown[-1] == f"{(frames.timestamps[-2] + frames.timestamps[-1]) / 2:.1f}"
-    served = build_body(_request(frames), "m", family=timing.QWEN3)["media_io_kwargs"]["video"]
+    served = build_body(_request(frames), "m", family=time_told.QWEN3)["media_io_kwargs"]["video"]
     assert served["fps"] == 1000.0 and served["frames_indices"][-1] == round(frames.timestamps[-1] * 1000)
     assert FrameProtocol(num_frames=8, nominal_fps=2.0).name == "uniform8-nominal2fps"
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from harness.errors import MediaError
-from harness.sampling import select_indices
+from harness.frames.sampling import select_indices
 from harness.types import FrameProtocol
-from harness.video import read_frames, write_mp4
+from harness.frames.video import read_frames, write_mp4
 
 
 def full_decode(path: str) -> np.ndarray:

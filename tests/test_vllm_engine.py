@@ -20,7 +20,7 @@ from harness.plugins.vllm_engine import (candidate_logprob, engine_prompt, parse
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
 from harness.types import FrameProtocol, Request  # noqa: E402
-from harness.video import read_frames  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
 from tests.conftest import read_results  # noqa: E402
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")

@@ -18,7 +18,7 @@ from scipy import optimize
 
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import pyplot, save
-from harness.sampling import stable_seed
+from harness.frames.sampling import stable_seed
 
 
 def probabilities(rows: list[dict], classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[int]]:

@@ -16,7 +16,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from harness.errors import MediaError
-from harness.sampling import measured_rate, select_indices, target_size
+from harness.frames.sampling import measured_rate, select_indices, target_size
 from harness.types import FrameProtocol, Frames
 
 

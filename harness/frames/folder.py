@@ -17,7 +17,7 @@ import simplejpeg
 from PIL import Image
 
 from harness.errors import MediaError
-from harness.sampling import select_indices, target_size
+from harness.frames.sampling import select_indices, target_size
 from harness.types import FrameProtocol, Frames
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")

@@ -1,6 +1,4 @@
-"""From a sample to its frames: video or frame folder, through the frame cache.
-
-The frame cache holds decoded, resized frames keyed by the clip's identity
+"""The frame cache: it holds decoded, resized frames keyed by the clip's identity
 (path, size, modification time) and the frame protocol, so a second model on
 the same task decodes nothing. Entries are written to a temporary file and
 renamed, so two processes filling it at once never see half an entry; an
@@ -17,21 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.framefolder import read_frame_folder
 from harness.types import FrameProtocol, Frames, Sample
-from harness.video import read_frames
 
 CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
-
-
-def load_frames(sample: Sample, protocol: FrameProtocol) -> Frames:
-    """Decode the frames ``protocol`` selects from the sample's video or frame folder."""
-    meta = sample.meta or {}
-    apex = (float(meta["apex_start"]), float(meta["apex_end"])) if "apex_start" in meta and "apex_end" in meta \
-        else None
-    if os.path.isdir(sample.media):
-        return read_frame_folder(sample.media, protocol, sample.id, sample.fps, apex)
-    return read_frames(sample.media, protocol, sample.id, apex)
 
 
 class FrameCache:
