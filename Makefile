@@ -27,6 +27,7 @@ test: $(BIN)/python
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: chromium could not be installed; the browser tests will be skipped"
 	$(BIN)/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 from tabulate import tabulate
 
+from harness.context import Context
 from harness.scheduler import decoded
-from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.types import FrameProtocol, Sample
 
@@ -93,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
-    task = SyntheticTask({"n": args.clips, "seed": 11}, TaskContext(cache_dir=work))
+    task = SyntheticTask({"n": args.clips, "seed": 11}, Context(cache_dir=work))
     videos = task.samples()
     folders = to_folders(videos, work / "folders")
     rows, records = [], []
@@ -116,7 +116,8 @@ def main() -> None:
                 records.append({"source": source, "frames_per_clip": k, "case": name, "seconds": seconds,
                                 "clips_per_s": clips_per_s, "frames_per_s": clips_per_s * k,
                                 "ratio_to_plain": base / seconds})
-    print(f"{args.clips} clips, medians of {args.repeats} runs, {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+    machine = platform.processor() or platform.machine()
+    print(f"{args.clips} clips, medians of {args.repeats} runs, {os.cpu_count()} cores, {machine}")
     print(tabulate(rows, headers=["source", "frames", "pipeline", "clips/s", "frames/s", "x plain"],
                    disable_numparse=True))
     out = Path(args.out)

@@ -28,15 +28,15 @@ import numpy as np
 import torch
 
 from harness import evaluator, host
+from harness.context import Context
 from harness.evaluator import _shown_choices
+from harness.frames.video import read_frames
 from harness.params import parse_tasks
 from harness.plugins.hf import HFModel
 from harness.prompts import NAMES
-from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.testing.checkpoints import build
 from harness.types import FrameProtocol, Request
-from harness.frames.video import read_frames
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
 
@@ -63,7 +63,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="harness-gpu-"))
     os.environ["HARNESS_CACHE"] = str(work / "cache")
-    samples = SyntheticTask({"n": 24, "seed": 8}, TaskContext(cache_dir=work / "cache")).samples()
+    samples = SyntheticTask({"n": 24, "seed": 8}, Context(cache_dir=work / "cache")).samples()
     report = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(),
               "families": {}}
     import transformers

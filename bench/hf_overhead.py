@@ -31,9 +31,9 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers.video_utils import VideoMetadata
 
 from harness import evaluator, host
+from harness.context import Context
 from harness.params import TaskSpec
 from harness.prompts import LETTERS, NAMES
-from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.testing.checkpoints import build
 
@@ -107,7 +107,7 @@ def main() -> None:
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     ckpt = build(args.family, work / "ckpt")
-    samples = SyntheticTask({"n": args.clips, "seed": 5}, TaskContext(cache_dir=work)).samples()
+    samples = SyntheticTask({"n": args.clips, "seed": 5}, Context(cache_dir=work)).samples()
     rows, records = [], []
     for mode in ("generate", "score", "score-letters"):
         for batch in (1, 8):

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.context import Context
 from harness.prompts import NAMES
-from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.testing.checkpoints import build
 
@@ -103,7 +103,7 @@ def main() -> None:
     ckpt = build("qwen2.5-vl", work / "ckpt", width=args.width, layers=args.layers)
     env = {**os.environ, "HARNESS_CACHE": str(work / "cache"), "HF_HUB_OFFLINE": "1"}
     env.pop("OMP_NUM_THREADS", None)
-    task = SyntheticTask({"n": args.clips, "seed": 5}, TaskContext(cache_dir=work / "cache"))
+    task = SyntheticTask({"n": args.clips, "seed": 5}, Context(cache_dir=work / "cache"))
     samples = task.samples()
     manifest = work / "manifest.json"
     manifest.write_text(json.dumps({"checkpoint": str(ckpt), "dtype": args.dtype, "frames": 8, "max_new_tokens": 8,
@@ -146,7 +146,8 @@ def main() -> None:
         finally:
             if busy:
                 busy.kill()
-    print(f"Qwen2.5-VL width {args.width}, {args.layers} layers, {args.clips} clips, 8 frames, 8 new tokens, {args.dtype}, {os.cpu_count()} cores, "
+    print(f"Qwen2.5-VL width {args.width}, {args.layers} layers, {args.clips} clips, 8 frames, 8 new tokens, "
+          f"{args.dtype}, {os.cpu_count()} cores, "
           f"medians of {args.repeats} interleaved runs")
     print(tabulate(rows, headers=["config", "batch", "neighbour", "torch threads", "start-up s", "loop s",
                                   "loop clips/s", "loop vs hand", "total s", "same answers"], disable_numparse=True))

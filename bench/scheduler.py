@@ -31,9 +31,9 @@ HARNESS = str(Path(sys.executable).with_name("harness"))
 
 PLAIN = """
 import sys, av, numpy as np
-from harness.task import TaskContext
+from harness.context import Context
 from harness.tasks.synthetic import SyntheticTask
-samples = SyntheticTask({"n": int(sys.argv[1]), "seed": 9}, TaskContext(cache_dir=sys.argv[2])).samples()
+samples = SyntheticTask({"n": int(sys.argv[1]), "seed": 9}, Context(cache_dir=sys.argv[2])).samples()
 for s in samples:
     with av.open(s.media) as c:
         frames = list(c.decode(video=0))

@@ -18,12 +18,12 @@ import tempfile
 from pathlib import Path
 
 from harness.frames import time_told
+from harness.frames.video import read_frames
 from harness.plugins.openai_server import build_body
 from harness.plugins.vllm_engine import video_item
 from harness.prompts import NAMES
 from harness.testing.clips import variable_times, write_timed
 from harness.types import FrameProtocol, Request
-from harness.frames.video import read_frames
 
 PROTOCOLS = {"uniform8": FrameProtocol(num_frames=8), "segment8": FrameProtocol(strategy="segment", num_frames=8),
              "dense8": FrameProtocol(strategy="dense", num_frames=8),

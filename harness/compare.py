@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from harness import results
-from harness.errors import DataError, UsageError
+from harness import results, samplelog
+from harness.errors import UsageError
 
 
 @dataclass
@@ -61,14 +60,7 @@ def load_run(path: str | Path, task: str | None = None) -> Run:
     if task not in document["tasks"]:
         raise UsageError(f"{path}: no task {task!r}; it has {', '.join(keys)}")
     result = document["tasks"][task]
-    if not result.get("samples_file"):
-        raise DataError(f"{path}: task {task!r} has no per-sample log; rerun it with --log-samples")
-    log = path.parent / result["samples_file"]
-    try:
-        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except OSError as exc:
-        raise DataError(f"{log}: cannot read the per-sample log: {exc}") from None
-    return Run(path, document, task, result, rows)
+    return Run(path, document, task, result, samplelog.samples_of(path, result, task))
 
 
 def check_comparable(a: Run, b: Run) -> None:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness import evaluator, results
+from harness import evaluator, results, samplelog
 from harness.errors import UsageError
 from harness.host import Host
 from harness.params import TaskSpec, parse_value
+from harness.plan import context_of, plan_run
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import cached_plot
 
@@ -76,17 +77,17 @@ def _slug(variant: Variant) -> str:
 def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
     """Run every probe on every task of ``config``; write and return the diagnostics document."""
     base = config.run
-    plans, model_entry = evaluator.resolve(host, base)
+    plans, model_entry = plan_run(host, base)
     probes: list[tuple[str, Probe]] = []
     for name, params in config.probes:
-        entry = host.probe(name)
+        entry = host.entry("probe", name)
         try:
-            probes.append((name, entry.factory(dict(params))))
+            probes.append((name, entry.build(dict(params), host.context)))
         except (TypeError, ValueError) as exc:
             raise UsageError(f"probe {name}: {exc}") from None
     out_root = Path(base.output_path)
     stamp = _dt.datetime.now(_dt.timezone.utc)
-    run_id = f"{evaluator._slug(base.model)}_{stamp.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    run_id = f"{results.slug(base.model)}_{stamp.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
     document: dict[str, Any] = {
         "schema_version": DIAGNOSTICS_SCHEMA_VERSION, "run_id": run_id,
         "created_at": stamp.isoformat(timespec="seconds"), "harness": results.harness_info(),
@@ -101,7 +102,7 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
         key = variant.model_args
         if key not in models:
             try:
-                models[key] = evaluator.build_model(model_entry, _variant_config(base, variant, out_root))
+                models[key] = evaluator.build_model(host, model_entry, _variant_config(base, variant, out_root))
             except UsageError as exc:
                 if not variant.optional:
                     raise
@@ -150,7 +151,7 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                 continue
             outcomes[slug] = {}
             for k, task_result in run.document["tasks"].items():
-                rows = [json.loads(line) for line in run.sample_paths[k].read_text().splitlines()]
+                rows = samplelog.read_samples(run.sample_paths[k])
                 outcomes[slug][k] = RunRows(variant, task_result, rows,
                                             os.path.relpath(run.results_path, out_root))
         for k, context in contexts.items():
@@ -165,10 +166,11 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                 runs = {variant.name: outcomes[_slug(variant)][k]
                         for variant in probe.variants(context) if k in outcomes[_slug(variant)]}
                 figures = probe.compute(runs, context)
-                stem = out_root / f"{evaluator._slug(pname)}_{evaluator._slug(k)}_{run_id}"
+                stem = out_root / f"{results.slug(pname)}_{results.slug(k)}_{run_id}"
                 plots = cached_plot(lambda target: probe.plot(figures, context, target),
                                     [pname, type(probe).__module__, probe.params, figures, context.model,
-                                     context.task_name, list(context.classes)], str(stem))
+                                     context.task_name, list(context.classes)], str(stem),
+                                    context_of(host, base).cache_dir)
                 entry["probes"][pname] = {
                     "params": probe.params, "description": probe.description,
                     "variants": {name: _describe_run(r) for name, r in runs.items()},

@@ -1,25 +1,61 @@
-"""Exceptions that the CLI turns into exit codes and clear messages."""
+"""Every exception the harness raises on purpose, and what each does to a run.
+
+What happens to a run, by what a model or task does:
+
+======================================  =============================================================
+``Response(error="...")``               that one sample fails with the message; it is never cached
+                                        and the run goes on
+any other exception from ``predict``    every sample of that batch fails with the exception's text;
+(not a :class:`HarnessError`)           the run goes on
+:class:`MediaError`,                    that one sample fails; the run goes on
+:class:`StrategyError`
+:class:`HarnessError` (any other)       the run stops with the message (exit code 1); results of
+                                        the tasks finished before stay on disk
+:class:`UsageError`                     the run stops before any work (exit code 2)
+:class:`ModelAborted`                   the run stops at once; the answers that came back are kept
+                                        in the response cache (a rerun resumes) and the results
+                                        file is marked aborted
+======================================  =============================================================
+
+With ``--strict`` a failed sample raises :class:`SampleFailed` instead of being recorded.
+"""
 
 
 class HarnessError(Exception):
-    """Base class: an error with a message meant for the user."""
+    """Base class: an error with a message meant for the user; raised anywhere, it stops the run."""
 
 
 class UsageError(HarnessError):
-    """The command line or a configuration value is wrong (exit code 2)."""
+    """The command line, a plugin argument or a configuration value is wrong (exit code 2): raised
+    while the run is planned, before any clip is decoded."""
 
 
 class DataError(HarnessError):
-    """Input data (annotations, media, results files) is malformed."""
+    """Input data is malformed: an annotation file, a results file, a per-sample log, or a task
+    whose samples carry labels outside its class list. The run stops and says which file or sample."""
 
 
 class MediaError(HarnessError):
-    """A video or frame source cannot be read; the sample fails, the run goes on."""
+    """A video or frame source cannot be read: that sample fails, the run goes on."""
 
 
 class StrategyError(HarnessError):
     """A request strategy could not build one sample's request (a captioner failed): that sample
     fails, the run goes on."""
+
+
+class SampleFailed(HarnessError):
+    """Raised in strict mode (``--strict``) when a sample cannot be evaluated: the run stops there."""
+
+
+class CheckpointUnavailable(HarnessError):
+    """A model's checkpoint is neither on this machine nor downloadable from here: the run stops
+    before any work, saying how to bring the checkpoint."""
+
+
+class CapabilityError(HarnessError):
+    """The model cannot do what the run asks of it (score mode against a server that returns no
+    log-probabilities, a request mode it does not support): the run stops, naming the option to change."""
 
 
 class ModelAborted(HarnessError):

@@ -1,43 +1,46 @@
-"""The plugin API of dfer-harness.
+"""The plugin API of dfer-harness: four hooks, one way to register and build.
 
 A plugin is a module (usually published as a distribution with an entry point
 in the ``harness`` group) that implements some of the hooks below with the
-``@harness.hookimpl`` decorator. Built-in tasks and models use exactly these
-hooks. Each hook receives a ``register`` callback; calling it contributes
-something by name. The host owns naming: registering a name that another
-plugin already registered is an error that names both plugins.
+``@harness.hookimpl`` decorator. Built-in tasks, models, probes and strategies
+use exactly these hooks. Everything a plugin needs is importable from
+``harness`` itself (``from harness import Model, Task, Request, Response,
+Param, Context, hookimpl, ...``).
 
-Registration must be cheap: import heavy libraries (torch, transformers,
-vllm) inside the factory, never at module import time, so that
-``harness list`` stays fast.
-
-Example::
+Each hook receives ``register`` and, if it asks for it, ``context``
+(:class:`harness.Context`: the cache folder, the data folder, the YAML include
+paths of this command)::
 
     import harness
 
     @harness.hookimpl
-    def harness_register_tasks(register):
-        register("my-task", make_my_task, description="My dataset, test split")
-
-    @harness.hookimpl
     def harness_register_models(register):
-        register("my-model", make_my_model, description="Always says 'happy'")
+        register("my-model", MyModel, description="Always says 'happy'",
+                 params={"threshold": harness.Param(float, "when to say it")})
 
-``register(name, factory, description="")``:
+``register(name, factory, description="", params=None)``:
 
-- a task factory is called as ``factory(params, context)`` where ``params`` is
-  the dict parsed from ``name:k=v,...`` and ``context`` a
-  :class:`harness.task.TaskContext`; it returns a :class:`harness.task.Task`.
-- a model factory is called as ``factory(args)`` where ``args`` is the dict
-  parsed from ``--model-args``; it returns a :class:`harness.model.Model`.
-- a probe factory is called as ``factory(params)`` where ``params`` is the
-  dict parsed from ``--probes name:k=v``; it returns a
-  :class:`harness.probe.Probe`, which declares the run variants it needs and
-  computes its figures from their per-sample results (``harness diagnose``).
-- a strategy factory is called as ``factory(params)`` where ``params`` is the
-  dict parsed from ``--strategy name:k=v``; it returns a
-  :class:`harness.strategy.Strategy`, which builds each sample's request (the
-  built-in ``default`` sends the frames as one video; ``msce`` adds captions).
+- ``params`` declares the factory's parameters (``{name: Param(type, help, choices)}``;
+  default: the factory's ``PARAMS`` attribute if it is such a dict). Declared
+  parameters are checked by the host before the factory runs: an unknown name is
+  refused with "did you mean", a value that does not fit the type is refused,
+  and the factory receives them converted. Undeclared: the factory checks its own.
+- the factory is called as ``factory(params, context)``, or ``factory(params)``
+  when it takes one argument. ``params`` is the dict parsed from ``name:k=v,...``
+  (tasks, probes, strategies) or ``--model-args k=v,...`` (models).
+- the host owns naming: a name that two plugins register is an error naming
+  both, and neither is used until one is blocked (``-p no:PLUGIN``).
+
+What each factory returns: a :class:`harness.Task` (samples, classes, frame
+protocol, prompts), a :class:`harness.Model` (answers resolved requests in
+batches), a :class:`harness.Probe` (the run variants it needs and the figures
+it computes from their per-sample rows) or a :class:`harness.Strategy` (builds
+each sample's request). What an exception does to a run is listed in
+:mod:`harness.errors`.
+
+Registration must be cheap: import heavy libraries (torch, transformers,
+vllm) inside the factory, never at module import time, so that
+``harness list`` stays fast.
 """
 
 import pluggy
@@ -46,20 +49,20 @@ hookspec = pluggy.HookspecMarker("harness")
 
 
 @hookspec
-def harness_register_tasks(register):
-    """Register task factories: ``register(name, factory, description="")``."""
+def harness_register_tasks(register, context):
+    """Register task factories: ``register(name, factory, description="", params=None)``."""
 
 
 @hookspec
-def harness_register_models(register):
-    """Register model factories: ``register(name, factory, description="")``."""
+def harness_register_models(register, context):
+    """Register model factories: ``register(name, factory, description="", params=None)``."""
 
 
 @hookspec
-def harness_register_probes(register):
-    """Register diagnostic probe factories: ``register(name, factory, description="")``."""
+def harness_register_probes(register, context):
+    """Register diagnostic probe factories: ``register(name, factory, description="", params=None)``."""
 
 
 @hookspec
-def harness_register_strategies(register):
-    """Register request strategies (how a request is built from a sample): ``register(name, factory, description="")``."""
+def harness_register_strategies(register, context):
+    """Register request strategies (how a request is built from a sample): ``register(name, factory, ...)``."""

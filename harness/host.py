@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
 from harness import hookspecs
+from harness.context import Context
 from harness.errors import UsageError
+from harness.params import Param, check_args
 
 BUILTIN_DIST = "dfer-harness"
 ENTRY_POINT_GROUP = "harness"
@@ -42,40 +45,71 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered task, model or probe: a name, a lazy factory and its provider."""
+    """A registered task, model, probe or strategy: a name, a lazy factory, its declared
+    parameters (None: the plugin checks its own) and its provider."""
 
     kind: str
     name: str
     factory: Callable
     description: str
     plugin: PluginInfo
+    params: dict[str, Param] | None = None
+
+    def build(self, params: dict[str, Any], context: Context) -> Any:
+        """The plugin object: declared parameters checked and typed first (before any work), then
+        the factory called as ``factory(params, context)``, or ``factory(params)`` if it takes one
+        argument."""
+        if self.params is not None:
+            word = "argument" if self.kind == "model" else "parameter"
+            params = check_args(f"{self.kind} {self.name}", params, self.params, word)
+        if _takes_context(self.factory):
+            return self.factory(dict(params), context)
+        return self.factory(dict(params))
+
+
+def _takes_context(factory: Callable) -> bool:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
+
+
+KINDS = {"task": "tasks", "model": "models", "probe": "probes", "strategy": "strategies"}
 
 
 @dataclass
 class Host:
-    """The loaded plugins and the tasks, models and probes they registered."""
+    """The loaded plugins and what they registered, by kind; one lookup and one build path."""
 
+    context: Context = field(default_factory=Context)
     plugins: list[PluginInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    tasks: dict[str, Entry] = field(default_factory=dict)
-    models: dict[str, Entry] = field(default_factory=dict)
-    probes: dict[str, Entry] = field(default_factory=dict)
-    strategies: dict[str, Entry] = field(default_factory=dict)
+    registry: dict[str, dict[str, Entry]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
 
-    def task(self, name: str) -> Entry:
-        return self._lookup("task", self.tasks, name)
+    @property
+    def tasks(self) -> dict[str, Entry]:
+        return self.registry["task"]
 
-    def model(self, name: str) -> Entry:
-        return self._lookup("model", self.models, name)
+    @property
+    def models(self) -> dict[str, Entry]:
+        return self.registry["model"]
 
-    def probe(self, name: str) -> Entry:
-        return self._lookup("probe", self.probes, name)
+    @property
+    def probes(self) -> dict[str, Entry]:
+        return self.registry["probe"]
 
-    def strategy(self, name: str) -> Entry:
-        return self._lookup("strategy", self.strategies, name)
+    @property
+    def strategies(self) -> dict[str, Entry]:
+        return self.registry["strategy"]
 
-    def _lookup(self, kind: str, table: dict[str, Entry], name: str) -> Entry:
+    def entry(self, kind: str, name: str) -> Entry:
+        """The registered ``kind`` (task, model, probe, strategy) called ``name``, or a usage
+        error with the closest names."""
+        table = self.registry[kind]
         if (kind, name) in self.conflicts:
             providers = " and ".join(p.name for p in self.conflicts[(kind, name)])
             raise UsageError(
@@ -85,8 +119,13 @@ class Host:
             return table[name]
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        plural = KINDS[kind]
         raise UsageError(f"unknown {kind} {name!r}.{hint} "
-                         f"'harness list {kind}s' shows the {kind}s available.")
+                         f"'harness list {plural}' shows the {plural} available.")
+
+    def build(self, kind: str, name: str, params: dict[str, Any] | None = None) -> Any:
+        """Look ``name`` up and build it with ``params`` and this host's context."""
+        return self.entry(kind, name).build(dict(params or {}), self.context)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -115,7 +154,7 @@ def _allowed(ep: metadata.EntryPoint, allow: set[str] | None) -> bool:
     return ep.name in allow or (_dist_name(ep) or "") in allow
 
 
-def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
+def load(extra: Iterable[str] = (), env: dict | None = None, context: Context | None = None) -> Host:
     """Build the host.
 
     ``extra`` holds pytest-style ``-p`` values: ``module.path`` loads an
@@ -133,7 +172,7 @@ def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
 
     pm = pluggy.PluginManager("harness")
     pm.add_hookspecs(hookspecs)
-    host = Host()
+    host = Host(context=context or Context())
 
     def add(plugin_name: str, loader: Callable[[], object], info: PluginInfo) -> None:
         try:
@@ -169,14 +208,13 @@ def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
             PluginInfo(mod, mod, None, None, False))
 
     by_name = {info.name: info for info in host.plugins}
-    for hook_name, kind, table in (("harness_register_tasks", "task", host.tasks),
-                                   ("harness_register_models", "model", host.models),
-                                   ("harness_register_probes", "probe", host.probes),
-                                   ("harness_register_strategies", "strategy", host.strategies)):
+    for kind, plural in KINDS.items():
+        hook_name = f"harness_register_{plural}"
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = by_name[impl.plugin_name]
+            offered = {"register": _registrar(host, kind, host.registry[kind], info), "context": host.context}
             try:
-                impl.function(register=_registrar(host, kind, table, info))
+                impl.function(**{name: offered[name] for name in impl.argnames})
             except Exception as exc:
                 host.problems.append(f"plugin {info.name!r} failed in {hook_name}: "
                                      f"{type(exc).__name__}: {exc}")
@@ -184,7 +222,8 @@ def load(extra: Iterable[str] = (), env: dict | None = None) -> Host:
 
 
 def _registrar(host: Host, kind: str, table: dict[str, Entry], info: PluginInfo):
-    def register(name: str, factory: Callable, description: str = "") -> None:
+    def register(name: str, factory: Callable, description: str = "",
+                 params: dict[str, Param] | None = None) -> None:
         if not isinstance(name, str) or not name or not callable(factory):
             raise TypeError(f"register() needs a non-empty name and a callable factory, "
                             f"got {name!r}, {factory!r}")
@@ -198,5 +237,7 @@ def _registrar(host: Host, kind: str, table: dict[str, Entry], info: PluginInfo)
                                  f"{first.name!r} and plugin {info.name!r}; "
                                  f"neither is used until one is blocked (-p no:PLUGIN)")
             return
-        table[name] = Entry(kind, name, factory, description, info)
+        declared = params if params is not None else getattr(factory, "PARAMS", None)
+        table[name] = Entry(kind, name, factory, description, info,
+                            dict(declared) if isinstance(declared, dict) else None)
     return register

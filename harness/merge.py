@@ -9,13 +9,11 @@ model, tasks and settings, and every shard 0..N-1 must be there once.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 
-from harness import results
-from harness.frames import time_told
+from harness import results, samplelog
 from harness.errors import DataError
-from harness.evaluator import RunOutput, _mean_visual_tokens, _slug, aggregate, summarize
+from harness.evaluator import RunOutput
 
 # Settings that must agree between shards (everything but the shard itself).
 SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "choice_seed",
@@ -33,16 +31,6 @@ def _files(inputs: list[Path]) -> list[Path]:
         else:
             files.append(p)
     return files
-
-
-def _rows(path: Path, task: dict, key: str) -> list[dict]:
-    if not task.get("samples_file"):
-        raise DataError(f"{path}: task {key!r} has no per-sample log; run the shards with --log-samples")
-    log = path.parent / task["samples_file"]
-    try:
-        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{log}: cannot read the per-sample log: {exc}") from None
 
 
 def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -> RunOutput:
@@ -82,7 +70,7 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
 
     out_dir = Path(out_dir)
     stamp = _dt.datetime.now(_dt.timezone.utc)
-    run_id = f"{_slug(first['config']['model'])}_{stamp.strftime('%Y%m%dT%H%M%S')}_merged{total}"
+    run_id = f"{results.slug(first['config']['model'])}_{stamp.strftime('%Y%m%dT%H%M%S')}_merged{total}"
     seed, rounds = first["config"]["seed"], first["config"].get("bootstrap_rounds", 1000)
     document = {**first, "run_id": run_id, "created_at": stamp.isoformat(timespec="seconds"),
                 "command": command or first["command"],
@@ -93,12 +81,12 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
     sample_paths: dict[str, Path] = {}
     failed = 0
     for key, head in first["tasks"].items():
-        rows: list[dict] = []
+        rows: list[samplelog.SampleRow] = []
         timings = {"wall_s": 0.0, "decode_s": 0.0, "model_s": 0.0, "model_load_s": 0.0, "loop_s": 0.0}
         for path, doc in docs:
             if key not in doc["tasks"]:
                 raise DataError(f"{path}: has no task {key!r} (other shards do)")
-            rows.extend(_rows(path, doc["tasks"][key], key))
+            rows.extend(samplelog.samples_of(path, doc["tasks"][key], key))
             for t in timings:
                 timings[t] += doc["tasks"][key]["timings"].get(t, 0.0)
         rows.sort(key=lambda r: r["index"])
@@ -108,21 +96,19 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                             f"the same settings?")
         merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
                                        "frame_protocol", "prompt", "training_prior", "strategy") if k in head}
-        merged["visual_tokens_per_clip"] = _mean_visual_tokens(rows)
-        if "timing" in head:
-            merged["timing"] = time_told.summarize(rows, head["timing"].get("nominal_fps"))
-        merged.update(summarize(rows, tuple(head["classes"]), seed, rounds, head["name"], head["version"],
-                                head["counts"]["total"]))
+        merged.update(samplelog.summarize(rows, tuple(head["classes"]), seed, rounds, head["name"],
+                                          head["version"], head["counts"]["total"],
+                                          head["frame_protocol"].get("nominal_fps")))
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}
-        path = out_dir / f"samples_{run_id}_{_slug(key)}.jsonl"
-        results.write_jsonl(path, rows)
+        path = out_dir / f"samples_{run_id}_{results.slug(key)}.jsonl"
+        samplelog.write_samples(path, rows)
         merged["samples_file"] = path.name
         sample_paths[key] = path
         failed += merged["counts"]["failed"]
         document["tasks"][key] = merged
     for spec in first.get("aggregates", {}):
         keys = [k for k, t in document["tasks"].items() if t["spec"] == spec]
-        document["aggregates"][spec] = aggregate([document["tasks"][k] for k in keys], keys)
+        document["aggregates"][spec] = samplelog.aggregate([document["tasks"][k] for k in keys], keys)
     results_path = out_dir / f"results_{run_id}.json"
     results.write_json(results_path, document, "results")
     return RunOutput(document, results_path, sample_paths, failed)

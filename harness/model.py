@@ -35,12 +35,21 @@ class Model(abc.ABC):
     """A model that answers batches of requests.
 
     ``batch_size`` is how many requests it wants per call; ``modes`` the
-    request modes it supports (``generate``, ``score``).
+    request modes it supports (``generate``, ``score``); ``mode`` the one the
+    user chose for it (None: the task's). Requests arrive resolved
+    (:mod:`harness.request_rules`): ``request.mode`` is the mode to answer in
+    and ``request.told`` what to tell the model about time.
+
+    A factory may declare its arguments as ``PARAMS = {"name": harness.Param(type, help)}``
+    (on the class, or ``register(..., params=...)``): the host then refuses unknown or
+    mistyped arguments with "did you mean" before the model is built, and hands them
+    over converted to their types.
     """
 
     name: str = ""
     batch_size: int = 1
     modes: tuple[str, ...] = ("generate",)
+    mode: str | None = None
     cacheable: bool = True  # answers may be kept in the response cache (False: cheaper to recompute)
     sampling: bool = False  # answers depend on the request's seed (non-greedy decoding)
     #: Seconds spent loading so far (imports, weights, an engine's start): a plugin that loads lazily,
@@ -63,9 +72,10 @@ class Model(abc.ABC):
         server's circuit breaker): recorded in results, never part of cache keys."""
         return {}
 
-    def timing_family(self) -> str | None:
-        """The family whose time input this model's requests receive (see ``harness.frames.time_told``):
-        the evaluator records what each sample was told. None: the model is told no time."""
+    def time_family(self) -> str | None:
+        """The family whose time input this model takes (``harness.frames.time_told``: qwen2.5-vl,
+        qwen3-vl, qwen2-vl, generic). The core computes what each request's frames are told for it
+        (``request.told``) and logs exactly that. None: the model takes no time (images only)."""
         return None
 
     def prepare(self, workload: Workload) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -70,9 +71,61 @@ def parse_tasks(text: str) -> list[TaskSpec]:
     return [TaskSpec(n, p) for n, p in specs]
 
 
-def check_params(owner: str, params: dict, allowed: Iterable[str]) -> None:
-    """Refuse parameters ``owner`` (a task, probe or strategy) does not take, naming the ones it does."""
-    unknown = set(params) - set(allowed)
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a plugin (task, model, probe or strategy): its type and meaning.
+
+    Declared parameters are checked by the host before the plugin is built: an unknown name is
+    refused with the closest known ones, a value that does not fit the type is refused naming it.
+    """
+
+    type: type = str
+    help: str = ""
+    choices: tuple = ()
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def coerce(owner: str, name: str, value: Any, param: Param) -> Any:
+    """``value`` as ``param.type`` (``"yes"`` -> True, ``"8"`` -> 8), or a usage error naming it."""
+    kind = param.type
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                out = value
+            elif str(value).lower() in _TRUE + _FALSE:
+                out = str(value).lower() in _TRUE
+            else:
+                raise ValueError
+        elif kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        else:
+            out = kind(value)
+    except (TypeError, ValueError):
+        expected = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, kind.__name__)
+        raise UsageError(f"{owner}: {name}={value!r} must be {expected}") from None
+    if param.choices and out not in param.choices:
+        raise UsageError(f"{owner}: {name} must be one of {', '.join(map(str, param.choices))}, got {out!r}")
+    return out
+
+
+def check_args(owner: str, args: dict[str, Any], declared: dict[str, Param],
+               word: str = "parameter") -> dict[str, Any]:
+    """``args`` checked against ``declared`` and converted to the declared types (only those given).
+
+    An unknown name is refused with "did you mean" and the full list, before any work starts."""
+    unknown = sorted(set(args) - set(declared))
     if unknown:
-        raise UsageError(f"{owner}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(allowed) or 'none'}")
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise UsageError(f"{owner}: unknown {word}(s) {', '.join(hints)}; "
+                         f"it takes {', '.join(declared) or 'none'}")
+    return {k: coerce(owner, k, v, declared[k]) for k, v in args.items()}
+
+
+def check_params(owner: str, params: dict, allowed: Iterable[str]) -> None:
+    """Refuse parameters ``owner`` does not take, naming the ones it does (names only, no types)."""
+    check_args(owner, {k: str(v) for k, v in params.items()}, {name: Param() for name in allowed})

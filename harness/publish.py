@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import re
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -138,7 +138,8 @@ def export_eval_results(board_path: str | Path, model: str, out: str | Path = ".
     for r in rows:
         dataset = (dataset_ids or {}).get(r["task"].split(":")[0].split("/")[0], r["task"])
         date = r["created_at"][:10] if r.get("created_at") else _dt.date.today().isoformat()
-        notes = (f"dfer-harness {r['harness_version']}; task {r['task']}; frames: {r.get('frames_words') or r['frame_protocol']}; "
+        frames = r.get('frames_words') or r['frame_protocol']
+        notes = (f"dfer-harness {r['harness_version']}; task {r['task']}; frames: {frames}; "
                  f"prompt {r['prompt_template']}; n={r['n']}")
         source = {"url": source_url or "https://github.com/", "name": "dfer-harness leaderboard"}
         entries = [{"dataset": {"id": dataset, "task_id": metric}, "value": round(100 * r[metric], 2), "date": date,

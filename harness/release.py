@@ -10,14 +10,14 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from harness.context import Context
 from harness.errors import DataError, UsageError
 from harness.params import check_params  # noqa: F401  (tasks import it from here)
-from harness.task import TaskContext
 
 DATA_ENV = "HARNESS_DATA_DIR"
 
 
-def find_root(task: str, params: dict, context: TaskContext, folder_names: Iterable[str],
+def find_root(task: str, params: dict, context: Context, folder_names: Iterable[str],
               marker: str, layout: str) -> Path:
     """The dataset root: ``root=`` parameter, else a folder under ``--data-dir``.
 
@@ -119,7 +119,7 @@ class ReleaseTask:
     official_counts: dict[str, int] = {}
     media_fps: dict[str, float | None] = {}
 
-    def _setup(self, params: dict, context: TaskContext, allowed: tuple[str, ...]) -> None:
+    def _setup(self, params: dict, context: Context, allowed: tuple[str, ...]) -> None:
         check_params(self.name, params, allowed)
         self._params = dict(params)
         self._context = context

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from jsonschema import Draft202012Validator
 import harness
 from harness.errors import DataError
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2  # 2: a task's `timing` became `time_told`
 _PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow", "simplejpeg",
              "torch", "torchvision", "transformers", "tokenizers", "safetensors", "huggingface_hub",
              "vllm", "httpx")
@@ -92,6 +93,11 @@ def write_json(path: str | Path, document: Any, schema_name: str | None = None) 
         json.dump(document, f, indent=1, ensure_ascii=False, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def slug(text: str) -> str:
+    """``text`` as a file-name part: results, sample logs and diagnostics are named with it."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.prompts import DEFAULT_TEMPLATES, PromptTemplate
 from harness.types import FrameProtocol, Sample
-
-
-def default_cache_dir() -> Path:
-    """``$HARNESS_CACHE``, else ``~/.cache/harness``."""
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
 @dataclass(frozen=True)
@@ -28,14 +21,6 @@ class ClassPrior:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "counts": dict(self.counts)}
-
-
-@dataclass(frozen=True)
-class TaskContext:
-    """What the host tells a task factory about the environment."""
-
-    cache_dir: Path
-    data_dir: Path | None = None
 
 
 class Task(abc.ABC):

@@ -140,7 +140,7 @@ class Frames:
 
 @dataclass
 class Request:
-    """What a model is asked about one sample.
+    """What a model is asked about one sample, resolved by the core before a backend sees it.
 
     ``messages`` is provider-neutral chat: each message has a ``role`` and a
     list of ``content`` parts, ``{"type": "video"}`` standing for ``frames``,
@@ -149,6 +149,13 @@ class Request:
     candidate answers shown in the prompt; ``answer_keys`` what the prompt
     asks the model to write for each of them (option letters), empty when
     the answer is the class name itself.
+
+    The evaluator settles ``mode`` (``generate`` or ``score``, by one rule for
+    every backend: :func:`harness.request_rules.resolve`) and ``told``, what
+    the model's time family is told about the frames' times
+    (:class:`harness.frames.time_told.Told`, None when the request has no video
+    or the model takes no time). A backend only translates a resolved request
+    into its wire format: the per-sample log records ``told`` as sent.
     """
 
     sample_id: str
@@ -160,6 +167,22 @@ class Request:
     answer_keys: tuple[str, ...] = ()
     mode_required: bool = False  # True: answer in ``mode`` even if the model was set to another (captions)
     notes: dict[str, Any] = field(default_factory=dict)  # what a strategy wants logged per sample
+    told: Any = None  # harness.frames.time_told.Told, set by the core
+
+    @property
+    def has_video(self) -> bool:
+        """Whether a message shows ``frames`` as one video."""
+        return any(p.get("type") == "video" for m in self.messages for p in m["content"])
+
+    @property
+    def still_frames(self) -> list[int]:
+        """Indices into ``frames`` shown as still images, in the order the messages name them."""
+        return [p["frame"] for m in self.messages for p in m["content"] if p.get("type") == "image"]
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """What the model is asked to write for each choice: its option letter, or its name."""
+        return tuple(self.answer_keys or self.choices)
 
 
 @dataclass

@@ -20,8 +20,9 @@ import numpy as np
 
 import harness
 from harness.errors import UsageError
-from harness.model import Model, Workload
 from harness.frames.sampling import stable_seed
+from harness.model import Model, Workload
+from harness.params import Param, check_args
 from harness.types import Request, Response
 
 
@@ -29,14 +30,14 @@ class _Baseline(Model):
     batch_size = 64
     cacheable = False  # an answer costs less than a cache lookup, and depends on the split's prior
 
+    PARAMS = {"seed": Param(int, "the draws' seed (default: the run's --seed)"),
+              "batch_size": Param(int, "requests per call (default 64)")}
+
     def __init__(self, args: dict[str, Any]):
-        unknown = set(args) - {"seed", "batch_size"}
-        if unknown:
-            raise UsageError(f"model {self.name!r} takes only seed and batch_size, "
-                             f"not {', '.join(sorted(unknown))}")
+        args = check_args(f"model {self.name}", args, self.PARAMS, "argument")
         self._seed_arg = args.get("seed")
         self.seed = int(self._seed_arg or 0)
-        self.batch_size = int(args.get("batch_size", self.batch_size))
+        self.batch_size = args.get("batch_size", self.batch_size)
         self.workload: Workload | None = None
 
     def predict(self, requests: list[Request]) -> list[Response]:

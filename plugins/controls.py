@@ -40,11 +40,13 @@ import numpy as np
 
 import harness
 from harness.errors import UsageError
-from harness.model import Model, Workload
-from harness.testing.face import APEX, READ_PARAMS, read_expression
 from harness.frames.sampling import stable_seed
+from harness.model import Model, Workload
+from harness.params import Param, check_args
+from harness.testing.face import APEX, READ_PARAMS, read_expression
 from harness.types import Request, Response
 
+BATCH = Param(int, "requests per call (default 32)")
 SIGMA = 0.15  # the oracle's reading noise (renderer units)
 MIN_INTENSITY = 0.25  # weaker than this share of a class's apex reads as neutral
 
@@ -91,15 +93,12 @@ class SyntheticControl(Model):
     modes = ("generate", "score")
     batch_size = 32
     cacheable = False  # reading pixels costs less than a cache lookup
-    ARGS: dict[str, type] = {}
+    PARAMS: dict[str, Param] = {"batch_size": BATCH}
 
     def __init__(self, args: dict[str, Any]):
-        unknown = set(args) - set(self.ARGS) - {"batch_size"}
-        if unknown:
-            raise UsageError(f"model {self.name}: unknown argument(s) {', '.join(sorted(unknown))}; "
-                             f"it takes {', '.join(self.ARGS) or 'no arguments'}")
-        self.args = {k: self.ARGS[k](v) for k, v in args.items() if k in self.ARGS}
-        self.batch_size = int(args.get("batch_size", self.batch_size))
+        args = check_args(f"model {self.name}", args, self.PARAMS, "argument")
+        self.args = {k: v for k, v in args.items() if k != "batch_size"}
+        self.batch_size = args.get("batch_size", self.batch_size)
         self.workload: Workload | None = None
         self.seed = 0
 
@@ -132,7 +131,7 @@ class SyntheticControl(Model):
 
 class Collapse(SyntheticControl):
     name = "synthetic-collapse"
-    ARGS = {"strength": float}
+    PARAMS = {"strength": Param(float, "weight of the training prior (default 2.0)"), "batch_size": BATCH}
 
     def log_probs(self, request, evidence):
         prior = (self.workload.train_prior if self.workload else None) or {}
@@ -143,7 +142,7 @@ class Collapse(SyntheticControl):
 
 class FirstOption(SyntheticControl):
     name = "synthetic-first"
-    ARGS = {"bias": float}
+    PARAMS = {"bias": Param(float, "bonus of the first option (default 3.0)"), "batch_size": BATCH}
 
     def log_probs(self, request, evidence):
         bonus = np.zeros(len(request.choices))
@@ -156,7 +155,7 @@ class Budget(SyntheticControl):
     the budget, as a model with a token limit pools them. Dense sampling then dilutes a brief apex."""
 
     name = "synthetic-budget"
-    ARGS = {"budget": int}
+    PARAMS = {"budget": Param(int, "visual budget in frames (default 8)"), "batch_size": BATCH}
 
     def predict(self, requests: list[Request]) -> list[Response]:
         budget = self.args.get("budget", 8)
@@ -175,7 +174,7 @@ class Trajectory(SyntheticControl):
     the order shown, must not lose intensity. Natural order passes; shuffled frames seldom do."""
 
     name = "synthetic-trajectory"
-    ARGS = {"tolerance": float}
+    PARAMS = {"tolerance": Param(float, "trajectory tolerance (default 0.15)"), "batch_size": BATCH}
 
     def log_probs(self, request, evidence):
         readings = np.stack([_reading(f) for f in request.frames.array])
@@ -191,7 +190,7 @@ class Trajectory(SyntheticControl):
 
 class Calibrated(SyntheticControl):
     name = "synthetic-calibrated"
-    ARGS = {"accuracy": float}
+    PARAMS = {"accuracy": Param(float, "target accuracy (default 0.7)"), "batch_size": BATCH}
     stated: float | None = None  # None: state the real accuracy
 
     def log_probs(self, request, evidence):

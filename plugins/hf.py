@@ -21,32 +21,44 @@ plugins are listed.
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
-import json
 import os
-import socket
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-
-import numpy as np
 
 import harness
+from harness.context import Context
+from harness.errors import UsageError
 from harness.frames import time_told
-from harness.errors import HarnessError, UsageError
 from harness.model import Model
+from harness.params import Param, check_args
+from harness.plugins import hub
+from harness.plugins.hf_score import ScoreMode
+from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
-ARGS = {
-    "pretrained": str, "revision": str, "dtype": str, "device": str, "attn_implementation": str,
-    "max_new_tokens": int, "batch_size": int, "mode": str, "video_input": str, "trust_remote_code": bool,
-    "length_norm": bool, "prior_correction": bool, "min_pixels": int, "max_pixels": int, "threads": int,
-    "pixels": str,
+PARAMS = {
+    "pretrained": Param(str, "hub id or local folder of the checkpoint"),
+    "revision": Param(str, "hub revision (commit, branch or tag)"),
+    "dtype": Param(str, "bfloat16 | float16 | float32 | auto", ("bfloat16", "float16", "float32", "auto")),
+    "device": Param(str, "cpu, cuda, cuda:N or auto"),
+    "attn_implementation": Param(str, "transformers' attention kernel, e.g. sdpa or flash_attention_2"),
+    "max_new_tokens": Param(int, "tokens generated per answer (default 16)"),
+    "batch_size": Param(int, "requests per model call (default 1)"),
+    "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
+    "video_input": Param(str, "video (one video with its timing) or images (one image per frame)",
+                         ("video", "images")),
+    "trust_remote_code": Param(bool, "run the checkpoint's own code"),
+    "length_norm": Param(bool, "score mode: divide each answer's log-likelihood by its token count"),
+    "prior_correction": Param(bool, "score mode: also report answers corrected by a content-free prior"),
+    "min_pixels": Param(int, "per-frame pixel floor handed to the processor"),
+    "max_pixels": Param(int, "per-frame pixel ceiling handed to the processor"),
+    "threads": Param(int, "torch threads (default: the cores left beside the decode processes)"),
+    "pixels": Param(str, "reference (the processor's own sizing) or native (each clip's size)",
+                    ("reference", "native")),
 }
 # Arguments that change outputs, hence part of the identity (results, leaderboard rows, cache keys).
 OUTPUT_ARGS = ("mode", "video_input", "max_new_tokens", "length_norm", "prior_correction", "min_pixels",
@@ -64,174 +76,41 @@ GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_rep
 # (single runs of 40 clips).
 SMALL_MODEL = 1_000_000
 
-# Pixel levels of the content-free videos a prior is estimated from (black, mid-grey, white).
-CONTENT_FREE_LEVELS = (0, 128, 255)
 
 
-class CheckpointUnavailable(HarnessError):
-    """The checkpoint is neither local nor downloadable from here."""
-
-
-def _hub_reachable(timeout: float = 5.0) -> bool:
-    """One quick TCP connect to the hub, so that an offline machine fails in seconds, not minutes."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _from_pretrained(loader, name: str, **kwargs):
-    """``loader.from_pretrained`` from the local cache first, then the hub if it is reachable."""
-    if Path(name).expanduser().is_dir():
-        return loader.from_pretrained(str(Path(name).expanduser()), **kwargs)
-    try:
-        return loader.from_pretrained(name, local_files_only=True, **kwargs)
-    except OSError as local_error:
-        if not _hub_reachable():
-            raise CheckpointUnavailable(
-                f"checkpoint {name!r} is not in the local Hugging Face cache and the hub cannot be reached "
-                f"from this machine. Fetch it where there is network (`hf download {name}`, then copy "
-                f"~/.cache/huggingface), or pass pretrained=/path/to/a/local/folder. ({local_error})") from None
-    try:
-        return loader.from_pretrained(name, **kwargs)
-    except OSError as exc:
-        raise CheckpointUnavailable(f"checkpoint {name!r} could not be loaded: {exc}") from None
-
-
-def _cuda_present() -> bool:
-    """Whether an NVIDIA driver is present, without importing torch (listing and cached reruns stay light)."""
-    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
-
-
-def _describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
-    """(revision, model type, present here) without loading the model: for a local folder a hash
-    of its files, for a hub checkpoint in the local cache its commit hash."""
-    local = Path(name).expanduser()
-    config = local / "config.json" if local.is_dir() else None
-    rev = revision
-    if config is None:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-            found = try_to_load_from_cache(name, "config.json", revision=revision)
-        except Exception:  # no hub library, or a malformed name: described after loading
-            found = None
-        if isinstance(found, str):
-            config = Path(found)
-            rev = config.parent.name  # .../snapshots/<commit>/config.json
-    elif not revision:
-        h = hashlib.sha256()
-        for f in sorted(local.iterdir()):
-            if f.is_file():
-                h.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}\n".encode())
-        rev = f"local-{h.hexdigest()[:16]}"
-    try:
-        family = json.loads(config.read_text()).get("model_type", "unknown") if config else "unknown"
-    except (OSError, ValueError):
-        family = "unknown"
-    return rev, family, config is not None and config.is_file()
-
-
-def end_of_turn_token(processor, tokenizer, name: str) -> int:
-    """The token a chat template writes right after an assistant's answer (``<|im_end|>`` for Qwen):
-    score mode scores each whole answer up to it, on every backend."""
-    marker = "QZXQ"
-    text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "text", "text": "x"}]},
-         {"role": "assistant", "content": [{"type": "text", "text": marker}]}], tokenize=False)
-    after = text.split(marker, 1)[1] if marker in text else ""
-    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
-    if ids:
-        return ids[0]
-    if tokenizer.eos_token_id is None:
-        raise UsageError(f"{name}: cannot tell which token ends an answer (the chat template writes none and "
-                         f"the tokenizer has no eos token), so score mode cannot score whole answers; use "
-                         f"mode=generate")
-    return tokenizer.eos_token_id
-
-
-def _declared_video_size(name: str, revision: str | None) -> dict[str, Any] | None:
-    """The video processor's pixel bounds as the checkpoint's files declare them (read without
-    loading anything): ``{"min_pixels", "max_pixels", "source"}``, or None when no file says."""
-    local = Path(name).expanduser()
-    for filename, section in (("video_preprocessor_config.json", None), ("processor_config.json", "video_processor"),
-                              ("preprocessor_config.json", None)):
-        path = local / filename if local.is_dir() else None
-        if path is None:
-            try:
-                from huggingface_hub import try_to_load_from_cache
-                found = try_to_load_from_cache(name, filename, revision=revision if revision and
-                                               not revision.startswith("local-") else None)
-            except Exception:
-                found = None
-            path = Path(found) if isinstance(found, str) else None
-        if path is None or not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        data = data.get(section, {}) if section else data
-        size = data.get("size") or {}
-        low = size.get("shortest_edge", data.get("min_pixels"))
-        high = size.get("longest_edge", data.get("max_pixels"))
-        if low is not None or high is not None:
-            return {"min_pixels": low, "max_pixels": high, "source": filename}
-    return None
-
-
-class HFModel(Model):
+class HFModel(ScoreMode, Model):
     """Any image-text-to-text VLM that ``AutoModelForImageTextToText`` loads."""
 
     name = "hf"
     modes = ("generate", "score")
 
+    PARAMS = PARAMS
+
     def __init__(self, args: dict[str, Any], preset: str | None = None):
-        unknown = set(args) - set(ARGS)
-        if unknown:
-            raise UsageError(f"model {preset or 'hf'}: unknown argument(s) {', '.join(sorted(unknown))}; "
-                             f"it takes {', '.join(ARGS)}")
-        if not args.get("pretrained"):
+        self.args = check_args(f"model {preset or 'hf'}", args, PARAMS, "argument")
+        if not self.args.get("pretrained"):
             raise UsageError("model hf needs pretrained=<hub id or local folder>")
-        self.args = {k: ARGS[k](v) if ARGS[k] is not bool else str(v).lower() in ("1", "true", "yes")
-                     for k, v in args.items()}
         self.preset = preset
         self.mode = self.args.get("mode")
-        if self.mode not in (None, "generate", "score"):
-            raise UsageError(f"mode must be generate or score, got {self.mode!r}")
         self.video_input = self.args.get("video_input", "video")
-        if self.video_input not in ("video", "images"):
-            raise UsageError(f"video_input must be video or images, got {self.video_input!r}")
         self.batch_size = self.args.get("batch_size", 1)
         self.max_new_tokens = self.args.get("max_new_tokens", 16)
         self.pixels = self.args.get("pixels", "reference")
-        if self.pixels not in ("reference", "native"):
-            raise UsageError(f"pixels must be reference (the processor's own sizing, as the model was trained) "
-                             f"or native (each clip's decoded size), got {self.pixels!r}")
         if self.args.get("prior_correction") and self.mode == "generate":
             raise UsageError("prior_correction works on candidate scores, so it needs mode=score; in generate "
                              "mode it would do nothing")
-        self._prior_cache: dict = {}
+        self.prior_cache: dict = {}
         device = self.args.get("device", "auto")
         if device == "auto":
-            device = "cuda" if _cuda_present() else "cpu"
+            device = "cuda" if hub.cuda_present() else "cpu"
         dtype_name = self.args.get("dtype", "auto")
         if dtype_name == "auto":
             dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
-        if dtype_name not in ("bfloat16", "float16", "float32"):
-            raise UsageError(f"dtype must be bfloat16, float16, float32 or auto, got {dtype_name!r}")
         self.device, self.dtype_name = device, dtype_name
-        self.revision, self.family, available = _describe(self.args["pretrained"], self.args.get("revision"))
-        self.declared_size = _declared_video_size(self.args["pretrained"], self.revision)
-        if not available and not _hub_reachable():
-            name = self.args["pretrained"]
-            raise CheckpointUnavailable(
-                f"checkpoint {name!r} is not in the local Hugging Face cache and the hub cannot be reached "
-                f"from this machine. Fetch it where there is network (`hf download {name}`, then copy "
-                f"~/.cache/huggingface), or pass pretrained=/path/to/a/local/folder.")
+        self.revision, self.family, available = hub.describe(self.args["pretrained"], self.args.get("revision"))
+        self.declared_size = hub.declared_video_size(self.args["pretrained"], self.revision)
+        if not available and not hub.hub_reachable():
+            raise hub.unavailable(self.args["pretrained"])
         self.model = None  # weights load on the first request the response cache cannot answer
         self._load_lock = threading.Lock()  # the prefetch thread and predict may both ask first
         self._threads: dict[str, Any] = {}
@@ -268,9 +147,9 @@ class HFModel(Model):
         if "revision" in self.args:
             common["revision"] = self.args["revision"]
         name = self.args["pretrained"]
-        self.processor = _from_pretrained(AutoProcessor, name, **common)
+        self.processor = hub.from_pretrained(AutoProcessor, name, **common)
         extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
-        self.model = _from_pretrained(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name),
+        self.model = hub.from_pretrained(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name),
                                       **common, **extra)
         self.model.to(device).eval()
         self.tokenizer = self.processor.tokenizer
@@ -280,7 +159,7 @@ class HFModel(Model):
         # The prefetch thread builds inputs with its own copy: a fast tokenizer used from two threads
         # at once can fail ("Already borrowed").
         self.prep_processor = copy.deepcopy(self.processor)
-        self.end_of_turn = self._end_of_turn()
+        self.end_of_turn = self.end_of_turn_id()
         # Only which tokens end an answer comes from the checkpoint's generation_config; sampling and
         # penalties (GREEDY) are stated by us, so a checkpoint default never changes an answer.
         from transformers import GenerationConfig
@@ -290,7 +169,7 @@ class HFModel(Model):
             eos_token_id=shipped.eos_token_id, bos_token_id=shipped.bos_token_id,
             pad_token_id=shipped.pad_token_id if shipped.pad_token_id is not None else self.tokenizer.pad_token_id)
         forward = inspect.signature(self.model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+        self.cache_kwarg = "cache" if "cache" in forward else "past_key_values"
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.family = getattr(self.model.config, "model_type", self.family)
@@ -346,7 +225,7 @@ class HFModel(Model):
             return None  # its content-free passes build their own inputs
         order = self._order(requests)
         return {"mode": mode, "order": order,
-                "inputs": self._inputs([requests[i] for i in order], processor=self.prep_processor, to_device=False)}
+                "inputs": self.model_inputs([requests[i] for i in order], processor=self.prep_processor, to_device=False)}
 
     def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
         return self.predict(requests, inputs)
@@ -355,7 +234,7 @@ class HFModel(Model):
         from harness.results import package_versions
         return package_versions("torch", "transformers", "tokenizers", "torchvision")
 
-    def timing_family(self) -> str | None:
+    def time_family(self) -> str | None:
         return time_told.family_of(self.family) if self.video_input == "video" else None
 
     def identity(self) -> dict[str, Any]:
@@ -399,10 +278,6 @@ class HFModel(Model):
             out.append({**message, "content": content})
         return out
 
-    @staticmethod
-    def _image_frames(request: Request) -> list[int]:
-        return [p["frame"] for m in request.messages for p in m["content"] if p.get("type") == "image"]
-
     def _size(self, processor) -> dict | None:
         """The pixel bounds handed to the processor: None keeps its reference sizing; ``native``
         keeps small clips small (the minimum becomes one merged visual token)."""
@@ -418,7 +293,7 @@ class HFModel(Model):
         return {"shortest_edge": self.args.get("min_pixels", patch * patch),
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
 
-    def _inputs(self, requests: list[Request], suffixes: list[str] | None = None, processor=None,
+    def model_inputs(self, requests: list[Request], suffixes: list[str] | None = None, processor=None,
                 to_device: bool = True):
         """The processor's inputs for ``requests``, moved to the model's device unless ``to_device=False``."""
         self._load()
@@ -430,7 +305,7 @@ class HFModel(Model):
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        stills = [self._image_frames(r) for r in requests]
+        stills = [r.still_frames for r in requests]
         if any(stills):  # a strategy's still images (keyframes), in the order the messages name them
             kwargs["images"] = [[r.frames.array[i] for i in idx] for r, idx in zip(requests, stills)]
             size = self._size(processor.image_processor)
@@ -438,12 +313,11 @@ class HFModel(Model):
                 kwargs["size"] = size
         elif self.video_input == "video":
             video_processor = processor.video_processor
-            family = self.timing_family()
             kwargs["videos"] = [r.frames.array for r in requests]
-            # harness.frames.time_told decides what the model is told, exactly as for vLLM and served models.
+            # What the model is told about time was settled by the core (request.told), exactly as for
+            # vLLM and served models.
             kwargs["video_metadata"] = [
-                VideoMetadata(**time_told.tell(r.frames, family).metadata, width=r.frames.array.shape[2],
-                              height=r.frames.array.shape[1])
+                VideoMetadata(**told_metadata(r), width=r.frames.array.shape[2], height=r.frames.array.shape[1])
                 for r in requests]
             kwargs["do_sample_frames"] = False  # the task sampled them; never sample twice
             size = self._size(video_processor)
@@ -461,9 +335,13 @@ class HFModel(Model):
 
     # -- modes -------------------------------------------------------------------------------------
 
-    def _mode(self, requests: list[Request]) -> str:
-        # A request that requires its mode (a strategy's caption) gets it; otherwise mode= decides.
-        return requests[0].mode if requests[0].mode_required else (self.mode or requests[0].mode)
+    @staticmethod
+    def _mode(requests: list[Request]) -> str:
+        """The batch's mode, as the core resolved it (a batch never mixes modes)."""
+        modes = {r.mode for r in requests}
+        if len(modes) != 1:
+            raise ValueError(f"a batch mixes answer modes {sorted(modes)}")
+        return modes.pop()
 
     @staticmethod
     def _order(requests: list[Request]) -> list[int]:
@@ -480,7 +358,7 @@ class HFModel(Model):
         if prepared is not None and prepared["mode"] == mode and prepared["order"] == order:
             inputs = prepared["inputs"].to(self.device)
         with self.torch.inference_mode():
-            responses = self._generate(ordered, inputs) if mode == "generate" else self._score(ordered, inputs)
+            responses = self._generate(ordered, inputs) if mode == "generate" else self.score(ordered, inputs)
         out: list[Response] = [Response()] * len(requests)
         for i, response in zip(order, responses):
             out[i] = response
@@ -490,147 +368,21 @@ class HFModel(Model):
         if self.args.get("prior_correction"):
             raise UsageError("prior_correction needs mode=score (this task asks for generated answers); "
                              "pass mode=score or drop prior_correction")
-        inputs = inputs if inputs is not None else self._inputs(requests)
+        inputs = inputs if inputs is not None else self.model_inputs(requests)
         output = self.model.generate(**inputs, **GREEDY, max_new_tokens=self.max_new_tokens,
                                      pad_token_id=self.tokenizer.pad_token_id)
         new = output[:, inputs["input_ids"].shape[1]:]
-        tokens = self._visual_tokens(inputs)
+        tokens = self.visual_tokens(inputs)
         return [Response(text=t, meta={"visual_tokens": v})
                 for t, v in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), tokens)]
 
-    def _visual_tokens(self, inputs) -> list[int | None]:
+    def visual_tokens(self, inputs) -> list[int | None]:
         """Visual tokens each request's video and images took: the cost side of a frame protocol."""
         tokens = [t for t in (getattr(self.model.config, "video_token_id", None),
                               getattr(self.model.config, "image_token_id", None)) if t is not None]
         if not tokens:
             return [None] * inputs["input_ids"].shape[0]
         return sum((inputs["input_ids"] == t).sum(dim=1) for t in tokens).tolist()
-
-    def _candidates(self, request: Request) -> list[str]:
-        """What the model would write for each choice: the option letter, or the name."""
-        return list(request.answer_keys or request.choices)
-
-    def _continuations(self, request: Request) -> list[list[int]]:
-        """The token ids of each whole answer as the prompt asks for it: the exact string, then the
-        end-of-turn token, so ``sad`` does not also collect the mass of ``sadness``."""
-        return [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [self.end_of_turn]
-                for c in self._candidates(request)]
-
-    def _end_of_turn(self) -> int:
-        return end_of_turn_token(self.processor, self.tokenizer, self.args["pretrained"])
-
-    def _choice_scores(self, requests: list[Request], reference: bool = False, inputs=None) -> list[list[float]]:
-        """Log-likelihood of each candidate's whole answer (its tokens, then end-of-turn) after each prompt.
-
-        The prompt and its video are encoded once per batch; each candidate then
-        continues from a copy of that key-value cache, with the position ids
-        generation would use. ``reference=True`` instead runs prompt plus
-        candidate in full, once per candidate (the slow path the tests compare with).
-        """
-        self._load()
-        with self.torch.inference_mode():
-            conts = [self._continuations(r) for r in requests]
-            if reference:
-                return [self._reference_scores(r, c) for r, c in zip(requests, conts)]
-            return self._cached_scores(requests, conts, inputs)
-
-    def _cached_scores(self, requests: list[Request], conts: list[list[list[int]]], inputs=None) -> list[list[float]]:
-        torch = self.torch
-        inputs = inputs if inputs is not None else self._inputs(requests)
-        self._last_visual_tokens = self._visual_tokens(inputs)
-        out = self.model(**inputs, use_cache=True)
-        cache = getattr(out, "cache", None) or out.past_key_values
-        first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # left padding: last column is real
-        mask = inputs["attention_mask"]
-        prefix = mask.shape[1]
-        core = getattr(self.model, "model", None)
-        scores = [[0.0] * len(c) for c in conts]
-        for index in range(len(conts[0])):
-            tokens = [c[index] for c in conts]
-            for row, t in enumerate(tokens):
-                scores[row][index] = first[row, t[0]].item()
-            width = max(len(t) for t in tokens) - 1  # feed all but the last token; read the next ones
-            ids = torch.full((len(tokens), width), self.tokenizer.pad_token_id, dtype=inputs["input_ids"].dtype)
-            new_mask = torch.zeros((len(tokens), width), dtype=mask.dtype)
-            for row, t in enumerate(tokens):
-                ids[row, :len(t) - 1] = torch.tensor(t[:-1])
-                new_mask[row, :len(t) - 1] = 1
-            full_mask = torch.cat([mask, new_mask.to(mask.device)], dim=1)
-            positions = (full_mask.long().cumsum(-1) - 1).masked_fill(full_mask == 0, 1)[:, prefix:]
-            deltas = getattr(core, "rope_deltas", None)
-            if deltas is not None:  # multimodal rotary positions continue from the prompt's, as in generate
-                positions = positions[None] + deltas.to(positions.device)
-            step = self.model(input_ids=ids.to(self.device), attention_mask=full_mask, position_ids=positions,
-                              cache_position=torch.arange(prefix, prefix + width, device=mask.device),
-                              use_cache=True, **{self._cache_kwarg: copy.deepcopy(cache)})
-            logprobs = torch.log_softmax(step.logits.float(), dim=-1)
-            for row, t in enumerate(tokens):
-                for j, token in enumerate(t[1:]):
-                    scores[row][index] += logprobs[row, j, token].item()
-        return scores
-
-    def _reference_scores(self, request: Request, conts: list[list[int]]) -> list[float]:
-        """Prompt plus each candidate, right-padded, in one forward pass per request (video re-encoded)."""
-        torch = self.torch
-        base = self._inputs([request] * len(conts))
-        prompt_len = base["input_ids"].shape[1]
-        longest = max(len(t) for t in conts)
-        extra = torch.full((len(conts), longest), self.tokenizer.pad_token_id, dtype=base["input_ids"].dtype)
-        mask = torch.zeros((len(conts), longest), dtype=base["attention_mask"].dtype)
-        for row, t in enumerate(conts):
-            extra[row, :len(t)] = torch.tensor(t)
-            mask[row, :len(t)] = 1
-        inputs = dict(base)
-        for key, value in base.items():  # every per-token tensor grows with the candidate tokens
-            if hasattr(value, "shape") and value.dim() == 2 and value.shape == base["input_ids"].shape:
-                fill = extra if key == "input_ids" else mask if key == "attention_mask" else torch.zeros_like(extra)
-                inputs[key] = torch.cat([value, fill.to(value.device, value.dtype)], dim=1)
-        logprobs = torch.log_softmax(self.model(**inputs).logits.float(), dim=-1)
-        out = []
-        for row, t in enumerate(conts):
-            positions = torch.arange(prompt_len - 1, prompt_len - 1 + len(t), device=logprobs.device)
-            out.append(logprobs[row, positions, torch.tensor(t, device=logprobs.device)].sum().item())
-        return out
-
-    def _normalise(self, scores: list[float], request: Request) -> list[float]:
-        if not self.args.get("length_norm"):
-            return scores
-        return [s / len(t) for s, t in zip(scores, self._continuations(request))]
-
-    def _prior(self, request: Request) -> list[float]:
-        """Per-choice log-prior from content-free inputs (contextual calibration, Zhao et al. 2021):
-        the same prompt, candidates and timing with black, mid-grey and white frames, their
-        candidate probabilities averaged. A pure function of the request's prompt, choices, frame
-        size and told timing, so it never depends on which clip came first."""
-        told = time_told.tell(request.frames, self.timing_family()).metadata if self.timing_family() else None
-        key = json.dumps([list(request.choices), list(request.frames.array.shape), request.messages, told],
-                         sort_keys=True, default=str)
-        if key not in self._prior_cache:
-            torch = self.torch
-            probs = []
-            for level in CONTENT_FREE_LEVELS:
-                blank = replace(request, frames=replace(request.frames,
-                                                        array=np.full_like(request.frames.array, level)))
-                raw = torch.tensor(self._normalise(self._choice_scores([blank])[0], request))
-                probs.append(torch.softmax(raw, dim=0))
-            self._prior_cache[key] = torch.log(torch.stack(probs).mean(dim=0)).tolist()
-        return self._prior_cache[key]
-
-    def _score(self, requests: list[Request], inputs=None) -> list[Response]:
-        out = []
-        raws = self._choice_scores(requests, inputs=inputs)
-        tokens = self._last_visual_tokens
-        for request, raw, visual in zip(requests, raws, tokens):
-            scores = self._normalise(raw, request)
-            cands = self._candidates(request)
-            best = max(range(len(scores)), key=lambda i: scores[i])
-            response = Response(text=cands[best], scores=dict(zip(request.choices, scores)),
-                                meta={"visual_tokens": visual})
-            if self.args.get("prior_correction"):
-                corrected = [s - p for s, p in zip(scores, self._prior(request))]
-                response.variants["prior_corrected"] = cands[max(range(len(corrected)), key=lambda i: corrected[i])]
-            out.append(response)
-        return out
 
 
 # name -> (checkpoint, description, input handling exercised by the tests?)
@@ -649,24 +401,33 @@ def _preset(name: str, checkpoint: str):
     return factory
 
 
-def tiny_qwen_vl(args: dict) -> HFModel:
-    """Builds a tiny random Qwen2.5-VL into the cache on first use (chance-level answers)."""
-    from harness.task import default_cache_dir
+TINY_PARAMS = {**{k: v for k, v in PARAMS.items() if k != "pretrained"},
+               "family": Param(str, "which tiny twin to build", ("qwen2-vl", "qwen2.5-vl", "qwen3-vl"))}
+
+
+def tiny_qwen_vl(args: dict, context: Context) -> HFModel:
+    """Builds a tiny random Qwen2.5-VL (or ``family=``) into the cache folder on first use
+    (chance-level answers)."""
     from harness.testing.checkpoints import build
 
+    args = dict(args)
     family = str(args.pop("family", "qwen2.5-vl"))
-    folder = default_cache_dir() / "checkpoints" / f"tiny-{family}"
+    folder = Path(context.cache_dir) / "checkpoints" / f"tiny-{family}"
     if not (folder / "config.json").is_file():
         build(family, folder)
     return HFModel({"pretrained": str(folder), **args}, preset="tiny-qwen-vl")
 
 
+def _hf(args: dict) -> HFModel:
+    return HFModel(args)
+
+
 @harness.hookimpl
 def harness_register_models(register):
-    register("hf", lambda args: HFModel(args), description="Any transformers image-text-to-text VLM "
+    register("hf", _hf, params=PARAMS, description="Any transformers image-text-to-text VLM "
              "(pretrained=<hub id or folder>)")
     for name, (checkpoint, tested) in PRESETS.items():
-        register(name, _preset(name, checkpoint),
+        register(name, _preset(name, checkpoint), params=PARAMS,
                  description=f"{checkpoint}" + ("" if tested else " (untested input handling)"))
-    register("tiny-qwen-vl", tiny_qwen_vl, description="A tiny random Qwen2.5-VL built offline: chance-level, "
-             "for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")
+    register("tiny-qwen-vl", tiny_qwen_vl, params=TINY_PARAMS, description="A tiny random Qwen2.5-VL built "
+             "offline: chance-level, for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")

@@ -40,17 +40,37 @@ import sys
 from typing import Any
 
 import harness
-from harness.frames import time_told
 from harness.breaker import Breaker
-from harness.errors import ModelAborted, UsageError
+from harness.errors import CapabilityError, ModelAborted, UsageError
+from harness.frames import time_told
 from harness.model import Model
+from harness.params import Param, check_args
+from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
-ARGS = {"base_url": str, "model": str, "api_key_env": str, "max_concurrency": int, "timeout": float,
-        "retries": int, "mode": str, "video": str, "structured": bool, "max_tokens": int,
-        "jpeg_quality": int, "vllm_fields": bool, "batch_size": int, "top_logprobs": int,
-        "backoff": float, "mm_processor_kwargs": str, "family": str, "allow_old_server": bool,
-        "breaker_failures": int, "breaker_seconds": float, "breaker_refusals": int}
+PARAMS = {
+    "base_url": Param(str, "the server's /v1 address; several separated by | are used in turn"),
+    "model": Param(str, "the served model's name"),
+    "api_key_env": Param(str, "the environment variable holding the API key"),
+    "max_concurrency": Param(int, "requests in flight (default 32)"),
+    "timeout": Param(float, "seconds per request (default 120)"),
+    "retries": Param(int, "retries of a transient fault (default 6)"),
+    "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
+    "video": Param(str, "frames (JPEG frames with their timing) or images (one image per frame)"),
+    "structured": Param(bool, "generate mode: constrain the answer to the candidates"),
+    "max_tokens": Param(int, "tokens generated per answer (default 16)"),
+    "jpeg_quality": Param(int, "JPEG quality of the frames sent (default 90)"),
+    "vllm_fields": Param(bool, "send vLLM's media_io_kwargs (the frames' timing) (default true)"),
+    "batch_size": Param(int, "requests per call (default 4 x max_concurrency)"),
+    "top_logprobs": Param(int, "score mode: log-probabilities returned (default 20)"),
+    "backoff": Param(float, "seconds before the first retry, doubling (default 0.5)"),
+    "mm_processor_kwargs": Param(str, "JSON of processor arguments for the server"),
+    "family": Param(str, "the model type whose time input to use (default: from the served name)"),
+    "allow_old_server": Param(bool, "run against a vLLM below the timing floor (recorded)"),
+    "breaker_failures": Param(int, "failures in a row that open the circuit breaker (default 16)"),
+    "breaker_seconds": Param(float, "seconds of failures that open it (default 60)"),
+    "breaker_refusals": Param(int, "fatal refusals that stop the run (default 3)"),
+}
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # A 5xx body naming a Python exception is a bug on the server, not a passing fault.
 _EXCEPTION = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
@@ -69,10 +89,6 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(x or 0) for x in match.groups()) if match else None
 
 
-def _bool(value) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-
-
 def _jpeg(frame, quality: int) -> str:
     from PIL import Image
 
@@ -81,13 +97,14 @@ def _jpeg(frame, quality: int) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def build_body(request: Request, served: str, *, mode: str = "generate", video: str = "frames",
+def build_body(request: Request, served: str, *, video: str = "frames",
                structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
-               mm_processor_kwargs: dict | None = None, family: str = time_told.GENERIC) -> dict[str, Any]:
-    """The chat-completions request body for one sample (pure: tested without a server)."""
+               mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
+    """The chat-completions request body for one resolved request (pure: tested without a server):
+    its mode and the timing it tells come from the core (``request.mode``, ``request.told``)."""
     frames = request.frames
-    if not any(p.get("type") == "video" for m in request.messages for p in m["content"]):
+    if not request.has_video:
         media = []
     elif video == "images":
         media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
@@ -111,16 +128,15 @@ def build_body(request: Request, served: str, *, mode: str = "generate", video: 
         else:
             messages.append({"role": message["role"], "content": content})
     body: dict[str, Any] = {"model": served, "messages": messages, "temperature": 0.0, "seed": request.seed}
-    keys = list(request.answer_keys or request.choices)
-    if mode == "score":
+    if request.mode == "score":
         body.update(max_tokens=1, logprobs=True, top_logprobs=top_logprobs)
     else:
         body["max_tokens"] = max_tokens
         if structured:
-            body["structured_outputs"] = {"choice": keys}
-    has_video = any(p.get("type") == "video" for m in request.messages for p in m["content"])
-    if vllm_fields and video != "images" and has_video:
-        body["media_io_kwargs"] = {"video": time_told.vllm_media_io(frames, family)}
+            body["structured_outputs"] = {"choice": list(request.candidates)}
+    if vllm_fields and video != "images" and request.has_video:
+        body["media_io_kwargs"] = {"video": {**told_metadata(request), "num_frames": len(frames.indices),
+                                             "do_sample_frames": False}}
         body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     return body
 
@@ -144,8 +160,8 @@ def parse_completion(data: dict, request: Request, mode: str) -> Response:
         return Response(text=(choice.get("message") or {}).get("content") or "")
     content = ((choice.get("logprobs") or {}).get("content")) or []
     if not content or "top_logprobs" not in content[0]:
-        raise UsageError("the server returned no logprobs, so mode=score cannot work with it; use mode=generate")
-    keys = list(request.answer_keys or request.choices)
+        raise CapabilityError("the server returned no logprobs, so mode=score cannot work with it; use mode=generate")
+    keys = list(request.candidates)
     by_key = {key: name for key, name in zip(keys, request.choices)}
     probs: dict[str, float] = {}
     seen = 0.0
@@ -168,11 +184,10 @@ class OpenAIServerModel(Model):
     name = "openai-server"
     modes = ("generate", "score")
 
+    PARAMS = PARAMS
+
     def __init__(self, args: dict[str, Any], alias: str = "openai-server"):
-        unknown = set(args) - set(ARGS)
-        if unknown:
-            raise UsageError(f"model {alias}: unknown argument(s) {', '.join(sorted(unknown))}; "
-                             f"it takes {', '.join(ARGS)}")
+        args = check_args(f"model {alias}", args, PARAMS, "argument")
         for required in ("base_url", "model"):
             if not args.get(required):
                 raise UsageError(f"model {alias} needs {required}=... (e.g. base_url=http://host:8000/v1,"
@@ -180,22 +195,22 @@ class OpenAIServerModel(Model):
         self.alias = alias
         self.urls = [u.rstrip("/") for u in str(args["base_url"]).split("|") if u]
         self.served = str(args["model"])
-        self.mode = str(args.get("mode", "generate"))
+        self.mode = args.get("mode")
         self.video = str(args.get("video", "frames"))
         if self.video == "mp4":
             raise UsageError(f"{alias}: video=mp4 was removed: an mp4 of the sampled frames carries only a "
                              f"rounded rate, so the real timing is lost. Use video=frames (JPEG frames with "
                              f"their timing) or video=images")
-        if self.mode not in self.modes or self.video not in ("frames", "images"):
-            raise UsageError(f"{alias}: mode is generate|score and video is frames|images")
+        if self.video not in ("frames", "images"):
+            raise UsageError(f"{alias}: video is frames or images, got {self.video!r}")
         self.family = time_told.family_of(args.get("family") or str(args["model"]))
-        self.allow_old_server = _bool(args.get("allow_old_server", False))
+        self.allow_old_server = bool(args.get("allow_old_server", False))
         self.server_version: str | None = None
         self._version_checked = False
-        self.structured = _bool(args.get("structured", False))
+        self.structured = bool(args.get("structured", False))
         self.max_tokens = int(args.get("max_tokens", 16))
         self.jpeg_quality = int(args.get("jpeg_quality", 90))
-        self.vllm_fields = _bool(args.get("vllm_fields", True))
+        self.vllm_fields = bool(args.get("vllm_fields", True))
         self.top_logprobs = int(args.get("top_logprobs", 20))
         try:
             self.mm_kwargs = json.loads(args["mm_processor_kwargs"]) if args.get("mm_processor_kwargs") else {}
@@ -236,7 +251,7 @@ class OpenAIServerModel(Model):
         return {"max_concurrency": self.max_concurrency, "timeout_s": self.timeout, "retries": self.retries,
                 "base_urls": len(self.urls), "breaker": self.breaker.settings()}
 
-    def timing_family(self) -> str | None:
+    def time_family(self) -> str | None:
         return self.family if self.video == "frames" and self.vllm_fields else None
 
     def prepare(self, workload) -> None:
@@ -274,13 +289,10 @@ class OpenAIServerModel(Model):
             print(f"warning: {message}", file=sys.stderr)
 
     def _body(self, request: Request) -> dict:
-        return build_body(request, self.served, mode=self._mode(request), video=self.video,
+        return build_body(request, self.served, video=self.video,
                           structured=self.structured, max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
                           vllm_fields=self.vllm_fields, top_logprobs=self.top_logprobs,
-                          mm_processor_kwargs=self.mm_kwargs, family=self.family)
-
-    def _mode(self, request: Request) -> str:
-        return request.mode if request.mode_required else self.mode
+                          mm_processor_kwargs=self.mm_kwargs)
 
     def preprocess(self, requests: list[Request]) -> list[dict]:
         """The request bodies (JPEG encoding of every frame), built in the prefetch thread."""
@@ -291,13 +303,12 @@ class OpenAIServerModel(Model):
 
     def predict(self, requests: list[Request], bodies: list[dict] | None = None) -> list[Response]:
         self.check_server()
-        if self.mode == "score":
-            for request in (r for r in requests if not r.mode_required):
-                keys = list(request.answer_keys)
-                if not keys or not all(len(k) == 1 and k.isupper() for k in keys):
-                    raise UsageError(f"{self.alias}: mode=score over a server reads the first answer token's "
-                                     f"top log-probabilities, which is exact only for one-token answers: run it "
-                                     f"with --prompt letters (option letters), or use mode=generate")
+        for request in (r for r in requests if r.mode == "score" and not r.mode_required):
+            keys = list(request.answer_keys)
+            if not keys or not all(len(k) == 1 and k.isupper() for k in keys):
+                raise UsageError(f"{self.alias}: mode=score over a server reads the first answer token's "
+                                 f"top log-probabilities, which is exact only for one-token answers: run it "
+                                 f"with --prompt letters (option letters), or use mode=generate")
         return asyncio.run(self._run(requests, bodies))
 
     async def _run(self, requests: list[Request], bodies: list[dict] | None = None) -> list[Response]:
@@ -314,7 +325,7 @@ class OpenAIServerModel(Model):
             raise ModelAborted(self._aborted(breaker.reason))
         async with httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits) as client:
             async def one(i: int, request: Request) -> Response:
-                mode = self._mode(request)
+                mode = request.mode
                 body = bodies[i] if bodies is not None else self._body(request)
                 async with semaphore:
                     if not breaker.answered:
@@ -371,7 +382,7 @@ class OpenAIServerModel(Model):
             else:
                 if reply.status_code == 200:
                     try:
-                        response = parse_completion(reply.json(), request, mode or self.mode)
+                        response = parse_completion(reply.json(), request, mode or request.mode)
                     except ValueError as exc:
                         last = f"{url}: reply is not JSON: {exc}"
                     else:
@@ -409,9 +420,9 @@ def _factory(alias: str):
 
 @harness.hookimpl
 def harness_register_models(register):
-    register("openai-server", _factory("openai-server"),
+    register("openai-server", _factory("openai-server"), params=PARAMS,
              description="Any OpenAI-compatible chat-completions server (base_url=...,model=...)")
-    register("vllm-server", _factory("vllm-server"),
+    register("vllm-server", _factory("vllm-server"), params=PARAMS,
              description="A vLLM OpenAI-compatible server (alias of openai-server)")
 
 

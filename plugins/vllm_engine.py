@@ -25,37 +25,54 @@ import time
 from typing import Any
 
 import harness
-from harness.frames import time_told
 from harness.errors import UsageError
+from harness.frames import time_told
 from harness.model import Model
-from harness.plugins.hf import end_of_turn_token
-from harness.types import Frames, Request, Response
+from harness.params import Param, check_args
+from harness.plugins import hub
+from harness.request_rules import told_metadata
+from harness.types import Request, Response
 
-ENGINE_ARGS = {"tensor_parallel_size": int, "data_parallel_size": int, "max_model_len": int,
-               "gpu_memory_utilization": float, "dtype": str, "revision": str, "trust_remote_code": bool,
-               "enforce_eager": bool}
-ARGS = {"pretrained": str, "mode": str, "structured": bool, "max_new_tokens": int, "batch_size": int,
-        "mm_processor_kwargs": str, "top_logprobs": int, "family": str, **ENGINE_ARGS}
+ENGINE_PARAMS = {
+    "tensor_parallel_size": Param(int, "GPUs per engine (tensor parallel)"),
+    "data_parallel_size": Param(int, "engine replicas (data parallel)"),
+    "max_model_len": Param(int, "context length"),
+    "gpu_memory_utilization": Param(float, "share of GPU memory the engine may take"),
+    "dtype": Param(str, "weights' dtype (auto, bfloat16, ...)"),
+    "revision": Param(str, "hub revision"),
+    "trust_remote_code": Param(bool, "run the checkpoint's own code"),
+    "enforce_eager": Param(bool, "no CUDA graphs"),
+}
+PARAMS = {
+    "pretrained": Param(str, "hub id or local folder of the checkpoint"),
+    "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
+    "structured": Param(bool, "generate mode: constrain the answer to the candidates (structured outputs)"),
+    "max_new_tokens": Param(int, "tokens generated per answer (default 16)"),
+    "batch_size": Param(int, "requests per engine call (default 256)"),
+    "mm_processor_kwargs": Param(str, "JSON of processor arguments, e.g. {\"max_pixels\": 200704}"),
+    "top_logprobs": Param(int, "log-probabilities returned per position (default 20)"),
+    "family": Param(str, "the model type whose time input to use, when the config is not local"),
+    **ENGINE_PARAMS,
+}
 
 
-def video_item(frames: Frames, family: str = time_told.GENERIC) -> tuple[Any, dict[str, Any]]:
-    """vLLM's ``(frames, metadata)`` video item: the task's frames with what ``harness.frames.time_told``
-    tells this model family (the same metadata the transformers plugin and a server receive)."""
-    meta: dict[str, Any] = {**time_told.tell(frames, family).metadata, "video_backend": "pyav",
-                            "do_sample_frames": False}
-    return frames.array, meta
+def video_item(request: Request) -> tuple[Any, dict[str, Any]]:
+    """vLLM's ``(frames, metadata)`` video item: the request's frames with what the core resolved to
+    tell this model family about their times (the same metadata transformers and a server receive)."""
+    meta: dict[str, Any] = {**told_metadata(request), "video_backend": "pyav", "do_sample_frames": False}
+    return request.frames.array, meta
 
 
-def engine_prompt(prompt: str | list[int], frames: Frames, mm_processor_kwargs: dict | None = None,
-                  family: str = time_told.GENERIC, images: list[int] | None = None) -> dict:
-    """One prompt for ``LLM.generate``: text (or token ids) plus the video, or plus still images of the
-    frames ``images`` names (a strategy's keyframes), in the order the prompt shows them."""
+def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs: dict | None = None) -> dict:
+    """One prompt for ``LLM.generate``: text (or token ids) plus the request's video, or plus still
+    images of the frames its messages name (a strategy's keyframes), in the order the prompt shows them."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
+    images = request.still_frames
     if images:
         from PIL import Image
-        media = {"image": [Image.fromarray(frames.array[i]) for i in images]}
+        media = {"image": [Image.fromarray(request.frames.array[i]) for i in images]}
     else:
-        media = {"video": [video_item(frames, family)]}
+        media = {"video": [video_item(request)]}
     out: dict[str, Any] = {key: prompt, "multi_modal_data": media}
     kwargs = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
     out["mm_processor_kwargs"] = kwargs
@@ -75,7 +92,7 @@ def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16, struc
     else:
         kwargs.update(max_tokens=max_new_tokens, repetition_penalty=1.0)  # greedy, stated in full
         if structured:
-            kwargs["structured_outputs"] = {"choice": list(request.answer_keys or request.choices)}
+            kwargs["structured_outputs"] = {"choice": list(request.candidates)}
     return kwargs
 
 
@@ -98,20 +115,18 @@ class VLLMModel(Model):
     name = "vllm"
     modes = ("generate", "score")
 
+    PARAMS = PARAMS
+
     def __init__(self, args: dict[str, Any]):
-        unknown = set(args) - set(ARGS)
-        if unknown:
-            raise UsageError(f"model vllm: unknown argument(s) {', '.join(sorted(unknown))}; it takes {', '.join(ARGS)}")
+        args = check_args("model vllm", args, PARAMS, "argument")
         if not args.get("pretrained"):
             raise UsageError("model vllm needs pretrained=<hub id or local folder>")
         self.args = dict(args)
-        self.mode = str(args.get("mode", "generate"))
-        if self.mode not in self.modes:
-            raise UsageError(f"mode must be generate or score, got {self.mode!r}")
-        self.structured = str(args.get("structured", False)).lower() in ("1", "true", "yes")
-        self.max_new_tokens = int(args.get("max_new_tokens", 16))
-        self.top_logprobs = int(args.get("top_logprobs", 20))
-        self.batch_size = int(args.get("batch_size", 256))
+        self.mode = args.get("mode")
+        self.structured = bool(args.get("structured", False))
+        self.max_new_tokens = args.get("max_new_tokens", 16)
+        self.top_logprobs = args.get("top_logprobs", 20)
+        self.batch_size = args.get("batch_size", 256)
         try:
             self.mm_kwargs = json.loads(args["mm_processor_kwargs"]) if args.get("mm_processor_kwargs") else {}
         except ValueError as exc:
@@ -119,15 +134,14 @@ class VLLMModel(Model):
         self.llm = None
         self.processor = None
         # The timing family from the checkpoint's config when it is local or cached, else its name.
-        from harness.plugins.hf import _describe
-        model_type = args.get("family") or _describe(str(args["pretrained"]), args.get("revision"))[1]
+        model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
         self.family = time_told.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions
         return package_versions("vllm", "transformers", "torch")
 
-    def timing_family(self) -> str | None:
+    def time_family(self) -> str | None:
         return self.family
 
     def identity(self) -> dict[str, Any]:
@@ -151,10 +165,9 @@ class VLLMModel(Model):
         kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1, "image": 16},
                   "generation_config": "vllm",
                   "mm_processor_kwargs": {"do_sample_frames": False, **self.mm_kwargs}}
-        for key, kind in ENGINE_ARGS.items():
+        for key in ENGINE_PARAMS:
             if key in self.args:
-                value = self.args[key]
-                kwargs[key] = (str(value).lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+                kwargs[key] = self.args[key]
         return kwargs
 
     def _start(self) -> None:
@@ -186,25 +199,22 @@ class VLLMModel(Model):
     def predict(self, requests: list[Request]) -> list[Response]:
         self._start()
         texts = [self._text(r) for r in requests]
-        stills = [[p["frame"] for m in r.messages for p in m["content"] if p.get("type") == "image"]
-                  for r in requests]
-        mode = requests[0].mode if requests[0].mode_required else self.mode
+        mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
-            prompts = [engine_prompt(t, r.frames, self.mm_kwargs, self.family, s)
-                       for t, r, s in zip(texts, requests, stills)]
+            prompts = [engine_prompt(t, r, self.mm_kwargs) for t, r in zip(texts, requests)]
             params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens, self.structured))
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
         tok = self.processor.tokenizer
-        end = end_of_turn_token(self.processor, tok, self.args["pretrained"])
-        cands = [[tok(c, add_special_tokens=False)["input_ids"] + [end] for c in (r.answer_keys or r.choices)]
+        end = hub.end_of_turn_token(self.processor, tok, self.args["pretrained"])
+        cands = [[tok(c, add_special_tokens=False)["input_ids"] + [end] for c in r.candidates]
                  for r in requests]
         # Each whole answer appended to the prompt, all in one submission.
         prompts, owners = [], []
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
             base = tok(t, add_special_tokens=False)["input_ids"]
             for ids in c:
-                prompts.append(engine_prompt(base + ids, r.frames, self.mm_kwargs, self.family, stills[i]))
+                prompts.append(engine_prompt(base + ids, r, self.mm_kwargs))
                 owners.append((i, len(ids)))
         params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
@@ -213,15 +223,15 @@ class VLLMModel(Model):
             per_request[i].append(candidate_logprob(output, n))
         out = []
         for r, scores in zip(requests, per_request):
-            keys = list(r.answer_keys or r.choices)
             best = max(range(len(scores)), key=scores.__getitem__)
-            out.append(Response(text=keys[best], scores=dict(zip(r.choices, scores))))
+            out.append(Response(text=r.candidates[best], scores=dict(zip(r.choices, scores))))
         return out
 
 
 @harness.hookimpl
 def harness_register_models(register):
-    register("vllm", VLLMModel, description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
+    register("vllm", VLLMModel, params=PARAMS,
+             description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
 
 
 __all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "parse_generate", "candidate_logprob"]

@@ -13,11 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 import harness
+from harness.context import Context
 from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
-from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
-                             read_text_lines)
-from harness.task import ClassPrior, Task, TaskContext
+from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds, read_text_lines
+from harness.task import ClassPrior, Task
 from harness.types import FrameProtocol, Sample
 
 LABELS = dict(enumerate(BASIC7, start=1))
@@ -41,7 +41,7 @@ class DFEWTask(ReleaseTask, Task):
     # Face frames keep the original clip's rate; 25 fps unless fps=... says otherwise.
     media_fps = {"frames": 25.0, "frames16": None}
 
-    def __init__(self, params: dict, context: TaskContext):
+    def __init__(self, params: dict, context: Context):
         self._setup(params, context, ("fold", "media", "root", "fps"))
         self.folds = parse_folds(self.name, params.get("fold"))
         self.media = self._media(tuple(MEDIA_DIRS), "video")

@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import harness
-
+from harness.context import Context
 from harness.emotions import BASIC7, SYNONYMS
 from harness.errors import DataError, UsageError
 from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty, read_text_lines
-from harness.task import ClassPrior, Task, TaskContext
+from harness.task import ClassPrior, Task
 from harness.types import FrameProtocol, Sample
 
 SPLIT_DIR = "4_setups/All_scenes"
@@ -35,7 +35,7 @@ class FERV39kTask(ReleaseTask, Task):
     official_counts = {"test": 7847, "train": 31088}
     media_fps = {"frames": None}
 
-    def __init__(self, params: dict, context: TaskContext):
+    def __init__(self, params: dict, context: Context):
         self._setup(params, context, ("split", "root", "fps"))
         self.split = str(params.get("split", "test"))
         if self.split not in ("test", "train"):

@@ -18,11 +18,11 @@ import os
 from pathlib import Path
 
 import harness
+from harness.context import Context
 from harness.emotions import SYNONYMS
 from harness.errors import DataError, UsageError
 from harness.manifest import ManifestTask, Row, build_samples
 from harness.release import check_params
-from harness.task import TaskContext
 from harness.types import FrameProtocol
 
 PARAMS = ("path", "name", "split", "revision", "media_column", "label_column", "id_column", "classes",
@@ -61,7 +61,7 @@ class HFDatasetTask(ManifestTask):
     aliases = SYNONYMS
     frame_protocol = FrameProtocol(strategy="segment", num_frames=16)
 
-    def __init__(self, params: dict, context: TaskContext):
+    def __init__(self, params: dict, context: Context):
         check_params(self.name, params, PARAMS)
         if "path" not in params:
             raise UsageError("hf-dataset needs path=... (a saved dataset folder, a data file, or a hub id)")

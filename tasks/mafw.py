@@ -13,12 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 import harness
-
+from harness.context import Context
 from harness.emotions import MAFW11, MAFW_SYNONYMS
 from harness.errors import DataError
-from harness.release import (ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds,
-                             read_text_lines)
-from harness.task import ClassPrior, Task, TaskContext
+from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty, parse_folds, read_text_lines
+from harness.task import ClassPrior, Task
 from harness.types import FrameProtocol, Sample
 
 SPLIT_ROOT = "Train & Test Set/single"
@@ -37,7 +36,7 @@ class MAFWTask(ReleaseTask, Task):
     official_counts = {"fold1": 1839, "fold2": 1837, "fold3": 1833, "fold4": 1832, "fold5": 1831}
     media_fps = {"frames": 25.0}
 
-    def __init__(self, params: dict, context: TaskContext):
+    def __init__(self, params: dict, context: Context):
         self._setup(params, context, ("fold", "media", "root", "fps", "clips", "frames", "caption"))
         self.folds = parse_folds(self.name, params.get("fold"))
         self.media = self._media(("video", "frames"), "video")

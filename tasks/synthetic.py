@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 import harness
+from harness.context import Context
 from harness.emotions import BASIC7, DFEW_SHARES, SYNONYMS
 from harness.errors import UsageError
-from harness.task import ClassPrior, Task, TaskContext
-from harness.types import FrameProtocol, Sample
 from harness.frames.video import write_mp4
+from harness.params import Param, check_args
+from harness.task import ClassPrior, Task
 from harness.testing.face import clip_spec, render_clip
+from harness.types import FrameProtocol, Sample
 
 GENERATOR_VERSION = 2
 
@@ -68,17 +70,12 @@ class SyntheticTask(Task):
     aliases = SYNONYMS
     frame_protocol = FrameProtocol(strategy="uniform", num_frames=8)
 
-    PARAMS = {"n": int, "seed": int, "micro": float, "size": int, "fps": int}
+    PARAMS = {"n": Param(int, "clips (default 240)"), "seed": Param(int, "generator seed (default 0)"),
+              "micro": Param(float, "share of expressive clips whose apex lasts 0.25-0.5 s (default 0.3)"),
+              "size": Param(int, "frame side in pixels (default 112)"), "fps": Param(int, "frame rate (default 25)")}
 
-    def __init__(self, params: dict[str, Any], context: TaskContext):
-        unknown = set(params) - set(self.PARAMS)
-        if unknown:
-            raise UsageError(f"synthetic: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                             f"it takes {', '.join(self.PARAMS)}")
-        try:
-            values = {k: self.PARAMS[k](v) for k, v in params.items()}
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"synthetic: bad parameter value: {exc}") from None
+    def __init__(self, params: dict[str, Any], context: Context):
+        values = check_args("synthetic", params, self.PARAMS)
         self.n = values.get("n", 240)
         self.seed = values.get("seed", 0)
         self.micro = values.get("micro", 0.3)

@@ -1,8 +1,8 @@
 """Tasks defined by YAML files, so users add datasets without writing Python.
 
-Every ``*.yaml`` / ``*.yml`` file in the folders of ``HARNESS_INCLUDE_PATH``
-(``--include-path DIR`` sets it; several folders are separated by ``:``)
-registers one task. A file looks like::
+Every ``*.yaml`` / ``*.yml`` file in the context's include paths
+(``--include-path DIR``, repeatable; a library user passes
+``Context(include_paths=...)`` to ``harness.host.load``) registers one task. A file looks like::
 
     task: my-clips
     manifest: clips.csv          # CSV with a header, or JSONL; relative to this file
@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import harness
+from harness.context import Context
+from harness.emotions import standard_synonyms
 from harness.errors import DataError, UsageError
+from harness.frames.sampling import parse_frames
 from harness.manifest import ManifestTask, Row, build_samples
 from harness.prompts import DEFAULT_TEMPLATES, SYSTEM, PromptTemplate
-from harness.emotions import standard_synonyms
 from harness.release import check_params, nonempty
-from harness.frames.sampling import parse_frames
-from harness.task import TaskContext
 from harness.types import FrameProtocol
-
-INCLUDE_ENV = "HARNESS_INCLUDE_PATH"
 
 
 def load_definition(path: Path) -> dict[str, Any]:
@@ -91,7 +88,7 @@ def _row(record: dict, where: str, media_column: str, label_column: str, id_colu
 class YAMLTask(ManifestTask):
     """A task whose definition is a YAML file."""
 
-    def __init__(self, path: Path, definition: dict[str, Any], params: dict, context: TaskContext):
+    def __init__(self, path: Path, definition: dict[str, Any], params: dict, context: Context):
         check_params(definition["task"], params, ("fps",))
         self.path = path
         self.definition = definition
@@ -131,15 +128,10 @@ class YAMLTask(ManifestTask):
                                       absolute_ok="media_root" not in d), manifest)
 
 
-def include_paths(env: dict | None = None) -> list[Path]:
-    value = (os.environ if env is None else env).get(INCLUDE_ENV, "")
-    return [Path(p) for p in value.split(os.pathsep) if p]
-
-
 @harness.hookimpl
-def harness_register_tasks(register):
+def harness_register_tasks(register, context: Context):
     problems = []
-    for folder in include_paths():
+    for folder in context.include_paths:
         if not folder.is_dir():
             problems.append(f"--include-path {folder}: not a folder")
             continue

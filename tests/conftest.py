@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.task import TaskContext
+from harness.context import Context
 from harness.tasks.synthetic import SyntheticTask
 
 TESTS = Path(__file__).parent
@@ -30,7 +30,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic30(cache_dir):
-    task = SyntheticTask({"n": 30, "seed": 3}, TaskContext(cache_dir=cache_dir))
+    task = SyntheticTask({"n": 30, "seed": 3}, Context(cache_dir=cache_dir))
     return task, task.samples()
 
 

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+from harness import request_rules
 from harness.plugins.hf import HFModel
 from harness.types import Frames, Request
 
@@ -100,9 +101,11 @@ class Server:
                         duration=meta.get("duration"))
         choices = tuple((body.get("structured_outputs") or {}).get("choice") or ("x",))
         request = Request(sample_id="srv", frames=frames, messages=messages, choices=choices, seed=body.get("seed", 0))
+        # What the served model is told is what the metadata says, settled as the harness's core does.
+        request = request_rules.resolve(request, self.model, "generate")
         with self.lock:
             if body.get("logprobs"):
-                inputs = self.model._inputs([request])
+                inputs = self.model.model_inputs([request])
                 torch = self.model.torch
                 with torch.inference_mode():
                     logits = self.model.model(**inputs).logits[0, -1].float()
@@ -114,7 +117,7 @@ class Server:
                 logprobs = {"content": [{"token": entries[0]["token"], "logprob": entries[0]["logprob"],
                                          "top_logprobs": entries}]}
             elif "structured_outputs" in body:  # constrained to the choices: the likeliest one
-                scores = self.model._choice_scores([request])[0]
+                scores = self.model.choice_scores([request])[0]
                 message = {"role": "assistant", "content": choices[int(np.argmax(scores))]}
                 logprobs = None
             else:

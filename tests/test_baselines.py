@@ -87,14 +87,14 @@ def test_prior_baselines_refuse_a_task_without_training_data_and_name_the_oracle
 
 
 def test_release_tasks_give_their_training_prior(tmp_path):
-    from harness.task import TaskContext
+    from harness.context import Context
     from harness.tasks.dfew import DFEWTask
     from harness.tasks.mafw import MAFWTask
     from harness.testing.releases import make_dfew, make_mafw
 
     make_dfew(tmp_path / "DFEW", media=("video",))
     make_mafw(tmp_path / "MAFW", frames=False)
-    ctx = TaskContext(cache_dir=tmp_path / "c", data_dir=tmp_path)
+    ctx = Context(cache_dir=tmp_path / "c", data_dir=tmp_path)
     prior = DFEWTask({}, ctx).training_prior("fold2")
     assert "train(single-labeled)/set_2.csv" in prior.source
     assert sum(prior.counts.values()) == 28 and prior.counts == {c: 4 for c in BASIC7}  # the other 4 folds

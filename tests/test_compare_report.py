@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import compare, evaluator, results
+from harness import compare, results, samplelog
 from harness.errors import UsageError
 from tests.conftest import evaluate_once
 
@@ -19,9 +19,10 @@ def fake_run(folder: Path, name: str, labels: list[str], answers: list[str | Non
     """A schema-valid results document with its per-sample log, from labels and answers."""
     rows = [{"id": f"{i:05d}", "index": i, "label": y, "prediction": p, "status": "ok" if p else "invalid",
              "rule": "exact", "raw": p, "error": None, "scores": None, "variants": None, "choices": None,
-             "frame_indices": None, "timestamps": None, "prompt_hash": None, "group": None, "meta": {}}
+             "frame_indices": None, "timestamps": None, "prompt_hash": None, "group": None, "meta": {},
+             "answer_meta": None, "told": None, "header_fps": None, "strategy_notes": None}
             for i, (y, p) in enumerate(zip(labels, answers))]
-    summary = evaluator.summarize(rows, tuple(classes), 0, 100, "toy", "1", len(rows))
+    summary = samplelog.summarize(rows, tuple(classes), 0, 100, "toy", "1", len(rows), None)
     if fingerprint:
         summary["fingerprint"] = fingerprint
     folder.mkdir(parents=True, exist_ok=True)

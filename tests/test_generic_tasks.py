@@ -135,21 +135,22 @@ def test_hf_dataset_from_a_csv_file_and_a_video_feature(clip_folder, run_cli):
 
 
 def test_yaml_tasks_inherit_the_standard_synonyms_unless_they_opt_out(clip_folder):
-    from harness.parsing import AnswerParser
-    from harness.task import TaskContext
-    from harness.tasks.yamltask import YAMLTask
     import yaml
+
+    from harness.context import Context
+    from harness.parsing import AnswerParser
+    from harness.tasks.yamltask import YAMLTask
 
     root, rows = clip_folder
     tasks = write_yaml_task(root, rows)
     path = tasks / "my.yaml"
     definition = yaml.safe_load(path.read_text())
-    task = YAMLTask(path, definition, {}, TaskContext(cache_dir=root / "c"))
+    task = YAMLTask(path, definition, {}, Context(cache_dir=root / "c"))
     parser = AnswerParser(task.classes, task.aliases)
     assert parser.parse("Happiness").prediction == "happy"  # inherited
     assert parser.parse("sadness").prediction == "sad"
     assert parser.parse("joyful").prediction == "happy"  # its own alias
-    opted = YAMLTask(path, {**definition, "standard_synonyms": False}, {}, TaskContext(cache_dir=root / "c"))
+    opted = YAMLTask(path, {**definition, "standard_synonyms": False}, {}, Context(cache_dir=root / "c"))
     assert AnswerParser(opted.classes, opted.aliases).parse("Happiness").status == "invalid"
 
 

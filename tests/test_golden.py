@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.samplelog import read_samples
+
 GOLDEN = Path(__file__).parent / "golden"
 WRITE = os.environ.get("HARNESS_GOLDEN_WRITE") == "1"
 TASK = "synthetic:n=24,seed=5"
@@ -69,7 +71,8 @@ def _row(row: dict) -> dict:
 
 
 def _task(task: dict, folder: Path) -> dict:
-    rows = [json.loads(line) for line in (folder / task["samples_file"]).read_text().splitlines()]
+    # read through the one reader, which checks every row against samples.schema.json
+    rows = read_samples(folder / task["samples_file"])
     return {"counts": task["counts"], "metrics": _round(task["metrics"]), "per_class": _round(task["per_class"]),
             "confusion": task["confusion"], "groups": _round(task["groups"]), "variants": _round(task["variants"]),
             "prediction_distribution": task["prediction_distribution"], "fingerprint": task["fingerprint"],

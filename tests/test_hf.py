@@ -11,15 +11,16 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is part of the test install (make test)")
 
-from harness.frames import time_told  # noqa: E402
+from harness import request_rules  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
+from harness.frames import time_told  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
 from harness.plugins.hf import HFModel  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import FAMILIES, build  # noqa: E402
-from harness.types import Request  # noqa: E402
-from harness.frames.video import read_frames  # noqa: E402
-from harness.types import FrameProtocol  # noqa: E402
+from harness.types import FrameProtocol, Request  # noqa: E402
 from tests.conftest import read_results  # noqa: E402
+from tests.hf_reference import reference_choice_scores  # noqa: E402
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
 
@@ -33,6 +34,11 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture(scope="session")
 def models(checkpoints):
     return {family: HFModel({"pretrained": str(path), "mode": "score"}) for family, path in checkpoints.items()}
+
+
+def ask(model, requests):
+    """The model's answers to requests resolved as the evaluator resolves them (mode, time told)."""
+    return model.predict([request_rules.resolve(r, model, "generate") for r in requests])
 
 
 def requests_for(samples, template=NAMES, k=8):
@@ -64,8 +70,8 @@ def test_tiny_checkpoints_are_small_and_deterministic(checkpoints, tmp_path):
 def test_video_goes_in_with_its_real_timing_and_size(models, synthetic30, family):
     _, samples = synthetic30
     model = models[family]
-    request = requests_for(samples[:1])[0]
-    inputs = model._inputs([request])
+    request = request_rules.resolve(requests_for(samples[:1])[0], model, "score")
+    inputs = model.model_inputs([request])
     frames = request.frames
     # 8 frames of 112x112 keep their size (rounded to the merged-patch grid: 112 for 14-pixel
     # patches, 128 for 16-pixel ones): 4 temporal groups of 8x8 patches, not the processor's
@@ -86,8 +92,8 @@ def test_scores_do_not_change_with_batch_size(models, synthetic30, family):
     _, samples = synthetic30
     model = models[family]
     reqs = requests_for(samples[:4])
-    one = [r for req in reqs for r in model.predict([req])]
-    four = model.predict(reqs)
+    one = [r for req in reqs for r in ask(model, [req])]
+    four = ask(model, reqs)
     assert [r.text for r in one] == [r.text for r in four]
     for a, b in zip(one, four):
         assert list(a.scores) == list(CLASSES)
@@ -99,7 +105,7 @@ def test_generated_text_does_not_change_with_batch_size(checkpoints, synthetic30
     _, samples = synthetic30
     model = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "generate", "max_new_tokens": 6})
     reqs = requests_for(samples[:3])
-    assert [r.text for req in reqs for r in model.predict([req])] == [r.text for r in model.predict(reqs)]
+    assert [r.text for req in reqs for r in ask(model, [req])] == [r.text for r in ask(model, reqs)]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -108,8 +114,9 @@ def test_cached_prefix_scoring_equals_the_full_candidate_pass(models, synthetic3
     _, samples = synthetic30
     model = models[family]
     reqs = requests_for(samples[:3], template=template)
-    fast = model._choice_scores(reqs)
-    full = model._choice_scores(reqs, reference=True)
+    reqs = [request_rules.resolve(r, model, "score") for r in reqs]
+    fast = model.choice_scores(reqs)
+    full = reference_choice_scores(model, reqs)
     np.testing.assert_allclose(fast, full, atol=1e-4)
 
 
@@ -178,7 +185,7 @@ def test_length_normalisation_divides_by_candidate_tokens(checkpoints, synthetic
     plain = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score"})
     normed = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "length_norm": True})
     request = requests_for(samples[:1])[0]
-    raw, per_token = plain.predict([request])[0].scores, normed.predict([request])[0].scores
+    raw, per_token = ask(plain, [request])[0].scores, ask(normed, [request])[0].scores
     # each whole answer: the name's tokens plus the end-of-turn token
     lengths = {c: len(plain.tokenizer(c, add_special_tokens=False)["input_ids"]) + 1 for c in CLASSES}
     assert max(lengths.values()) > 2  # some class names span several tokens in the tiny vocabulary
@@ -211,7 +218,7 @@ def test_score_mode_scores_the_whole_answer_then_end_of_turn(models):
     model._load()
     assert model.tokenizer.convert_ids_to_tokens(model.end_of_turn) == "<|im_end|>"
     request = Request(sample_id="x", frames=None, messages=[], choices=("sad", "sadness"))
-    sad, sadness = model._continuations(request)
+    sad, sadness = model.continuations(request)
     assert sad[-1] == sadness[-1] == model.end_of_turn
     assert sad != sadness[:len(sad)]  # "sad" no longer collects the mass of "sadness"
 
@@ -225,7 +232,7 @@ def test_greedy_decoding_ignores_the_checkpoints_sampling_settings(checkpoints, 
     reqs = requests_for(synthetic30[1][:3])
     plain = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "generate", "max_new_tokens": 8})
     shipped = HFModel({"pretrained": str(other), "mode": "generate", "max_new_tokens": 8})
-    assert [r.text for r in plain.predict(reqs)] == [r.text for r in shipped.predict(reqs)]
+    assert [r.text for r in ask(plain, reqs)] == [r.text for r in ask(shipped, reqs)]
     assert shipped.identity()["generation"]["repetition_penalty"] == 1.0
     assert shipped.identity()["generation"]["do_sample"] is False
 
@@ -237,12 +244,12 @@ def test_prior_correction_is_deterministic_and_refused_in_generate_mode(checkpoi
     reqs = requests_for(synthetic30[1][:3], template=LETTERS)
     a = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "prior_correction": True})
     b = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score", "prior_correction": True})
-    forward = [r.variants["prior_corrected"] for r in a.predict(reqs)]
-    backward = [r.variants["prior_corrected"] for r in b.predict(reqs[::-1])][::-1]
+    forward = [r.variants["prior_corrected"] for r in ask(a, reqs)]
+    backward = [r.variants["prior_corrected"] for r in ask(b, reqs[::-1])][::-1]
     assert forward == backward  # whichever clip comes first
     # the prior is keyed by what the request is told about time, so clips of other timing get their own
-    told = {json.dumps(time_told.tell(r.frames, a.timing_family()).metadata, sort_keys=True) for r in reqs}
-    assert len(a._prior_cache) == len(told)
+    told = {json.dumps(time_told.tell(r.frames, a.time_family()).metadata, sort_keys=True) for r in reqs}
+    assert len(a.prior_cache) == len(told)
 
 
 def test_pixels_default_to_the_processors_reference_sizing(checkpoints, synthetic30, tmp_path):
@@ -257,8 +264,8 @@ def test_pixels_default_to_the_processors_reference_sizing(checkpoints, syntheti
     assert reference.identity()["pixel_budget"] == {"min_pixels": 100352, "max_pixels": 602112,
                                                     "source": "processor_config.json"}
     assert native.identity()["pixel_budget"]["min_pixels"] == "one visual token"
-    ref_tokens = reference.predict([request])[0].meta["visual_tokens"]
-    native_tokens = native.predict([request])[0].meta["visual_tokens"]
+    ref_tokens = ask(reference, [request])[0].meta["visual_tokens"]
+    native_tokens = ask(native, [request])[0].meta["visual_tokens"]
     assert native_tokens == 2 * 4 * 4  # 2 temporal patches of 112/28 = 4 x 4 merged tokens
     assert ref_tokens == 2 * 12 * 12  # upscaled to the reference minimum of 128 x 28 x 28 pixels
 
@@ -266,17 +273,17 @@ def test_pixels_default_to_the_processors_reference_sizing(checkpoints, syntheti
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_batches_of_different_sizes_and_shuffled_choices_answer_as_single_requests(checkpoints, synthetic30,
                                                                                       mode):
-    from harness.evaluator import _shown_choices
+    from harness.plan import shown_choices
     samples = synthetic30[1][:4]
     model = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": mode, "max_new_tokens": 5})
     reqs = []
     for i, s in enumerate(samples):
         frames = read_frames(s.media, FrameProtocol(num_frames=4 + 2 * (i % 2), short_side=(84, 112)[i % 2]), s.id)
-        choices = _shown_choices(CLASSES, "shuffled", 3, s.id)
+        choices = shown_choices(CLASSES, "shuffled", 3, s.id)
         reqs.append(Request(sample_id=s.id, frames=frames, messages=NAMES.render(choices), choices=choices))
     assert len({r.frames.array.shape for r in reqs}) == 2 and len({r.choices for r in reqs}) > 1
-    alone = [model.predict([r])[0] for r in reqs]
-    together = model.predict(reqs)
+    alone = [ask(model, [r])[0] for r in reqs]
+    together = ask(model, reqs)
     assert [a.text for a in alone] == [b.text for b in together]
     if mode == "score":
         for a, b in zip(alone, together):

@@ -21,9 +21,9 @@ def test_builtins_are_found_through_the_installed_entry_points():
     h = host.load([])
     builtin = {p.name for p in h.plugins if p.builtin}
     assert {"synthetic", "baselines"} <= builtin
-    assert h.task("synthetic").plugin.dist == "dfer-harness"
+    assert h.entry("task", "synthetic").plugin.dist == "dfer-harness"
     assert {"majority", "prior", "uniform"} <= set(h.models)
-    assert h.model("majority").plugin.version == metadata.version("dfer-harness")
+    assert h.entry("model", "majority").plugin.version == metadata.version("dfer-harness")
     assert h.problems == []
 
 
@@ -56,10 +56,10 @@ def test_a_duplicate_name_is_refused_naming_both_plugins():
     h = host.load(["rival_majority"])
     assert any("baselines" in p and "rival_majority" in p for p in h.problems)
     with pytest.raises(UsageError, match="baselines.*rival_majority"):
-        h.model("majority")
+        h.entry("model", "majority")
     # Blocking the rival gives the built-in back.
     h = host.load(["rival_majority", "no:rival_majority"])
-    assert h.model("majority").plugin.name == "baselines"
+    assert h.entry("model", "majority").plugin.name == "baselines"
 
 
 def test_allow_list_env_var_limits_third_party_plugins():
@@ -81,9 +81,9 @@ def test_blocking_a_plugin_by_name():
 def test_unknown_names_suggest_close_matches():
     h = host.load([])
     with pytest.raises(UsageError, match="Did you mean 'synthetic'"):
-        h.task("synthetc")
+        h.entry("task", "synthetc")
     with pytest.raises(UsageError, match="'majority'"):
-        h.model("majorty")
+        h.entry("model", "majorty")
 
 
 def test_listing_imports_nothing_heavy(tmp_path):

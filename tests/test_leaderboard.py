@@ -145,7 +145,7 @@ def test_two_publishing_processes_never_lose_a_row(runs, tmp_path):
     import sys
 
     groups = []
-    for i, model in enumerate(("majority", "prior")):
+    for model in ("majority", "prior"):
         group = []
         for j in range(20):  # distinct rows: each copy under another task name, added once
             doc = json.loads(runs[model].read_text())

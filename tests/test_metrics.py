@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
-                             precision_recall_fscore_support, recall_score)
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
 from harness import metrics
 
@@ -104,7 +103,7 @@ def test_the_uar_interval_of_a_constant_predictor_has_no_spread():
 def test_stratified_intervals_cover_the_estimate_and_are_seeded():
     rng = np.random.default_rng(0)
     labels = list(rng.choice(CLASSES, size=300, p=[0.6, 0.3, 0.1]))
-    preds = [l if rng.random() < 0.7 else str(rng.choice(CLASSES)) for l in labels]
+    preds = [y if rng.random() < 0.7 else str(rng.choice(CLASSES)) for y in labels]
     m = metrics.compute(labels, preds, ["ok"] * 300, CLASSES, seed=4, n_bootstrap=400)
     again = metrics.compute(labels, preds, ["ok"] * 300, CLASSES, seed=4, n_bootstrap=400)
     assert m["uar_ci95"] == again["uar_ci95"] and m["macro_f1_ci95"] == again["macro_f1_ci95"]

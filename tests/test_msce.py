@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import pytest
-
+from harness.frames.video import read_frames
 from harness.prompts import NAMES
 from harness.strategies.msce import MSCE
 from harness.strategy import StrategyContext
 from harness.types import FrameProtocol, Response
-from harness.frames.video import read_frames
 from tests.conftest import read_results
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
@@ -97,6 +94,5 @@ def test_served_and_vllm_requests_carry_keyframes_as_images_between_the_captions
     kinds = [p["type"] for p in body["messages"][-1]["content"]]
     assert kinds.count("image_url") == 3 and "video_url" not in kinds and "media_io_kwargs" not in body
     assert kinds[kinds.index("image_url") + 1] == "text"
-    images = [p["frame"] for m in request.messages for p in m["content"] if p["type"] == "image"]
-    prompt = engine_prompt("TEXT", request.frames, images=images)
+    prompt = engine_prompt("TEXT", request)
     assert len(prompt["multi_modal_data"]["image"]) == 3 and "video" not in prompt["multi_modal_data"]

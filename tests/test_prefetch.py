@@ -9,6 +9,7 @@ import pytest
 from harness import scheduler
 from harness.errors import ModelAborted
 from harness.model import Model
+from harness.model_calls import CachedCalls
 from harness.types import FrameProtocol, Request, Response
 
 PROTOCOL = FrameProtocol(num_frames=4)
@@ -53,8 +54,10 @@ def build(sample, frames) -> Request:
     return Request(sample_id=sample.id, frames=frames, messages=[], choices=("a", "b"))
 
 
-def run(samples, model, **kw):
-    return scheduler.run(samples, PROTOCOL, model, build, batch_size=4, progress=False, **kw)
+def run(samples, model, response_cache=None, **kw):
+    identity = {**model.identity(), "provenance": {}} if response_cache else None
+    calls = CachedCalls(model, response_cache, identity, PROTOCOL.to_dict())
+    return scheduler.run(samples, PROTOCOL, calls, build, scheduler.Options(batch_size=4, progress=False, **kw))
 
 
 def test_the_next_batch_is_prepared_in_a_thread_and_the_answers_do_not_change(synthetic30):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.context import Context
 from harness.errors import DataError, UsageError
-from harness.task import TaskContext
 from harness.tasks.dfew import DFEWTask
 from harness.tasks.ferv39k import FERV39kTask
 from harness.tasks.mafw import MAFWTask
@@ -35,8 +35,8 @@ def copy(data, tmp_path):
     return make
 
 
-def ctx(root: Path) -> TaskContext:
-    return TaskContext(cache_dir=root / ".cache", data_dir=root)
+def ctx(root: Path) -> Context:
+    return Context(cache_dir=root / ".cache", data_dir=root)
 
 
 def test_dfew_folds_labels_and_media(data):

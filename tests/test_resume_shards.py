@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.context import Context
 from harness.errors import DataError
 from harness.merge import merge
-from harness.task import TaskContext
 from harness.tasks.synthetic import SyntheticTask
 from harness.testing.releases import make_dfew
 from tests.conftest import TESTS
@@ -131,7 +131,7 @@ def test_a_rerun_takes_every_answer_from_the_response_cache(run_cli, tmp_path, m
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, cache_dir):
-    SyntheticTask({"n": 40, "seed": 3}, TaskContext(cache_dir=tmp_path / "cache")).samples()  # clips first
+    SyntheticTask({"n": 40, "seed": 3}, Context(cache_dir=tmp_path / "cache")).samples()  # clips first
     harness_bin = os.path.join(os.path.dirname(sys.executable), "harness")
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"),
            "PYTHONPATH": os.pathsep.join([str(TESTS / "plugins_for_tests"), os.environ.get("PYTHONPATH", "")])}

@@ -10,8 +10,8 @@ from PIL import Image
 from harness.errors import MediaError, UsageError
 from harness.frames.folder import read_frame_folder
 from harness.frames.sampling import parse_frames, select_indices, target_size
-from harness.types import FrameProtocol
 from harness.frames.video import read_frames
+from harness.types import FrameProtocol
 
 PROTOCOLS = [
     FrameProtocol(strategy="uniform", num_frames=8),
@@ -147,7 +147,8 @@ def test_a_crashing_decoder_costs_only_its_clip(synthetic30, tmp_path):
     import dataclasses
 
     import crashy
-    from harness.scheduler import decoded
+
+    from harness.decodepool import decoded
 
     _, samples = synthetic30
     batch = list(samples[:9])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch", reason="the loopback server runs a tiny transformers checkpoint")
 
-from harness.errors import UsageError  # noqa: E402
+from harness.errors import (
+    CapabilityError,  # noqa: E402
+    UsageError,  # noqa: E402
+)
+from harness.frames import time_told  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
 from harness.plugins.openai_server import build_body, parse_completion  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
 from harness.types import FrameProtocol, Request  # noqa: E402
-from harness.frames.video import read_frames  # noqa: E402
 from tests.openai_test_server import Server  # noqa: E402
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
@@ -46,8 +51,9 @@ def server(checkpoint):
 def a_request(synthetic30, template=NAMES) -> Request:
     sample = synthetic30[1][0]
     frames = read_frames(sample.media, FrameProtocol(num_frames=8), sample.id)
+    # resolved as the core resolves it for the generic family: what it is told is settled
     return Request(sample_id=sample.id, frames=frames, messages=template.render(CLASSES), choices=CLASSES,
-                   seed=3, answer_keys=template.answer_keys(CLASSES))
+                   seed=3, answer_keys=template.answer_keys(CLASSES), told=time_told.tell(frames, time_told.GENERIC))
 
 
 def test_request_body_carries_the_frames_and_their_timing(synthetic30):
@@ -70,7 +76,7 @@ def test_request_body_carries_the_frames_and_their_timing(synthetic30):
     images = build_body(request, "served", video="images")
     assert [p["type"] for p in images["messages"][1]["content"]] == ["image_url"] * 8 + ["text"]
     assert "media_io_kwargs" not in images
-    scored = build_body(a_request(synthetic30, LETTERS), "served", mode="score")
+    scored = build_body(replace(a_request(synthetic30, LETTERS), mode="score"), "served")
     assert scored["max_tokens"] == 1 and scored["logprobs"] is True and "structured_outputs" not in scored
 
 
@@ -83,7 +89,7 @@ def test_reply_parsing(synthetic30):
     assert scored.text == "B" and scored.scores == pytest.approx({"sad": -0.1, "happy": -2.5})
     assert scored.meta["missing"] == ["neutral", "angry", "surprise", "disgust", "fear"]
     assert parse_completion(reply, request, "generate").text == "B"
-    with pytest.raises(UsageError, match="no logprobs"):
+    with pytest.raises(CapabilityError, match="no logprobs"):
         parse_completion({"choices": [{"message": {"content": "B"}}]}, request, "score")
     assert parse_completion({"oops": 1}, request, "generate").error
 
@@ -228,7 +234,7 @@ def test_the_server_version_is_recorded_and_held_to_the_floor(server, run_cli, t
     doc = json.loads(next((tmp_path / "ok").glob("results_*.json")).read_text())
     assert code == 0 and doc["model"]["identity"]["server_version"] == "0.24.1"
     assert doc["model"]["identity"]["args"]["family"] == "generic"
-    assert task["timing"]["family"] == "generic" and rows[0]["told"]["exact"]
+    assert task["time_told"]["family"] == "generic" and rows[0]["told"]["exact"]
     old = server(version="0.12.0")
     r = run_cli("run", "--tasks", TASK, "--model", "vllm-server", "--model-args",
                 f"base_url={old.url},model=tiny,family=qwen2.5-vl", "--output-path", str(tmp_path / "old"),

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.context import Context
 from harness.emotions import BASIC7, DFEW_SHARES
 from harness.errors import UsageError
-from harness.task import TaskContext
+from harness.frames.video import read_frames
 from harness.tasks.synthetic import SyntheticTask, class_counts, plan
 from harness.testing.face import render_clip
 from harness.types import FrameProtocol
-from harness.frames.video import read_frames
 
 
 def digests(samples):
@@ -23,9 +23,9 @@ def digests(samples):
 
 
 def test_generation_is_deterministic_for_a_seed(tmp_path):
-    a = SyntheticTask({"n": 10, "seed": 7}, TaskContext(cache_dir=tmp_path / "a")).samples()
-    b = SyntheticTask({"n": 10, "seed": 7}, TaskContext(cache_dir=tmp_path / "b")).samples()
-    c = SyntheticTask({"n": 10, "seed": 8}, TaskContext(cache_dir=tmp_path / "c")).samples()
+    a = SyntheticTask({"n": 10, "seed": 7}, Context(cache_dir=tmp_path / "a")).samples()
+    b = SyntheticTask({"n": 10, "seed": 7}, Context(cache_dir=tmp_path / "b")).samples()
+    c = SyntheticTask({"n": 10, "seed": 8}, Context(cache_dir=tmp_path / "c")).samples()
     assert [(s.id, s.label) for s in a] == [(s.id, s.label) for s in b]
     assert digests(a) == digests(b)
     assert digests(a) != digests(c)
@@ -83,12 +83,12 @@ def test_micro_expressions_are_short_and_missed_by_sparse_sampling():
 
 
 def test_a_corrupt_or_missing_clip_is_regenerated(tmp_path):
-    task = SyntheticTask({"n": 8, "seed": 2}, TaskContext(cache_dir=tmp_path))
+    task = SyntheticTask({"n": 8, "seed": 2}, Context(cache_dir=tmp_path))
     samples = task.samples()
     before = digests(samples)
     Path(samples[1].media).write_bytes(b"garbage")
     Path(samples[2].media).unlink()
-    again = SyntheticTask({"n": 8, "seed": 2}, TaskContext(cache_dir=tmp_path)).samples()
+    again = SyntheticTask({"n": 8, "seed": 2}, Context(cache_dir=tmp_path)).samples()
     assert digests(again) == before
     read_frames(again[1].media, FrameProtocol())
 
@@ -98,6 +98,6 @@ def test_groups_and_bad_parameters(synthetic30):
     groups = Counter(task.group(s) for s in samples)
     assert set(groups) <= {"micro", "macro", "neutral"} and groups["neutral"] >= 1
     with pytest.raises(UsageError, match="unknown parameter"):
-        SyntheticTask({"size_px": 3}, TaskContext(cache_dir=Path("/nonexistent")))
+        SyntheticTask({"size_px": 3}, Context(cache_dir=Path("/nonexistent")))
     with pytest.raises(UsageError, match="micro"):
-        SyntheticTask({"micro": 2}, TaskContext(cache_dir=Path("/nonexistent")))
+        SyntheticTask({"micro": 2}, Context(cache_dir=Path("/nonexistent")))

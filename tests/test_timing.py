@@ -13,13 +13,13 @@ import av
 import numpy as np
 import pytest
 
-from harness.frames import time_told
 from harness.errors import MediaError
+from harness.frames import time_told
 from harness.frames.folder import read_frame_folder
 from harness.frames.sampling import select_indices
+from harness.frames.video import read_frames
 from harness.testing.clips import read_mark, stored_times, variable_times, write_timed
 from harness.types import FrameProtocol, Frames, Request
-from harness.frames.video import read_frames
 
 TIMES = variable_times(60, seed=0)  # ms; gaps of 20, 40 and 80 ms
 
@@ -181,10 +181,12 @@ def tiny(tmp_path_factory):
     return {f: HFModel({"pretrained": str(build(f, root / f)), "mode": "score"}) for f in ("qwen2.5-vl", "qwen3-vl")}
 
 
-def _request(frames: Frames) -> Request:
+def _request(frames: Frames, family: str) -> Request:
+    """A request resolved for ``family`` as the core resolves it: what it is told is settled."""
     from harness.prompts import NAMES
     classes = ("happy", "sad", "neutral")
-    return Request(sample_id="x", frames=frames, messages=NAMES.render(classes), choices=classes)
+    return Request(sample_id="x", frames=frames, messages=NAMES.render(classes), choices=classes,
+                   told=time_told.tell(frames, family))
 
 
 def _qwen25_temporal_ids(model, inputs) -> list[int]:
@@ -216,28 +218,28 @@ def test_every_backend_is_told_the_same_times(clips, tiny, protocol):
     q25 = tiny["qwen2.5-vl"]
     told = time_told.tell(frames, time_told.QWEN25)
     spacing = (told.times[-1] - told.times[0]) / (len(told.times) - 1)
-    inputs = q25._inputs([_request(frames)])
+    inputs = q25.model_inputs([_request(frames, time_told.QWEN25)])
     assert inputs["second_per_grid_ts"][0].item() == pytest.approx(2 * spacing, rel=1e-5)
     ids = _qwen25_temporal_ids(q25, inputs)
     tps = q25.model.config.vision_config.tokens_per_second
     base = ids[0]
     expected = [int(p * inputs["second_per_grid_ts"][0].item() * tps) for p in range(len(ids))]
     assert [i - base for i in ids] == expected
-    assert ids == _qwen25_temporal_ids(q25, q25._inputs([_request(natural)]))  # order is not leaked
+    assert ids == _qwen25_temporal_ids(q25, q25.model_inputs([_request(natural, time_told.QWEN25)]))  # order is not leaked
 
     # Qwen3-VL: the times written into the prompt (the mean of each two-frame patch)
     q3 = tiny["qwen3-vl"]
     told3 = time_told.tell(frames, time_told.QWEN3)
     times = told3.times + ([told3.times[-1]] if len(told3.times) % 2 else [])
     pairs = [f"{(times[i] + times[i + 1]) / 2:.1f}" for i in range(0, len(times), 2)]
-    shown = _qwen3_prompt_times(q3, q3._inputs([_request(frames)]))
+    shown = _qwen3_prompt_times(q3, q3.model_inputs([_request(frames, time_told.QWEN3)]))
     assert shown == pairs
-    assert shown == _qwen3_prompt_times(q3, q3._inputs([_request(natural)]))
+    assert shown == _qwen3_prompt_times(q3, q3.model_inputs([_request(natural, time_told.QWEN3)]))
 
     # vLLM in-process and a vLLM server: the metadata they take, read back as vLLM reads it
     for family, expect in ((time_told.QWEN25, told), (time_told.QWEN3, told3)):
-        _, meta = video_item(frames, family)
-        served = build_body(_request(frames), "m", family=family)["media_io_kwargs"]["video"]
+        _, meta = video_item(_request(frames, family))
+        served = build_body(_request(frames, family), "m")["media_io_kwargs"]["video"]
         assert served["num_frames"] == len(frames.indices) and served["do_sample_frames"] is False
         for m in (meta, served):
             again = time_told.tell(vllm_frames(m, frames.array), family)
@@ -246,9 +248,10 @@ def test_every_backend_is_told_the_same_times(clips, tiny, protocol):
 
 
 def test_media_without_a_time_base_get_the_stated_clock_everywhere(tmp_path, tiny):
+    from PIL import Image
+
     from harness.plugins.openai_server import build_body
     from harness.testing.clips import marked_frame
-    from PIL import Image
 
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -261,11 +264,11 @@ def test_media_without_a_time_base_get_the_stated_clock_everywhere(tmp_path, tin
     told = time_told.tell(frames, time_told.QWEN25)
     spacing = (told.times[-1] - told.times[0]) / 7
     q25 = tiny["qwen2.5-vl"]
-    sg = q25._inputs([_request(frames)])["second_per_grid_ts"][0].item()
+    sg = q25.model_inputs([_request(frames, time_told.QWEN25)])["second_per_grid_ts"][0].item()
     assert sg == pytest.approx(2 * spacing) and abs(sg - 2 / 24) > 0.1  # not transformers' 24 fps
-    shown = _qwen3_prompt_times(tiny["qwen3-vl"], tiny["qwen3-vl"]._inputs([_request(frames)]))
+    shown = _qwen3_prompt_times(tiny["qwen3-vl"], tiny["qwen3-vl"].model_inputs([_request(frames, time_told.QWEN3)]))
     assert shown[-1] == f"{(frames.timestamps[-2] + frames.timestamps[-1]) / 2:.1f}"
-    served = build_body(_request(frames), "m", family=time_told.QWEN3)["media_io_kwargs"]["video"]
+    served = build_body(_request(frames, time_told.QWEN3), "m")["media_io_kwargs"]["video"]
     assert served["fps"] == 1000.0 and served["frames_indices"][-1] == round(frames.timestamps[-1] * 1000)
     assert FrameProtocol(num_frames=8, nominal_fps=2.0).name == "uniform8-nominal2fps"
 
@@ -279,7 +282,7 @@ def test_untimed_tasks_record_their_convention_in_results(tmp_path, cache_dir):
                         data_dir=tmp_path / "data", log_samples=True, model_args={"mode": "score"})
     task = doc["tasks"]["dfew:fold=1,media=frames16"]
     assert task["frame_protocol"]["nominal_fps"] == 2.0 and task["frame_protocol"]["name"].endswith("nominal2fps")
-    assert task["timing"]["family"] == "qwen2.5-vl" and task["timing"]["time_bases"] == ["nominal"]
+    assert task["time_told"]["family"] == "qwen2.5-vl" and task["time_told"]["time_bases"] == ["nominal"]
     import json
     rows = [json.loads(line) for line in (tmp_path / "out" / task["samples_file"]).read_text().splitlines()]
     assert all(r["told"]["time_base"] == "nominal" for r in rows)

@@ -8,8 +8,8 @@ import pytest
 
 from harness.errors import MediaError
 from harness.frames.sampling import select_indices
-from harness.types import FrameProtocol
 from harness.frames.video import read_frames, write_mp4
+from harness.types import FrameProtocol
 
 
 def full_decode(path: str) -> np.ndarray:

@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("transformers", reason="the prompt comes from the model's chat template")
 
-from harness.plugins.vllm_engine import (candidate_logprob, engine_prompt, parse_generate,  # noqa: E402
-                                         sampling_kwargs, video_item)
+from harness.frames import time_told  # noqa: E402
+from harness.frames.video import read_frames  # noqa: E402
+from harness.plugins.vllm_engine import candidate_logprob, engine_prompt, parse_generate, sampling_kwargs, video_item  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
 from harness.types import FrameProtocol, Request  # noqa: E402
-from harness.frames.video import read_frames  # noqa: E402
 from tests.conftest import read_results  # noqa: E402
 
 CLASSES = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
@@ -35,16 +35,17 @@ def a_request(synthetic30, template=NAMES):
 
 def test_prompt_carries_frames_with_their_metadata(synthetic30):
     r = a_request(synthetic30)
-    array, meta = video_item(r.frames, "qwen3-vl")
+    r.told = time_told.tell(r.frames, "qwen3-vl")  # what the core resolves for this family
+    array, meta = video_item(r)
     assert array.shape == (8, 112, 112, 3)
     f = r.frames
     assert meta == {"total_num_frames": round(f.duration * 1000), "video_backend": "pyav",
                     "frames_indices": [round(t * 1000) for t in f.timestamps], "do_sample_frames": False,
                     "fps": 1000.0, "duration": f.duration}
-    prompt = engine_prompt("TEXT", r.frames, {"max_pixels": 1000})
+    prompt = engine_prompt("TEXT", r, {"max_pixels": 1000})
     assert prompt["prompt"] == "TEXT" and prompt["multi_modal_data"]["video"][0][1] == meta
     assert prompt["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 1000}
-    assert engine_prompt([1, 2], r.frames)["prompt_token_ids"] == [1, 2]
+    assert engine_prompt([1, 2], r)["prompt_token_ids"] == [1, 2]
 
 
 def test_sampling_parameters(synthetic30):
@@ -57,8 +58,7 @@ def test_sampling_parameters(synthetic30):
     assert sampling_kwargs("score", r, prompt_logprobs=True)["prompt_logprobs"] == 0
 
 
-def test_output_parsing(synthetic30):
-    r = a_request(synthetic30, LETTERS)
+def test_output_parsing():
     assert parse_generate(NS(outputs=[NS(text=" B", logprobs=None)])).text == " B"
     out = NS(prompt_token_ids=[1, 2, 3, 4], prompt_logprobs=[None, {2: NS(logprob=-1.0)}, {3: NS(logprob=-0.25)},
                                                                {4: NS(logprob=-0.5)}])
@@ -133,7 +133,8 @@ def test_without_vllm_the_error_says_what_to_install(run_cli, tmp_path, monkeypa
 
 def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_path, monkeypatch):
     from transformers import AutoProcessor
-    from harness.plugins.hf import end_of_turn_token
+
+    from harness.plugins.hub import end_of_turn_token
 
     fake = FakeVLLM()
     for name, module in fake.modules.items():

@@ -17,11 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import harness
-from harness.errors import UsageError
-from harness.model import Model
-from harness.probe import Probe, Variant
-from harness.task import Task
-from harness.types import FrameProtocol, Response, Sample
+from harness import FrameProtocol, Model, Param, Probe, Response, Sample, Task, UsageError, Variant
 
 
 class FolderTask(Task):
@@ -54,10 +50,14 @@ class FolderTask(Task):
 class MotionModel(Model):
     name = "example-motion"
     batch_size = 16
+    # Declared arguments: the host refuses unknown or mistyped ones ("did you mean ...") before
+    # the model is built, and hands them over converted.
+    PARAMS = {"threshold": Param(float, "mean frame difference below which the face is neutral (default 2.0)"),
+              "expressive": Param(str, "the answer for a moving face (default happy)")}
 
     def __init__(self, args):
-        self.threshold = float(args.get("threshold", 2.0))
-        self.expressive = str(args.get("expressive", "happy"))
+        self.threshold = args.get("threshold", 2.0)
+        self.expressive = args.get("expressive", "happy")
 
     def identity(self):
         return {"id": self.name, "args": {"threshold": self.threshold, "expressive": self.expressive}}

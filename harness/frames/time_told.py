@@ -111,13 +111,6 @@ def tell(frames: Frames, family: str) -> Told:
                 max_error_s=error, exact=error <= tolerance, time_base=frames.time_base)
 
 
-def vllm_media_io(frames: Frames, family: str) -> dict[str, Any]:
-    """vLLM's ``media_io_kwargs["video"]`` for frames sent as ``video/jpeg``: the told metadata,
-    ``num_frames`` (current vLLM refuses more than 32 frames without it) and no resampling."""
-    told = tell(frames, family)
-    return {**told.metadata, "num_frames": len(frames.indices), "do_sample_frames": False}
-
-
 def summarize(rows: list[dict], nominal_fps: float | None) -> dict[str, Any]:
     """A task's ``timing`` field from its per-sample rows (what each was told, header rates):
     the evaluator and ``harness merge`` both call it."""

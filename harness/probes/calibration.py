@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from harness.frames.sampling import stable_seed
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import pyplot, save
-from harness.frames.sampling import stable_seed
 
 
 def probabilities(rows: list[dict], classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[int]]:

@@ -49,19 +49,18 @@ def save(fig, stem: str) -> list[str]:
     return paths
 
 
-def cached_plot(draw, key: Any, stem: str) -> list[str]:
+def cached_plot(draw, key: Any, stem: str, cache_dir: Path) -> list[str]:
     """``draw(stem)`` once per distinct ``key`` (a probe's figures): later calls copy the files from
-    the plot cache, so a rerun whose figures did not change costs no drawing."""
+    the plot cache (``cache_dir/plots``), so a rerun whose figures did not change costs no drawing."""
     import hashlib
     import json
     import shutil
 
     import matplotlib
 
-    from harness.task import default_cache_dir
     digest = hashlib.sha256(json.dumps([key, matplotlib.__version__], sort_keys=True, default=str)
                             .encode()).hexdigest()[:24]
-    folder = default_cache_dir() / "plots"
+    folder = Path(cache_dir) / "plots"
     cached = [folder / f"{digest}.png", folder / f"{digest}.svg"]
     paths = [f"{stem}.png", f"{stem}.svg"]
     if all(p.is_file() for p in cached):

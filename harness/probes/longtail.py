@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from harness.frames.sampling import stable_seed
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import argmax_prediction, finite, pyplot, row_metrics, save, shares
-from harness.frames.sampling import stable_seed
 
 
 def groups_by_share(share: dict[str, float]) -> tuple[dict[str, str], dict[str, float]]:

@@ -101,8 +101,14 @@ def _config(family: str, tok, width: int = 32, layers: int = 2):
 
 
 def _processor(family: str, tok):
-    from transformers import (Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLProcessor,
-                              Qwen2VLVideoProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     patch = 16 if family == "qwen3-vl" else 14
     unit = (patch * 2) ** 2  # one merged visual token

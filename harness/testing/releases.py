@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from harness.emotions import BASIC7, MAFW11
-from harness.testing.face import FaceRenderer, clip_spec, intensity_at
 from harness.frames.video import write_mp4
+from harness.testing.face import FaceRenderer, clip_spec, intensity_at
 
 FPS = 25
 # MAFW's extra classes drawn with the nearest basic expression.

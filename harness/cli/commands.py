@@ -1,0 +1,252 @@
+"""One function per ``harness`` subcommand: each takes the parsed options, does the work through
+the library and prints with :mod:`harness.cli.display`. Exit codes: 0 success, 1 evaluation
+errors (failed samples, invalid files), 2 usage errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness.cli import display, options
+from harness.context import Context
+from harness.errors import DataError, HarnessError, UsageError
+
+EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_run(args, argv: list[str], started: float | None = None) -> int:
+    from harness import evaluator
+
+    host = options.host_of(args)
+    config = options.run_config(args, argv, host.context, started)
+    if args.launcher == "ray":
+        from harness.launch.ray import launch
+        out = launch(config, args.plugins, args.shards, args.shard_resources, args.max_retries, args.ray_address,
+                     progress=config.progress)
+    else:
+        out = evaluator.evaluate(host, config)
+    print(display.summary_table(out.document))
+    for spec in config.tasks:
+        keys = [k for k, t in out.document["tasks"].items() if t["spec"] == str(spec)]
+        print(f"\n{spec}: per-class recall %" + (" (support)" if len(keys) == 1 else ""))
+        print(display.per_class_table(out.document, keys))
+        for key in keys:
+            task = out.document["tasks"][key]
+            if task["groups"]:
+                print(f"\n{key}: by group")
+                print(tabulate([[g, m["n"], display.pct(m["uar"]), display.pct(m["war"])] for g, m in task["groups"].items()],
+                               headers=["group", "n", "UAR", "WAR"], disable_numparse=True))
+            for failure in task["failures"][:10]:
+                print(f"failed: {key}: {failure['id']}: {failure['error']}", file=sys.stderr)
+    if out.document.get("timings"):
+        print("\n" + display.timing_line(out.document["timings"]))
+    print(f"\nresults: {out.results_path}")
+    for path in out.sample_paths.values():
+        print(f"samples: {path}")
+    if out.failed_samples:
+        print(f"harness: {out.failed_samples} sample(s) failed and were counted as wrong "
+              f"(see 'failures' in the results)", file=sys.stderr)
+        return EXIT_EVAL
+    return EXIT_OK
+
+
+def cmd_compare(args, argv: list[str], started: float | None = None) -> int:
+    from harness import compare
+
+    if len(args.files) < 2:
+        raise UsageError("compare needs at least two results files")
+    runs = [compare.load_run(f, args.task) for f in args.files]
+    pairs = compare.compare_many(runs, args.rounds, args.seed)
+    print(display.compare_tables(pairs, runs[0].key, args.rounds))
+    if len(pairs) == 1:
+        if args.csv:
+            compare.write_disagreements(args.csv, pairs[0])
+            print(f"disagreements: {args.csv}")
+    elif args.csv:
+        raise UsageError("--csv takes exactly two runs")
+    if args.json:
+        Path(args.json).write_text(json.dumps(pairs, indent=1) + "\n")
+    return EXIT_OK
+
+
+def cmd_report(args, argv: list[str], started: float | None = None) -> int:
+    from harness import report
+
+    index = report.build(args.files, Path(args.output))
+    print(f"report: {index}")
+    return EXIT_OK
+
+
+def cmd_diagnose(args, argv: list[str], started: float | None = None) -> int:
+    from harness import diagnose
+
+    host = options.host_of(args)
+    run = options.run_config(args, argv, host.context, started)
+    config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes), launcher=args.launcher,
+                                     shards=args.shards, shard_resources=args.shard_resources,
+                                     max_retries=args.max_retries, ray_address=args.ray_address,
+                                     plugins=list(args.plugins))
+    document, path = diagnose.diagnose(host, config)
+    for key, task in document["tasks"].items():
+        for name, probe in task["probes"].items():
+            print(f"{key}: {name}")
+            print(tabulate(probe["summary"], tablefmt="plain", disable_numparse=True))
+            for plot in probe["plots"]:
+                if plot.endswith(".png"):
+                    print(f"  figure: {Path(args.output_path) / plot}")
+            print()
+    print(f"diagnostics: {path}")
+    return EXIT_OK
+
+
+def cmd_list(args, argv: list[str], started: float | None = None) -> int:
+    host = options.host_of(args)
+    if args.what == "plugins":
+        rows = [[p.name, p.dist or "-", p.version or "-", "built-in" if p.builtin else "third-party",
+                 p.module] for p in host.plugins]
+        print(tabulate(rows, headers=["plugin", "distribution", "version", "kind", "module"]))
+        return EXIT_OK
+    table = {"tasks": host.tasks, "models": host.models, "probes": host.probes,
+             "strategies": host.strategies}[args.what]
+    rows = [[e.name, e.description, e.plugin.name, e.plugin.version or "-"]
+            for e in sorted(table.values(), key=lambda e: e.name)]
+    print(tabulate(rows, headers=[{"strategies": "strategy"}.get(args.what, args.what[:-1]), "description",
+                                  "plugin", "version"]))
+    return EXIT_OK
+
+
+def cmd_show(args, argv: list[str], started: float | None = None) -> int:
+    from harness.params import parse_tasks
+
+    host = options.host_of(args)
+    spec = parse_tasks(args.name)[0]
+    entry = host.entry("task", spec.name)
+    task = entry.build(dict(spec.params), host.context)
+    try:
+        count = task.sample_count()
+        samples_text = str(count) if count is not None else "data not present yet"
+    except HarnessError as exc:  # say why, not just that the data is missing
+        samples_text = f"cannot be read: {exc}"
+    print(f"task:        {spec}")
+    print(f"description: {task.description}")
+    print(f"plugin:      {entry.plugin.name} ({entry.plugin.dist or '-'} {entry.plugin.version or ''})".rstrip())
+    print(f"version:     {task.version}")
+    print(f"parameters:  {', '.join(f'{k}={v}' for k, v in task.params().items()) or '-'}")
+    print(f"classes:     {', '.join(task.classes)}")
+    print(f"splits:      {', '.join(task.splits())}")
+    print(f"samples:     {samples_text}")
+    p = task.frame_protocol
+    print(f"frames:      {p.name} (strategy={p.strategy}, num_frames={p.num_frames}, order={p.order}, "
+          f"short_side={p.short_side or 'native'})")
+    for name, template in task.prompt_templates.items():
+        default = " (default)" if name == task.default_template else ""
+        print(f"\nprompt template {name!r}{default}, the messages exactly as a model receives them "
+              f"(fixed choice order):")
+        print(display.render_messages(template.render(tuple(task.classes)), f"{p.num_frames or 'all'} frames, {p.name}"))
+        keys = template.answer_keys(tuple(task.classes))
+        print(f"  answers: {', '.join(f'{k} = {c}' for k, c in zip(keys, task.classes))}" if keys else
+              "  answers: a class name, read by the answer parser")
+    return EXIT_OK
+
+
+def cmd_cache(args, argv: list[str], started: float | None = None) -> int:
+    from harness.response_cache import ResponseCache
+
+    root = Context.from_options(args.cache_dir).cache_dir
+    path = root / "responses.sqlite"
+    if args.action == "info" and (root / "frames").is_dir():
+        files = [f for f in (root / "frames").rglob("*.npz")]
+        size = sum(f.stat().st_size for f in files)
+        print(f"{root / 'frames'}: {len(files)} cached clips, {size / 1e6:.1f} MB (frame cache)")
+    if not path.exists():
+        print(f"{path}: no response cache yet")
+        return EXIT_OK
+    cache = ResponseCache(path)
+    if args.action == "info":
+        rows = cache.info()
+        print(f"{path}: {sum(n for _, n in rows)} responses, {path.stat().st_size / 1e6:.1f} MB")
+        print(tabulate(rows, headers=["model", "responses"]))
+    else:
+        removed = cache.clear(args.model)
+        print(f"{path}: removed {removed} responses" + (f" of {args.model}" if args.model else ""))
+    cache.close()
+    return EXIT_OK
+
+
+def cmd_merge(args, argv: list[str], started: float | None = None) -> int:
+    from harness.merge import merge
+
+    out = merge([Path(p) for p in args.inputs], Path(args.output_path), command=["harness", *argv])
+    print(display.summary_table(out.document))
+    print(f"\nresults: {out.results_path}")
+    for path in out.sample_paths.values():
+        print(f"samples: {path}")
+    return EXIT_OK
+
+
+def cmd_data(args, argv: list[str], started: float | None = None) -> int:
+    from harness.datacheck import check
+    from harness.params import parse_tasks
+
+    host = options.host_of(args)
+    spec = parse_tasks(args.name)[0]
+    task = host.build("task", spec.name, spec.params)
+    report = check(task, decode=args.decode, seed=args.seed)
+    print(f"{spec}: {getattr(task, 'root', '')}")
+    print(tabulate(report.rows, headers=["split", "samples", "official", "missing media", "decoded"],
+                   disable_numparse=True))
+    if report.ok:
+        official = any(row[2] != "-" for row in report.rows)
+        print("\ncomplete: every split file parses" + (", matches the official counts" if official else "")
+              + " and its media is present and decodes")
+        return EXIT_OK
+    print(f"\n{len(report.problems)} problem(s):")
+    for problem in report.problems:
+        print(f"- {problem}")
+    return EXIT_EVAL
+
+
+def cmd_validate(args, argv: list[str], started: float | None = None) -> int:
+    from harness import results
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            results.load(path, "results")
+            print(f"{path}: valid")
+        except DataError as exc:
+            print(f"{exc}", file=sys.stderr)
+            status = EXIT_EVAL
+    return status
+
+
+def cmd_leaderboard(args, argv: list[str], started: float | None = None) -> int:
+    from harness import leaderboard
+    if args.action == "add":
+        board, added = leaderboard.add(args.board, args.files, allow_partial=args.allow_partial)
+        print(f"{args.board}: {added} row(s) added or updated, {len(board['rows'])} in all")
+        print(leaderboard.table(board))
+        return EXIT_OK
+    if args.action == "report":
+        board, added = leaderboard.add_reported(args.board, args.file)
+        print(f"{args.board}: {added} reported row(s) added or updated, {len(board['rows'])} in all")
+        return EXIT_OK
+    if args.action == "export-eval-results":
+        from harness import publish
+        ids = dict(item.split("=", 1) for item in args.dataset_id if "=" in item)
+        for path in publish.export_eval_results(args.board, args.model, args.out, args.source_url, ids):
+            print(path)
+        return EXIT_OK
+    if args.action in ("publish", "serve"):
+        from harness import publish
+        if args.action == "serve":
+            publish.serve(args.board, args.port)
+            return EXIT_OK
+        print(f"published: {publish.publish(args.board, args.to)}")
+        return EXIT_OK
+    board = leaderboard.load_board(args.board)
+    print(leaderboard.table(board, task=args.task))
+    return EXIT_OK
+

@@ -1,0 +1,130 @@
+"""Planning a run: every name, parameter, frame protocol and template checked before any work.
+
+A run's settings (:class:`RunConfig`) become one :class:`Plan` per task: the
+task built, its frame protocol and prompt template settled, its request
+strategy built. Anything wrong is a usage error here, before a clip is
+decoded or a model loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.context import Context
+from harness.errors import UsageError
+from harness.frames.sampling import parse_frames, stable_seed
+from harness.host import Entry, Host
+from harness.params import TaskSpec, parse_tasks
+from harness.strategy import Strategy
+from harness.task import Task
+from harness.types import FrameProtocol
+
+CHOICE_ORDERS = ("fixed", "shuffled")
+
+
+@dataclass
+class RunConfig:
+    """Everything ``harness run`` was asked: the tasks, the model and how to run them."""
+
+    tasks: list[TaskSpec]
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int | None = None  # requests per model call (None: the model's own)
+    output_path: Path = Path("results")
+    log_samples: bool = False
+    decode_workers: int | None = None  # None: in-process for small tasks, else one per core
+    strict: bool = False
+    progress: bool = True
+    command: list[str] = field(default_factory=list)
+    cache_dir: Path | None = None  # None: the host's context
+    data_dir: Path | None = None  # None: the host's context
+    bootstrap: int = 1000
+    frames: str | None = None  # a --frames preset applied to each task's default protocol
+    prompt: str | None = None  # template name; None: the task's default
+    choice_order: str = "fixed"
+    choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
+    strategy: str | None = None  # a request strategy with parameters, e.g. "msce:k=4" (default: frames + prompt)
+    frame_cache: bool = True
+    response_cache: bool = True
+    shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
+    prefetch: bool = True  # prepare the next batch in a thread while the model runs
+    started: float | None = None  # perf_counter() when the command started (default: when evaluate() is called)
+
+
+@dataclass
+class Plan:
+    """A task resolved for this run: its protocol and template are settled."""
+
+    spec: TaskSpec
+    entry: Entry
+    task: Task
+    protocol: FrameProtocol
+    template_name: str
+    strategy: Strategy | None = None
+
+
+def context_of(host: Host, config: RunConfig) -> Context:
+    """The host's context, with the run's own cache and data folders where it names them."""
+    return replace(host.context, cache_dir=config.cache_dir or host.context.cache_dir,
+                   data_dir=config.data_dir or host.context.data_dir)
+
+
+def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
+    """Look up every name and build every task before any work starts."""
+    if config.choice_order not in CHOICE_ORDERS:
+        raise UsageError(f"--choice-order must be one of {', '.join(CHOICE_ORDERS)}")
+    model_entry = host.entry("model", config.model)
+    context = context_of(host, config)
+    plans = []
+    for spec in config.tasks:
+        entry = host.entry("task", spec.name)
+        task = entry.build(dict(spec.params), context)
+        task.prepare()
+        protocol = parse_frames(config.frames, task.frame_protocol) if config.frames else task.frame_protocol
+        if not task.has_time_base and protocol.nominal_fps is None:
+            # Media without a time base get one stated, recorded clock (in the protocol's name),
+            # the same for every backend: never a library's invented default.
+            protocol = replace(protocol, nominal_fps=task.nominal_fps)
+        if protocol.needs_time_base and not task.has_time_base:
+            raise UsageError(f"task {spec}: its media has no time base (no real frame rate), so "
+                             f"--frames {protocol.name} cannot be used; choose uniform or segment sampling")
+        template = config.prompt or task.default_template
+        if template not in task.prompt_templates:
+            raise UsageError(f"task {spec} has no prompt template {template!r}; it has "
+                             f"{', '.join(task.prompt_templates)}")
+        strategy = build_strategy(host, config.strategy, context)
+        if strategy is not None:
+            protocol = strategy.protocol(protocol)
+        plans.append(Plan(spec, entry, task, protocol, template, strategy))
+    return plans, model_entry
+
+
+def build_strategy(host: Host, text: str | None, context: Context) -> Strategy | None:
+    """The ``--strategy name:k=v,...`` request strategy (None: the default, frames plus prompt)."""
+    if not text or text == "default":
+        return None
+    spec = parse_tasks(text)[0]
+    entry = host.entry("strategy", spec.name)
+    try:
+        return entry.build(dict(spec.params), context)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--strategy {text}: {exc}") from None
+
+
+def shown_choices(classes: tuple[str, ...], order: str, seed: int, sample_id: str) -> tuple[str, ...]:
+    """The candidates in the order one sample's prompt shows them (``shuffled``: seeded per sample)."""
+    if order == "fixed":
+        return classes
+    rng = np.random.default_rng(stable_seed(seed, "choices", sample_id))
+    return tuple(classes[i] for i in rng.permutation(len(classes)))
+
+
+def in_shard(task: str, sample_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable assignment of a sample to one of N shards, from the task name and sample id."""
+    return shard is None or stable_seed("shard", task, sample_id) % shard[1] == shard[0]

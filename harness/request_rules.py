@@ -1,0 +1,61 @@
+"""The rules that settle a request before any backend sees it, written once for every backend.
+
+A backend (transformers, vLLM, a server, a third-party plugin) receives
+requests whose answer mode and time input are already decided, so two
+backends cannot disagree on them and the per-sample log records what was
+actually sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.errors import CapabilityError
+from harness.frames import time_told
+from harness.model import Model
+from harness.types import Request
+
+
+def answer_mode(request: Request, model: Model, task_default: str) -> str:
+    """The mode a request is answered in, by one rule:
+
+    1. a request that requires its mode (a strategy's caption) gets it;
+    2. else the mode the user gave the model (``--model-args mode=...``, ``Model.mode``);
+    3. else the task's default mode, if the model supports it;
+    4. else the model's first supported mode.
+
+    A required or user-given mode the model does not support is a :class:`CapabilityError`.
+    """
+    if request.mode_required:
+        mode, source = request.mode, "the request requires it"
+    elif model.mode:
+        mode, source = model.mode, "the model's mode argument"
+    elif task_default in model.modes:
+        return task_default
+    else:
+        return model.modes[0]
+    if mode not in model.modes:
+        raise CapabilityError(f"model {model.name or type(model).__name__} answers in "
+                              f"{' or '.join(model.modes)} mode only, but {source} asks for {mode} mode")
+    return mode
+
+
+def resolve(request: Request, model: Model, task_default: str) -> Request:
+    """``request`` with its answer mode and what ``model`` is told about its frames' times settled.
+
+    The time told follows the model's declared family (:meth:`Model.time_family`); a request
+    without a video, or a model that takes no time input, is told nothing. Frames without a
+    clock raise :class:`harness.errors.MediaError` here (that sample fails)."""
+    family = model.time_family()
+    told = time_told.tell(request.frames, family) if family is not None and request.has_video else None
+    return replace(request, mode=answer_mode(request, model, task_default), told=told)
+
+
+def told_metadata(request: Request) -> dict:
+    """The ``VideoMetadata`` fields a video request tells its model (fps, frame indices, frame count,
+    duration), as resolved by the core. A video request that was never resolved is refused: a
+    backend that made up its own timing would break the timing contract silently."""
+    if request.told is None:
+        raise ValueError(f"request {request.sample_id!r} shows a video but was not resolved: call "
+                         f"harness.request_rules.resolve(request, model, mode) before the model sees it")
+    return dict(request.told.metadata)

@@ -1,0 +1,172 @@
+"""The per-sample log: one typed row per evaluated sample, and the metrics that follow from rows alone.
+
+Every number of a results document is recomputed from these rows (``harness
+merge`` does exactly that for shards), and ``compare``, ``diagnose`` and its
+probes read them. So the row has one definition (:class:`SampleRow`), one
+schema (``harness/schemas/samples.schema.json``, checked on every write and
+read) and one reader (:func:`read_samples`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+
+from harness import metrics
+from harness.errors import DataError
+from harness.frames import time_told
+from harness.task import fingerprint
+
+
+class SampleRow(TypedDict, total=False):
+    """One line of ``samples_*.jsonl``. Every key is always written (``reasoning`` only when the
+    answer had any); the schema says the same in JSON."""
+
+    id: str  # the sample id, as the task's annotation names it
+    index: int  # position in the evaluated split after --limit: shards merge back in this order
+    label: str  # canonical class name of the ground truth
+    prediction: str | None  # the canonical class the answer was read as; None when invalid or failed
+    status: str  # ok | invalid | failed (invalid and failed count as wrong)
+    rule: str | None  # the parsing rule that decided; None for a failed sample
+    raw: str | None  # the answer text as received
+    error: str | None  # why the sample failed
+    reasoning: str | None  # reasoning stripped from the answer before parsing
+    scores: dict[str, float] | None  # score mode: log-likelihood per class
+    variants: dict[str, dict] | None  # other answers the model reported, each parsed: raw, prediction, status
+    answer_meta: dict[str, Any] | None  # facts the model reported about its answer (visual_tokens, ...)
+    choices: list[str] | None  # the candidates in the order shown
+    frame_indices: list[int] | None  # sampled frames' positions in the decoded clip, in the order shown
+    timestamps: list[float] | None  # their true times (seconds)
+    told: dict[str, Any] | None  # what the model was told about time, as sent (Told.record())
+    header_fps: float | None  # the container's claimed rate when it disagrees with the measured one
+    strategy_notes: dict[str, Any] | None  # what a request strategy logged
+    prompt_hash: str | None  # hash of the messages as built
+    group: str | None  # the task's subset (micro, macro, neutral)
+    meta: dict[str, Any]  # the sample's metadata from the task
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from harness import results
+    return results.validator_for(results.schema("samples"))
+
+
+def check_row(row: dict, where: str) -> None:
+    """Raise :class:`DataError` naming ``where`` (file:line, or a sample) if ``row`` breaks the schema."""
+    errors = sorted(_validator().iter_errors(row), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise DataError(f"{where}: per-sample row {errors[0].json_path}: {errors[0].message}")
+
+
+def write_samples(path: str | Path, rows: list[SampleRow]) -> None:
+    """Write a per-sample log atomically, every row checked against the schema first."""
+    path = Path(path)
+    for row in rows:
+        check_row(row, f"{path.name} (sample {row.get('id')!r})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_samples(path: str | Path) -> list[SampleRow]:
+    """The rows of a per-sample log, each checked against the schema (errors name file and line)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the per-sample log: {exc}") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}:{number}: not a JSON line: {exc}") from None
+        check_row(row, f"{path}:{number}")
+        rows.append(row)
+    return rows
+
+
+def samples_of(results_path: str | Path, task_result: dict, key: str) -> list[SampleRow]:
+    """The per-sample rows of one task of a results file (they lie beside it)."""
+    if not task_result.get("samples_file"):
+        raise DataError(f"{results_path}: task {key!r} has no per-sample log; rerun it with --log-samples")
+    return read_samples(Path(results_path).parent / task_result["samples_file"])
+
+
+def mean_visual_tokens(rows: list[SampleRow]) -> float | None:
+    """Visual tokens per clip, over the rows whose model reported them: a frame protocol's cost."""
+    counts = [r["answer_meta"]["visual_tokens"] for r in rows
+              if r.get("answer_meta") and isinstance(r["answer_meta"].get("visual_tokens"), int)]
+    return round(sum(counts) / len(counts), 2) if counts else None
+
+
+def summarize(rows: list[SampleRow], classes: tuple[str, ...], seed: int, bootstrap: int, name: str,
+              version: str, total: int, nominal_fps: float | None) -> dict:
+    """Everything in a task result that follows from its per-sample rows alone.
+
+    The evaluator and ``harness merge`` both call this, so merged shards give
+    exactly the metrics of an unsharded run.
+    """
+    labels = [r["label"] for r in rows]
+    summary = metrics.compute(labels, [r["prediction"] for r in rows], [r["status"] for r in rows], classes,
+                              seed, bootstrap)
+    by_group = {}
+    for g in sorted({r["group"] for r in rows if r["group"] is not None}):
+        part = [r for r in rows if r["group"] == g]
+        m = metrics.compute([r["label"] for r in part], [r["prediction"] for r in part],
+                            [r["status"] for r in part], classes, seed, bootstrap)
+        by_group[g] = {k: m[k] for k in ("n", "war", "uar", "war_ci95", "uar_ci95", "invalid_rate",
+                                        "missing_classes")}
+    by_variant = {}
+    for variant in sorted({v for r in rows for v in (r.get("variants") or {})}):
+        answers = [(r.get("variants") or {}).get(variant) for r in rows]
+        m = metrics.compute(labels, [a["prediction"] if a else None for a in answers],
+                            [a["status"] if a else metrics.FAILED for a in answers], classes, seed, bootstrap)
+        by_variant[variant] = {**{k: m[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                                    "invalid_rate")},
+                               "recall": {c["class"]: c["recall"] for c in m["per_class"]},
+                               "prediction_distribution": m["prediction_distribution"]}
+    return {
+        "fingerprint": fingerprint(name, version, [(r["id"], r["label"]) for r in rows]),
+        "counts": {"total": total, "evaluated": len(rows), "failed": summary["failed"],
+                   "invalid": summary["invalid"]},
+        "metrics": {k: summary[k] for k in ("war", "uar", "macro_f1", "war_ci95", "uar_ci95",
+                                            "macro_f1_ci95", "classes_evaluated",
+                                            "invalid_rate", "failed_rate", "missing_classes")},
+        "per_class": summary["per_class"],
+        "confusion": summary["confusion"],
+        "prediction_distribution": summary["prediction_distribution"],
+        "groups": by_group,
+        "variants": by_variant,
+        "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
+        "time_told": time_told.summarize(rows, nominal_fps),
+        "visual_tokens_per_clip": mean_visual_tokens(rows),
+    }
+
+
+def aggregate(parts: list[dict], keys: list[str]) -> dict:
+    """Mean and standard deviation (over splits, ddof=1) of UAR, WAR and macro-F1: the DFER convention."""
+    n = sum(p["counts"]["evaluated"] for p in parts)
+    out: dict[str, Any] = {"splits": keys, "n": n, "failed": sum(p["counts"]["failed"] for p in parts),
+                           "invalid_rate": sum(p["counts"]["invalid"] for p in parts) / n if n else 0.0,
+                           "fingerprint": hashlib.sha256(" ".join(p["fingerprint"] for p in parts)
+                                                         .encode()).hexdigest()[:16]}
+    for name in ("uar", "war", "macro_f1"):
+        values = np.array([p["metrics"][name] for p in parts])
+        out[f"{name}_mean"] = float(values.mean())
+        out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    first = parts[0]
+    out.update(name=first["name"], version=first["version"], frame_protocol=first["frame_protocol"],
+               prompt=first["prompt"])
+    return out
