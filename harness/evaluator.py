@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness
-from harness import metrics, request_rules, results, samplelog, scheduler
-from harness.errors import DataError, HarnessError, ModelAborted
+from harness import metrics, parsing, request_rules, results, samplelog, scheduler
+from harness.errors import DataError, HarnessError, ModelAborted, UsageError
 from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.model_calls import CachedCalls
@@ -83,7 +83,8 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
             "choice_seed": config.choice_seed, "strategy": config.strategy,
-            "frame_cache": config.frame_cache, "response_cache": config.response_cache, "prefetch": config.prefetch,
+            "reasoning_tags": config.reasoning_tags, "frame_cache": config.frame_cache,
+            "response_cache": config.response_cache, "prefetch": config.prefetch,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
@@ -179,7 +180,11 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                         f"{sorted({s.label for s in outside})} (first: sample {outside[0].id!r}); "
                         f"its classes are {', '.join(classes)}")
     template = task.prompt_templates[plan.template_name]
-    parser = AnswerParser(classes, task.aliases)
+    tags = config.reasoning_tags if config.reasoning_tags is not None else model.reasoning_tags
+    try:
+        parser = AnswerParser(classes, task.aliases, reasoning_tags=parsing.reasoning_tags(tags))
+    except ValueError as exc:
+        raise UsageError(f"--reasoning-tags {tags}: {exc}") from None
     counts = Counter(s.label for s in limited)  # the whole split's prior, whichever shard runs
     prior = task.training_prior(split)
     workers = config.decode_workers
@@ -249,6 +254,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         clock["clips"] += len(samples)
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
+    prompt["reasoning_tags"] = [list(pair) for pair in parser.reasoning_tags]
     if config.choice_order == "shuffled":
         prompt["choice_seed"] = choice_seed
     helper_cached = sum(c.from_cache for c in helper_calls.values())
@@ -286,12 +292,13 @@ def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, 
     request, response = o.request, o.response
     shown = request.choices if request is not None else None
     as_letters = shown if letters else None
+    reasoning = None
     if o.error is not None:
         pred, status, rule, raw = None, metrics.FAILED, None, None
     else:
         raw = response.text
         parsed = parser.parse(raw, letters=as_letters)
-        pred, status, rule = parsed.prediction, parsed.status, parsed.rule
+        pred, status, rule, reasoning = parsed.prediction, parsed.status, parsed.rule, parsed.reasoning
     alternatives = None
     if response and response.variants:
         alternatives = {}
@@ -300,7 +307,7 @@ def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, 
             alternatives[name] = {"raw": text, "prediction": alt.prediction, "status": alt.status}
     return SampleRow(
         id=o.sample.id, index=index, label=o.sample.label, prediction=pred, status=status, rule=rule, raw=raw,
-        error=o.error, scores=response.scores if response else None, variants=alternatives,
+        error=o.error, reasoning=reasoning, scores=response.scores if response else None, variants=alternatives,
         answer_meta=(response.meta or None) if response else None,
         choices=list(shown) if shown else None, frame_indices=o.indices, timestamps=o.timestamps,
         told=request.told.record() if request is not None and request.told is not None else None,

@@ -50,6 +50,7 @@ class RunConfig:
     choice_order: str = "fixed"
     choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
     strategy: str | None = None  # a request strategy with parameters, e.g. "msce:k=4" (default: frames + prompt)
+    reasoning_tags: str | None = None  # reasoning stripped before parsing (None: the model's preset, else the default)
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N

@@ -21,12 +21,13 @@ import numpy as np
 from harness import metrics
 from harness.errors import DataError
 from harness.frames import time_told
+from harness.parsing import rule_counts
 from harness.task import fingerprint
 
 
 class SampleRow(TypedDict, total=False):
-    """One line of ``samples_*.jsonl``. Every key is always written (``reasoning`` only when the
-    answer had any); the schema says the same in JSON."""
+    """One line of ``samples_*.jsonl``. Every key is always written (``reasoning`` is absent only
+    from logs written before answers were read for reasoning); the schema says the same in JSON."""
 
     id: str  # the sample id, as the task's annotation names it
     index: int  # position in the evaluated split after --limit: shards merge back in this order
@@ -150,6 +151,7 @@ def summarize(rows: list[SampleRow], classes: tuple[str, ...], seed: int, bootst
         "groups": by_group,
         "variants": by_variant,
         "failures": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
+        "rules": rule_counts(rows),
         "time_told": time_told.summarize(rows, nominal_fps),
         "visual_tokens_per_clip": mean_visual_tokens(rows),
     }

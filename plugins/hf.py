@@ -385,19 +385,26 @@ class HFModel(ScoreMode, Model):
         return sum((inputs["input_ids"] == t).sum(dim=1) for t in tokens).tolist()
 
 
-# name -> (checkpoint, description, input handling exercised by the tests?)
+# name -> (checkpoint, input handling exercised by the tests?, default arguments)
 PRESETS = {
-    "qwen-vl": ("Qwen/Qwen2.5-VL-7B-Instruct", True),
-    "qwen2-vl": ("Qwen/Qwen2-VL-7B-Instruct", True),
-    "qwen3-vl": ("Qwen/Qwen3-VL-8B-Instruct", True),
-    "llava-onevision": ("llava-hf/llava-onevision-qwen2-7b-ov-hf", False),
-    "internvl3": ("OpenGVLab/InternVL3-8B-hf", False),
+    "qwen-vl": ("Qwen/Qwen2.5-VL-7B-Instruct", True, {}),
+    "qwen2-vl": ("Qwen/Qwen2-VL-7B-Instruct", True, {}),
+    "qwen3-vl": ("Qwen/Qwen3-VL-8B-Instruct", True, {}),
+    # A reasoning model thinks before it answers: 16 new tokens would cut every answer off inside
+    # its reasoning (an unclosed-reasoning invalid answer), so its preset allows 1024.
+    "qwen3-vl-thinking": ("Qwen/Qwen3-VL-8B-Thinking", True, {"max_new_tokens": 1024}),
+    "llava-onevision": ("llava-hf/llava-onevision-qwen2-7b-ov-hf", False, {}),
+    "internvl3": ("OpenGVLab/InternVL3-8B-hf", False, {}),
 }
+REASONING_PRESETS = ("qwen3-vl-thinking",)
 
 
-def _preset(name: str, checkpoint: str):
+def _preset(name: str, checkpoint: str, defaults: dict):
     def factory(args: dict) -> HFModel:
-        return HFModel({"pretrained": checkpoint, **args}, preset=name)
+        model = HFModel({"pretrained": checkpoint, **defaults, **args}, preset=name)
+        if name in REASONING_PRESETS:
+            model.reasoning_tags = "default"  # <think>...</think> set apart before the answer is read
+        return model
     return factory
 
 
@@ -426,8 +433,10 @@ def _hf(args: dict) -> HFModel:
 def harness_register_models(register):
     register("hf", _hf, params=PARAMS, description="Any transformers image-text-to-text VLM "
              "(pretrained=<hub id or folder>)")
-    for name, (checkpoint, tested) in PRESETS.items():
-        register(name, _preset(name, checkpoint), params=PARAMS,
-                 description=f"{checkpoint}" + ("" if tested else " (untested input handling)"))
+    for name, (checkpoint, tested, defaults) in PRESETS.items():
+        said = "".join(f", {k}={v} by default" for k, v in defaults.items())
+        register(name, _preset(name, checkpoint, defaults), params=PARAMS,
+                 description=f"{checkpoint}" + ("" if tested else " (untested input handling)")
+                 + (f" (reasoning model{said})" if name in REASONING_PRESETS else ""))
     register("tiny-qwen-vl", tiny_qwen_vl, params=TINY_PARAMS, description="A tiny random Qwen2.5-VL built "
              "offline: chance-level, for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")

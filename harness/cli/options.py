@@ -55,4 +55,5 @@ def run_config(args, argv: list[str], context: Context, started: float | None):
         limit=args.limit, seed=args.seed, batch_size=args.batch_size, output_path=Path(args.output_path),
         decode_workers=args.decode_workers, progress=not args.no_progress and sys.stderr.isatty(),
         command=["harness", *argv], cache_dir=context.cache_dir, data_dir=context.data_dir,
-        bootstrap=args.bootstrap, frames=args.frames, prompt=args.prompt, strategy=args.strategy, **own)
+        bootstrap=args.bootstrap, frames=args.frames, prompt=args.prompt, strategy=args.strategy,
+        reasoning_tags=args.reasoning_tags, **own)

@@ -40,6 +40,10 @@ def run_options(parser: argparse.ArgumentParser, *, output: str, bootstrap: int)
     parser.add_argument("--prompt", help="prompt template: names, letters or open (default: the task's)")
     parser.add_argument("--strategy", help="request strategy with parameters, e.g. msce:k=4,captioner=hf "
                                            "('harness list strategies'; default: the frames as one video)")
+    parser.add_argument("--reasoning-tags",
+                        help="reasoning set apart before answers are read: default (<think>, <thinking>, "
+                             "<reasoning>, ...), none, tag names (think,reasoning) or a JSON list of pairs "
+                             "(default: the model preset's, else default)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--launcher", default="local", choices=["local", "ray"],
                         help="ray: run the shards as Ray tasks on a cluster and merge them here")
