@@ -83,7 +83,8 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
             "prompt": config.prompt, "choice_order": config.choice_order,
             "choice_seed": config.choice_seed, "strategy": config.strategy,
-            "reasoning_tags": config.reasoning_tags, "frame_cache": config.frame_cache,
+            "reasoning_tags": config.reasoning_tags, "answer_format": config.answer_format,
+            "frame_cache": config.frame_cache,
             "response_cache": config.response_cache, "prefetch": config.prefetch,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
         },
@@ -234,7 +235,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                               answer_keys=template.answer_keys(choices))
         else:
             request = plan.strategy.build(sample, frames, choices, strategy_context)
-        return request_rules.resolve(request, model, task.default_mode)
+        return request_rules.resolve(request, model, task.default_mode, config.answer_format)
 
     if clock is not None and clock["first_loop"] is None:
         clock["first_loop"] = time.perf_counter()
@@ -255,6 +256,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     prompt = template.to_dict(classes)
     prompt["choice_order"] = config.choice_order
     prompt["reasoning_tags"] = [list(pair) for pair in parser.reasoning_tags]
+    prompt["answer_format"] = config.answer_format
     if config.choice_order == "shuffled":
         prompt["choice_seed"] = choice_seed
     helper_cached = sum(c.from_cache for c in helper_calls.values())

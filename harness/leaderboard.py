@@ -36,8 +36,11 @@ def load_board(path: str | Path) -> dict:
 
 
 def _template_label(prompt: dict) -> str:
+    """The prompt as a row shows it: the template, then what changes answers besides it (a shuffled
+    candidate order, answers constrained while decoding), so such runs never share a row."""
     shuffled = prompt.get("choice_order") == "shuffled"
-    return prompt["name"] + ("+shuffled" if shuffled else "")
+    constrained = prompt.get("answer_format", "free")
+    return prompt["name"] + ("+shuffled" if shuffled else "") + ("" if constrained == "free" else f"+{constrained}")
 
 
 def partial_reasons(document: dict, task: dict) -> list[str]:

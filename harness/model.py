@@ -53,6 +53,9 @@ class Model(abc.ABC):
     #: Reasoning stripped from answers before parsing, as ``parsing.reasoning_tags`` reads it
     #: (None: the default tags; a preset of a reasoning model may name its own). --reasoning-tags wins.
     reasoning_tags: str | None = None
+    #: How it can constrain a generated answer (``--answer-format``): free always; choice (exactly one
+    #: candidate) and json (``{"answer": <candidate>}``) where the backend enforces them while decoding.
+    answer_formats: tuple[str, ...] = ("free",)
     cacheable: bool = True  # answers may be kept in the response cache (False: cheaper to recompute)
     sampling: bool = False  # answers depend on the request's seed (non-greedy decoding)
     #: Seconds spent loading so far (imports, weights, an engine's start): a plugin that loads lazily,

@@ -19,6 +19,7 @@ from harness.errors import UsageError
 from harness.frames.sampling import parse_frames, stable_seed
 from harness.host import Entry, Host
 from harness.params import TaskSpec, parse_tasks
+from harness.request_rules import ANSWER_FORMATS
 from harness.strategy import Strategy
 from harness.task import Task
 from harness.types import FrameProtocol
@@ -51,6 +52,7 @@ class RunConfig:
     choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
     strategy: str | None = None  # a request strategy with parameters, e.g. "msce:k=4" (default: frames + prompt)
     reasoning_tags: str | None = None  # reasoning stripped before parsing (None: the model's preset, else the default)
+    answer_format: str = "free"  # free | choice | json: generated answers constrained while decoding
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
@@ -80,6 +82,8 @@ def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
     """Look up every name and build every task before any work starts."""
     if config.choice_order not in CHOICE_ORDERS:
         raise UsageError(f"--choice-order must be one of {', '.join(CHOICE_ORDERS)}")
+    if config.answer_format not in ANSWER_FORMATS:
+        raise UsageError(f"--answer-format must be one of {', '.join(ANSWER_FORMATS)}")
     model_entry = host.entry("model", config.model)
     context = context_of(host, config)
     plans = []

@@ -40,15 +40,33 @@ def answer_mode(request: Request, model: Model, task_default: str) -> str:
     return mode
 
 
-def resolve(request: Request, model: Model, task_default: str) -> Request:
-    """``request`` with its answer mode and what ``model`` is told about its frames' times settled.
+ANSWER_FORMATS = ("free", "choice", "json")
+
+
+def answer_format(request: Request, model: Model, mode: str, wanted: str) -> str:
+    """How a generated answer is constrained: ``wanted`` (the run's ``--answer-format``) for a
+    generated answer among candidates; ``free`` in score mode (scores already rank the candidates)
+    and for requests without candidates (a strategy's captions). A model that cannot enforce the
+    wanted format is a :class:`CapabilityError`: a constraint is never silently dropped."""
+    if wanted == "free" or mode != "generate" or not request.choices:
+        return "free"
+    if wanted not in model.answer_formats:
+        raise CapabilityError(f"model {model.name or type(model).__name__} cannot constrain its answers to "
+                              f"--answer-format {wanted} (it can: {', '.join(model.answer_formats)})")
+    return wanted
+
+
+def resolve(request: Request, model: Model, task_default: str, wanted_format: str = "free") -> Request:
+    """``request`` with its answer mode, its answer format and what ``model`` is told about its
+    frames' times settled.
 
     The time told follows the model's declared family (:meth:`Model.time_family`); a request
     without a video, or a model that takes no time input, is told nothing. Frames without a
     clock raise :class:`harness.errors.MediaError` here (that sample fails)."""
     family = model.time_family()
     told = time_told.tell(request.frames, family) if family is not None and request.has_video else None
-    return replace(request, mode=answer_mode(request, model, task_default), told=told)
+    mode = answer_mode(request, model, task_default)
+    return replace(request, mode=mode, told=told, answer_format=answer_format(request, model, mode, wanted_format))
 
 
 def told_metadata(request: Request) -> dict:

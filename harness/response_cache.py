@@ -31,6 +31,7 @@ def request_key(identity: dict, protocol: dict, request: Request, sampling: bool
                    frames.total_frames],
         "messages": request.messages, "choices": list(request.choices),
         "answer_keys": list(request.answer_keys), "mode": request.mode,
+        **({"answer_format": request.answer_format} if request.answer_format != "free" else {}),
         "seed": request.seed if sampling else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -168,6 +168,7 @@ class Request:
     mode_required: bool = False  # True: answer in ``mode`` even if the model was set to another (captions)
     notes: dict[str, Any] = field(default_factory=dict)  # what a strategy wants logged per sample
     told: Any = None  # harness.frames.time_told.Told, set by the core
+    answer_format: str = "free"  # free | choice | json: how a generated answer is constrained (set by the core)
 
     @property
     def has_video(self) -> bool:
@@ -183,6 +184,21 @@ class Request:
     def candidates(self) -> tuple[str, ...]:
         """What the model is asked to write for each choice: its option letter, or its name."""
         return tuple(self.answer_keys or self.choices)
+
+    def answer_schema(self) -> dict[str, Any]:
+        """The JSON object a ``json`` answer must be: ``{"answer": <one of the candidates>}``."""
+        return {"type": "object", "properties": {"answer": {"type": "string", "enum": list(self.candidates)}},
+                "required": ["answer"], "additionalProperties": False}
+
+    def constrained_answers(self) -> list[str]:
+        """Every text a constrained answer may be: the candidates (``choice``), or each candidate as
+        the compact JSON object of :meth:`answer_schema` (``json``); empty when the answer is free."""
+        if self.answer_format == "choice":
+            return list(self.candidates)
+        if self.answer_format == "json":
+            import json
+            return [json.dumps({"answer": c}, ensure_ascii=False) for c in self.candidates]
+        return []
 
 
 @dataclass

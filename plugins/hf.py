@@ -83,6 +83,7 @@ class HFModel(ScoreMode, Model):
 
     name = "hf"
     modes = ("generate", "score")
+    answer_formats = ("free", "choice", "json")  # constrained through prefix_allowed_tokens_fn
 
     PARAMS = PARAMS
 
@@ -369,12 +370,36 @@ class HFModel(ScoreMode, Model):
             raise UsageError("prior_correction needs mode=score (this task asks for generated answers); "
                              "pass mode=score or drop prior_correction")
         inputs = inputs if inputs is not None else self.model_inputs(requests)
-        output = self.model.generate(**inputs, **GREEDY, max_new_tokens=self.max_new_tokens,
-                                     pad_token_id=self.tokenizer.pad_token_id)
+        constrained, budget = {}, self.max_new_tokens
+        if any(r.answer_format != "free" for r in requests):
+            allowed, longest = self.allowed_tokens(requests, inputs["input_ids"].shape[1])
+            constrained["prefix_allowed_tokens_fn"] = allowed
+            budget = max(budget, longest)  # a constrained answer is never cut off into an invalid one
+        output = self.model.generate(**inputs, **GREEDY, max_new_tokens=budget,
+                                     pad_token_id=self.tokenizer.pad_token_id, **constrained)
         new = output[:, inputs["input_ids"].shape[1]:]
         tokens = self.visual_tokens(inputs)
         return [Response(text=t, meta={"visual_tokens": v})
                 for t, v in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), tokens)]
+
+    def allowed_tokens(self, requests: list[Request], prompt_length: int):
+        """transformers' ``prefix_allowed_tokens_fn`` for constrained answers: each row may only write
+        one of its request's allowed answers (``Request.constrained_answers``), token by token, then the
+        end-of-turn token; a row whose answer is free may write anything. Greedy decoding then picks
+        the likeliest allowed answer, as vLLM's structured outputs do. Also returns the longest allowed
+        answer in tokens: the generation budget a constrained answer needs."""
+        vocabulary = list(range(len(self.tokenizer)))
+        paths = [None if r.answer_format == "free" else
+                 [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.end_of_turn]
+                  for a in r.constrained_answers()] for r in requests]
+
+        def allowed(row: int, ids) -> list[int]:
+            if paths[row] is None:
+                return vocabulary
+            written = ids[prompt_length:].tolist()
+            following = {p[len(written)] for p in paths[row] if len(p) > len(written) and p[:len(written)] == written}
+            return sorted(following) or [self.tokenizer.pad_token_id]  # the answer is complete: pad to the end
+        return allowed, max((len(p) for ps in paths if ps for p in ps), default=0)
 
     def visual_tokens(self, inputs) -> list[int | None]:
         """Visual tokens each request's video and images took: the cost side of a frame protocol."""

@@ -57,7 +57,7 @@ PARAMS = {
     "retries": Param(int, "retries of a transient fault (default 6)"),
     "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
     "video": Param(str, "frames (JPEG frames with their timing) or images (one image per frame)"),
-    "structured": Param(bool, "generate mode: constrain the answer to the candidates"),
+    "structured": Param(bool, "replaced by the run option --answer-format choice"),
     "max_tokens": Param(int, "tokens generated per answer (default 16)"),
     "jpeg_quality": Param(int, "JPEG quality of the frames sent (default 90)"),
     "vllm_fields": Param(bool, "send vLLM's media_io_kwargs (the frames' timing) (default true)"),
@@ -98,7 +98,7 @@ def _jpeg(frame, quality: int) -> str:
 
 
 def build_body(request: Request, served: str, *, video: str = "frames",
-               structured: bool = False, max_tokens: int = 16, jpeg_quality: int = 90,
+               max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
                mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
     """The chat-completions request body for one resolved request (pure: tested without a server):
@@ -132,8 +132,11 @@ def build_body(request: Request, served: str, *, video: str = "frames",
         body.update(max_tokens=1, logprobs=True, top_logprobs=top_logprobs)
     else:
         body["max_tokens"] = max_tokens
-        if structured:
+        if request.answer_format == "choice":  # vLLM's extension: exactly one candidate
             body["structured_outputs"] = {"choice": list(request.candidates)}
+        elif request.answer_format == "json":  # the OpenAI API's own structured output
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": request.answer_schema(), "strict": True}}
     if vllm_fields and video != "images" and request.has_video:
         body["media_io_kwargs"] = {"video": {**told_metadata(request), "num_frames": len(frames.indices),
                                              "do_sample_frames": False}}
@@ -207,7 +210,11 @@ class OpenAIServerModel(Model):
         self.allow_old_server = bool(args.get("allow_old_server", False))
         self.server_version: str | None = None
         self._version_checked = False
-        self.structured = bool(args.get("structured", False))
+        if "structured" in args:
+            raise UsageError(f"{alias}: structured= was replaced by the run option --answer-format choice "
+                             f"(or json), which every backend honours and results record")
+        # json is the OpenAI API's response_format; choice is vLLM's structured_outputs extension
+        self.answer_formats = ("free", "json", "choice") if args.get("vllm_fields", True) else ("free", "json")
         self.max_tokens = int(args.get("max_tokens", 16))
         self.jpeg_quality = int(args.get("jpeg_quality", 90))
         self.vllm_fields = bool(args.get("vllm_fields", True))
@@ -242,7 +249,7 @@ class OpenAIServerModel(Model):
         # Where the model is served and the key are not part of what it answers; the server's
         # version is: it decides what the model is told.
         return {"id": self.served, "kind": "openai-server", "server_version": self.server_version,
-                "args": {"mode": self.mode, "video": self.video, "structured": self.structured,
+                "args": {"mode": self.mode, "video": self.video,
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
                          "family": self.family}}
@@ -290,7 +297,7 @@ class OpenAIServerModel(Model):
 
     def _body(self, request: Request) -> dict:
         return build_body(request, self.served, video=self.video,
-                          structured=self.structured, max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
+                          max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
                           vllm_fields=self.vllm_fields, top_logprobs=self.top_logprobs,
                           mm_processor_kwargs=self.mm_kwargs)
 

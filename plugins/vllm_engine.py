@@ -8,10 +8,10 @@ Targets vLLM 0.23 and later (timing of pre-decoded frames; ``structured_outputs`
 count, fps, duration, frame indices) and ``do_sample_frames=False``, the prompt comes from
 the model's own chat template, and the whole batch (``batch_size``, 256 by default) is
 submitted at once so the engine batches continuously. ``generate`` decodes greedily,
-optionally constrained to the answers (``structured=true`` ->
-``StructuredOutputsParams(choice=[...])``); ``score`` reads the prompt log-probabilities
-of each candidate's whole answer (its tokens, then the end-of-turn token) appended to the
-prompt: the same quantity the transformers plugin scores (vLLM's prefix caching keeps the
+constrained to the candidates when the run asks for it (``--answer-format choice`` ->
+``StructuredOutputsParams(choice=[...])``, ``json`` -> ``StructuredOutputsParams(json=schema)``);
+``score`` reads the prompt log-probabilities of each candidate's whole answer (its tokens, then
+the end-of-turn token) appended to the prompt: the same quantity the transformers plugin scores (vLLM's prefix caching keeps the
 shared prompt from being recomputed).
 
 vLLM is imported when the engine starts, never when plugins are listed. The request
@@ -46,7 +46,7 @@ ENGINE_PARAMS = {
 PARAMS = {
     "pretrained": Param(str, "hub id or local folder of the checkpoint"),
     "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
-    "structured": Param(bool, "generate mode: constrain the answer to the candidates (structured outputs)"),
+    "structured": Param(bool, "replaced by the run option --answer-format choice"),
     "max_new_tokens": Param(int, "tokens generated per answer (default 16)"),
     "batch_size": Param(int, "requests per engine call (default 256)"),
     "mm_processor_kwargs": Param(str, "JSON of processor arguments, e.g. {\"max_pixels\": 200704}"),
@@ -79,7 +79,7 @@ def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs
     return out
 
 
-def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16, structured: bool = False,
+def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16,
                     top_logprobs: int = 20, prompt_logprobs: bool = False) -> dict[str, Any]:
     """Keyword arguments for ``vllm.SamplingParams`` (``structured_outputs`` as a plain dict here)."""
     kwargs: dict[str, Any] = {"temperature": 0.0, "seed": request.seed}
@@ -91,8 +91,10 @@ def sampling_kwargs(mode: str, request: Request, max_new_tokens: int = 16, struc
             kwargs["logprobs"] = top_logprobs
     else:
         kwargs.update(max_tokens=max_new_tokens, repetition_penalty=1.0)  # greedy, stated in full
-        if structured:
+        if request.answer_format == "choice":  # exactly one candidate, enforced while decoding
             kwargs["structured_outputs"] = {"choice": list(request.candidates)}
+        elif request.answer_format == "json":  # {"answer": <candidate>}
+            kwargs["structured_outputs"] = {"json": request.answer_schema()}
     return kwargs
 
 
@@ -114,6 +116,7 @@ def candidate_logprob(output, n_tokens: int) -> float:
 class VLLMModel(Model):
     name = "vllm"
     modes = ("generate", "score")
+    answer_formats = ("free", "choice", "json")  # vLLM's structured outputs
 
     PARAMS = PARAMS
 
@@ -123,7 +126,9 @@ class VLLMModel(Model):
             raise UsageError("model vllm needs pretrained=<hub id or local folder>")
         self.args = dict(args)
         self.mode = args.get("mode")
-        self.structured = bool(args.get("structured", False))
+        if "structured" in args:
+            raise UsageError("model vllm: structured= was replaced by the run option --answer-format choice "
+                             "(or json), which every backend honours and results record")
         self.max_new_tokens = args.get("max_new_tokens", 16)
         self.top_logprobs = args.get("top_logprobs", 20)
         self.batch_size = args.get("batch_size", 256)
@@ -149,7 +154,7 @@ class VLLMModel(Model):
                 "dtype": self.args.get("dtype", "auto"),
                 "engine_version": self._engine_version(), "family": self.family,
                 "generation": {"temperature": 0.0, "repetition_penalty": 1.0, "generation_config": "vllm"},
-                "args": {"mode": self.mode, "structured": self.structured, "max_new_tokens": self.max_new_tokens,
+                "args": {"mode": self.mode, "max_new_tokens": self.max_new_tokens,
                          "mm_processor_kwargs": self.mm_kwargs}}
 
     @staticmethod
@@ -202,7 +207,7 @@ class VLLMModel(Model):
         mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
             prompts = [engine_prompt(t, r, self.mm_kwargs) for t, r in zip(texts, requests)]
-            params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens, self.structured))
+            params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens))
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
         tok = self.processor.tokenizer

@@ -99,7 +99,9 @@ class Server:
         frames = Frames(array=array, indices=list(range(len(array))), timestamps=[i / fps for i in indices],
                         fps=fps, total_frames=meta.get("total_num_frames", len(array)),
                         duration=meta.get("duration"))
-        choices = tuple((body.get("structured_outputs") or {}).get("choice") or ("x",))
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        enum = schema["properties"]["answer"]["enum"] if schema else None
+        choices = tuple((body.get("structured_outputs") or {}).get("choice") or enum or ("x",))
         request = Request(sample_id="srv", frames=frames, messages=messages, choices=choices, seed=body.get("seed", 0))
         # What the served model is told is what the metadata says, settled as the harness's core does.
         request = request_rules.resolve(request, self.model, "generate")
@@ -116,9 +118,10 @@ class Server:
                 message = {"role": "assistant", "content": entries[0]["token"]}
                 logprobs = {"content": [{"token": entries[0]["token"], "logprob": entries[0]["logprob"],
                                          "top_logprobs": entries}]}
-            elif "structured_outputs" in body:  # constrained to the choices: the likeliest one
+            elif "structured_outputs" in body or schema:  # constrained to the choices: the likeliest one
                 scores = self.model.choice_scores([request])[0]
-                message = {"role": "assistant", "content": choices[int(np.argmax(scores))]}
+                best = choices[int(np.argmax(scores))]
+                message = {"role": "assistant", "content": json.dumps({"answer": best}) if schema else best}
                 logprobs = None
             else:
                 text = self.model.predict([request])[0].text

@@ -58,7 +58,7 @@ def a_request(synthetic30, template=NAMES) -> Request:
 
 def test_request_body_carries_the_frames_and_their_timing(synthetic30):
     request = a_request(synthetic30)
-    body = build_body(request, "served", structured=True)
+    body = build_body(replace(request, answer_format="choice"), "served")
     assert body["messages"][0] == {"role": "system", "content": NAMES.system}
     video, text = body["messages"][1]["content"]
     head, _, data = video["video_url"]["url"].partition(",")
@@ -209,8 +209,12 @@ def test_a_run_aborted_after_a_finished_task_is_marked_and_kept_off_the_board(se
 
 def test_structured_choices_and_score_mode(server, run_cli, tmp_path):
     s = server()
-    code, task, rows = run(run_cli, tmp_path / "choice", s.url, args=",structured=true")
+    code, task, rows = run(run_cli, tmp_path / "choice", s.url, "--answer-format", "choice")
     assert code == 0 and task["counts"]["invalid"] == 0 and {r["rule"] for r in rows} == {"exact"}
+    assert task["prompt"]["answer_format"] == "choice"
+    code, task, rows = run(run_cli, tmp_path / "json", s.url, "--answer-format", "json")
+    assert code == 0 and task["counts"]["invalid"] == 0 and {r["rule"] for r in rows} == {"json"}
+    assert rows[0]["raw"].startswith('{"answer": ')
     code, task, rows = run(run_cli, tmp_path / "score", s.url, "--prompt", "letters", args=",mode=score,top_logprobs=400")
     assert code == 0
     assert all(r["scores"] is not None for r in rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 from types import SimpleNamespace as NS
 
 import pytest
@@ -50,7 +51,7 @@ def test_prompt_carries_frames_with_their_metadata(synthetic30):
 
 def test_sampling_parameters(synthetic30):
     r = a_request(synthetic30, LETTERS)
-    assert sampling_kwargs("generate", r, 8, structured=True) == {
+    assert sampling_kwargs("generate", replace(r, answer_format="choice"), 8) == {
         "temperature": 0.0, "seed": 5, "max_tokens": 8, "repetition_penalty": 1.0,
         "structured_outputs": {"choice": list("ABCDEFG")}}
     assert sampling_kwargs("score", r, top_logprobs=20) == {"temperature": 0.0, "seed": 5, "max_tokens": 1,
@@ -109,7 +110,7 @@ def test_a_run_through_the_engine_call(run_cli, tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, module)
     ckpt = build("qwen2.5-vl", tmp_path / "ckpt")
     r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args",
-                f"pretrained={ckpt},structured=true,tensor_parallel_size=2,max_model_len=4096",
+                f"pretrained={ckpt},tensor_parallel_size=2,max_model_len=4096", "--answer-format", "choice",
                 "--output-path", str(tmp_path / "out"), "--no-progress", "--no-cache")
     assert r.code == 0, r.err
     (engine,) = fake.engines

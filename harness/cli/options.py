@@ -48,6 +48,7 @@ def run_config(args, argv: list[str], context: Context, started: float | None):
     own = {}
     if args.command == "run":
         own = dict(log_samples=args.log_samples, strict=args.strict, choice_order=args.choice_order,
+                   answer_format=args.answer_format,
                    frame_cache=not args.no_frame_cache, response_cache=not args.no_cache,
                    prefetch=not args.no_prefetch, shard=shard_of(args.shard), started=started)
     return RunConfig(

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_options(run, output="results", bootstrap=1000)
     run.add_argument("--log-samples", action="store_true", help="also write one JSONL line per sample")
     run.add_argument("--strict", action="store_true", help="stop at the first sample that fails")
+    run.add_argument("--answer-format", default="free", choices=["free", "choice", "json"],
+                     help="constrain generated answers while decoding: choice (exactly one candidate) or json "
+                          "({\"answer\": candidate}); recorded with the prompt, so constrained and free runs never "
+                          "share a leaderboard row (default free)")
     run.add_argument("--choice-order", default="fixed", choices=["fixed", "shuffled"],
                      help="shuffled permutes the candidates per sample with the seed")
     run.add_argument("--no-prefetch", action="store_true",
