@@ -2,7 +2,10 @@
 
 For each evaluated split: the split file parses, its sample count matches
 the official release, every referenced clip or frame folder exists, and a
-seeded sample of them decodes with the task's frame protocol.
+seeded sample of them decodes with the task's frame protocol. A task that can
+say what is wrong with its annotation (an ``annotation_problems(split)`` method
+returning dicts with ``file``, ``row`` and ``reason``, optionally ``key`` and
+``action``) has those problems listed too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,19 @@ def _media_problem(path: str) -> str | None:
     return f"{path}: missing"
 
 
+def _annotation_problems(task: Task, split: str, shown: int) -> list[str]:
+    """The task's own account of its annotation's problems, one line each: file, row, reason."""
+    method = getattr(task, "annotation_problems", None)
+    if not callable(method):
+        return []
+    found = method(split)
+    lines = [f"{split}: {p['file']} row {p['row']}" + (f" ({p['key']})" if p.get("key") else "")
+             + f": {p['reason']}" + (f"; {p['action']}" if p.get("action") else "") for p in found[:shown]]
+    if len(found) > shown:
+        lines.append(f"{split}: ... and {len(found) - shown} more annotation problems")
+    return lines
+
+
 def check(task: Task, decode: int = 20, seed: int = 0, shown: int = 10) -> CheckReport:
     report = CheckReport()
     expected = task.expected_counts() if hasattr(task, "expected_counts") else {}
@@ -46,6 +62,7 @@ def check(task: Task, decode: int = 20, seed: int = 0, shown: int = 10) -> Check
             report.problems.append(f"{split}: {exc}")
             report.rows.append([split, "unreadable", expected.get(split) or "-", "-", "-"])
             continue
+        report.problems += _annotation_problems(task, split, shown)
         official = expected.get(split)
         if official is not None and len(samples) != official:
             report.problems.append(f"{split}: {len(samples)} samples, the official release has {official}")
