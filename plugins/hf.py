@@ -4,7 +4,11 @@
 
 Frames go in as one **video** with their real timing (total frame count,
 rate and sampled indices as ``VideoMetadata``; the processor's own frame
-sampling is off), or as separate images with ``video_input=images``. Two
+sampling is off), or as separate images with ``video_input=images``. What
+each family's processor needs for that (the switch that turns its sampling
+off, what carries the told time, its chat-template and end-of-turn quirks,
+the class that loads it) is declared once in :mod:`harness.plugins.families`;
+``tiny-vlm family=F`` runs any family's tiny random twin offline. Two
 modes: ``generate`` (chat template, greedy decoding, then the task's answer
 parser) and ``score`` (the log-likelihood of every candidate's whole answer,
 its exact string then the end-of-turn token, after the prompt; the best one
@@ -31,11 +35,11 @@ from typing import Any
 
 import harness
 from harness.context import Context
-from harness.errors import UsageError
+from harness.errors import CapabilityError, UsageError
 from harness.frames import time_told
 from harness.model import Model
 from harness.params import Param, check_args
-from harness.plugins import hub
+from harness.plugins import families, hub
 from harness.plugins.hf_score import ScoreMode
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
@@ -109,6 +113,11 @@ class HFModel(ScoreMode, Model):
             dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
         self.device, self.dtype_name = device, dtype_name
         self.revision, self.family, available = hub.describe(self.args["pretrained"], self.args.get("revision"))
+        # A hub checkpoint not downloaded yet has no config here: its name tells the time family until the
+        # config arrives (the core resolves the first batch's times before the weights load).
+        self.named_time_family = time_told.family_of(self.args["pretrained"])
+        self.adapter = families.for_model_type(self.family)
+        self._check_pixels()
         self.declared_size = hub.declared_video_size(self.args["pretrained"], self.revision)
         if not available and not hub.hub_reachable():
             raise hub.unavailable(self.args["pretrained"])
@@ -150,8 +159,20 @@ class HFModel(ScoreMode, Model):
         name = self.args["pretrained"]
         self.processor = hub.from_pretrained(AutoProcessor, name, **common)
         extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
-        self.model = hub.from_pretrained(AutoModelForImageTextToText, name, dtype=getattr(torch, dtype_name),
-                                      **common, **extra)
+        # the family's loader (its config may not be known before the download: then its name says)
+        adapter = self.adapter or families.guess(name)
+        loader = getattr(transformers, adapter.loader) if adapter else AutoModelForImageTextToText
+        self.model = hub.from_pretrained(loader, name, dtype=getattr(torch, dtype_name), **common, **extra)
+        loaded = getattr(self.model.config, "model_type", self.family)
+        if self.video_input == "video" and self.family == "unknown" and time_told.family_of(loaded) != self.named_time_family:
+            raise CapabilityError(f"{self.args['pretrained']}: its name suggested the {self.named_time_family} time input, "
+                                  f"but its config says model type {loaded!r}; the checkpoint is now cached, so run the "
+                                  f"command again (the family is then read from the config before any request)")
+        self.family = loaded
+        self.adapter = families.for_model_type(self.family) or self.adapter
+        self._check_pixels()
+        if self.adapter and self.adapter.chat_template and not getattr(self.processor, "chat_template", None):
+            self.processor.chat_template = self.adapter.chat_template  # a checkpoint that ships none
         self.model.to(device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
@@ -173,8 +194,19 @@ class HFModel(ScoreMode, Model):
         self.cache_kwarg = "cache" if "cache" in forward else "past_key_values"
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
-        self.family = getattr(self.model.config, "model_type", self.family)
         self.load_s += time.perf_counter() - started
+
+    def _check_pixels(self) -> None:
+        """A family whose processor resizes every frame to a fixed size (or tiles) has no per-frame pixel
+        bounds to set: pixels=native, min_pixels and max_pixels would silently do nothing there."""
+        if self.adapter is None or self.adapter.pixels == families.AREA:
+            return
+        asked = [k for k in ("min_pixels", "max_pixels") if k in self.args] + (
+            ["pixels=native"] if self.pixels == "native" else [])
+        if asked:
+            raise UsageError(f"{self.adapter.name} resizes every frame to its processor's fixed size "
+                             f"({self.adapter.reference}), so {', '.join(asked)} cannot apply; leave "
+                             f"{'them' if len(asked) > 1 else 'it'} out")
 
     def prepare(self, workload) -> None:
         self._workload = workload
@@ -224,9 +256,9 @@ class HFModel(ScoreMode, Model):
         mode = self._mode(requests)
         if mode == "score" and self.args.get("prior_correction"):
             return None  # its content-free passes build their own inputs
-        order = self._order(requests)
-        return {"mode": mode, "order": order,
-                "inputs": self.model_inputs([requests[i] for i in order], processor=self.prep_processor, to_device=False)}
+        return {"mode": mode, "groups": [
+            (group, self.model_inputs([requests[i] for i in group], processor=self.prep_processor, to_device=False))
+            for group in self._groups(requests)]}
 
     def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
         return self.predict(requests, inputs)
@@ -236,7 +268,14 @@ class HFModel(ScoreMode, Model):
         return package_versions("torch", "transformers", "tokenizers", "torchvision")
 
     def time_family(self) -> str | None:
-        return time_told.family_of(self.family) if self.video_input == "video" else None
+        if self.video_input != "video":
+            return None
+        return self.named_time_family if self.family == "unknown" else time_told.family_of(self.family)
+
+    def end_of_turn_id(self) -> int:
+        if self.adapter and self.adapter.end_of_turn:  # the template writes none after an answer
+            return self.tokenizer.convert_tokens_to_ids(self.adapter.end_of_turn)
+        return super().end_of_turn_id()
 
     def identity(self) -> dict[str, Any]:
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
@@ -285,6 +324,8 @@ class HFModel(ScoreMode, Model):
         size = getattr(processor, "size", None)
         if not hasattr(size, "get") or size.get("shortest_edge") is None:
             return None
+        if self.adapter is not None and self.adapter.pixels != families.AREA:
+            return None  # a fixed size (its shortest_edge is an edge in pixels, not an area)
         if self.pixels == "reference":
             if "min_pixels" not in self.args and "max_pixels" not in self.args:
                 return None
@@ -320,7 +361,9 @@ class HFModel(ScoreMode, Model):
             kwargs["video_metadata"] = [
                 VideoMetadata(**told_metadata(r), width=r.frames.array.shape[2], height=r.frames.array.shape[1])
                 for r in requests]
-            kwargs["do_sample_frames"] = False  # the task sampled them; never sample twice
+            # The task sampled them: the processor never samples twice (and takes the told time where
+            # the metadata does not carry it): per family, harness.plugins.families.
+            kwargs.update(self.adapter.processor_kwargs(requests) if self.adapter else {"do_sample_frames": False})
             size = self._size(video_processor)
             if size:
                 kwargs["size"] = size
@@ -349,20 +392,35 @@ class HFModel(ScoreMode, Model):
         # Longest first: visual token count decides the cost; answers go back in request order.
         return sorted(range(len(requests)), key=lambda i: -requests[i].frames.array.size)
 
+    def _groups(self, requests: list[Request]) -> list[list[int]]:
+        """The batch split into model calls, each longest first: one call, unless the family needs
+        one frame count (stacked video tensors) or one told rate per call."""
+        order = self._order(requests)
+        if self.adapter is None or self.video_input != "video" or any(r.still_frames for r in requests):
+            return [order]
+        groups: dict[tuple, list[int]] = {}
+        for i in order:
+            groups.setdefault(self.adapter.batch_key(requests[i]), []).append(i)
+        return list(groups.values())
+
     def predict(self, requests: list[Request], prepared: dict | None = None) -> list[Response]:
         self._load()
         self._set_threads()
         mode = self._mode(requests)
-        order = self._order(requests)
-        ordered = [requests[i] for i in order]
-        inputs = None
-        if prepared is not None and prepared["mode"] == mode and prepared["order"] == order:
-            inputs = prepared["inputs"].to(self.device)
-        with self.torch.inference_mode():
-            responses = self._generate(ordered, inputs) if mode == "generate" else self.score(ordered, inputs)
+        groups = self._groups(requests)
+        ready: dict[tuple, Any] = {}
+        if prepared is not None and prepared["mode"] == mode and [g for g, _ in prepared["groups"]] == groups:
+            ready = {tuple(g): inputs for g, inputs in prepared["groups"]}
         out: list[Response] = [Response()] * len(requests)
-        for i, response in zip(order, responses):
-            out[i] = response
+        with self.torch.inference_mode():
+            for group in groups:
+                ordered = [requests[i] for i in group]
+                inputs = ready.get(tuple(group))
+                if inputs is not None:
+                    inputs = inputs.to(self.device)
+                responses = self._generate(ordered, inputs) if mode == "generate" else self.score(ordered, inputs)
+                for i, response in zip(group, responses):
+                    out[i] = response
         return out
 
     def _generate(self, requests: list[Request], inputs=None) -> list[Response]:
@@ -410,18 +468,13 @@ class HFModel(ScoreMode, Model):
         return sum((inputs["input_ids"] == t).sum(dim=1) for t in tokens).tolist()
 
 
-# name -> (checkpoint, input handling exercised by the tests?, default arguments)
-PRESETS = {
-    "qwen-vl": ("Qwen/Qwen2.5-VL-7B-Instruct", True, {}),
-    "qwen2-vl": ("Qwen/Qwen2-VL-7B-Instruct", True, {}),
-    "qwen3-vl": ("Qwen/Qwen3-VL-8B-Instruct", True, {}),
-    # A reasoning model thinks before it answers: 16 new tokens would cut every answer off inside
-    # its reasoning (an unclosed-reasoning invalid answer), so its preset allows 1024.
-    "qwen3-vl-thinking": ("Qwen/Qwen3-VL-8B-Thinking", True, {"max_new_tokens": 1024}),
-    "llava-onevision": ("llava-hf/llava-onevision-qwen2-7b-ov-hf", False, {}),
-    "internvl3": ("OpenGVLab/InternVL3-8B-hf", False, {}),
-}
-REASONING_PRESETS = ("qwen3-vl-thinking",)
+# Real checkpoints by family (harness.plugins.families): name -> (checkpoint, input handling exercised by
+# the family's tiny twin in the tests?, default arguments).
+# A reasoning model thinks before it answers: 16 new tokens would cut every answer off inside its
+# reasoning (an unclosed-reasoning invalid answer), so its preset allows 1024.
+REASONING_PRESETS = ("qwen3-vl-thinking", "glm-4.1v-thinking")
+PRESETS = {name: (checkpoint, family.tested, {"max_new_tokens": 1024} if name in REASONING_PRESETS else {})
+           for name, (checkpoint, family) in families.presets().items()}
 
 
 def _preset(name: str, checkpoint: str, defaults: dict):
@@ -433,21 +486,41 @@ def _preset(name: str, checkpoint: str, defaults: dict):
     return factory
 
 
+def _twin_families() -> tuple[str, ...]:
+    from harness.testing import checkpoints, twins  # light: neither imports torch at import time
+    return checkpoints.FAMILIES + twins.FAMILIES
+
+
 TINY_PARAMS = {**{k: v for k, v in PARAMS.items() if k != "pretrained"},
                "family": Param(str, "which tiny twin to build", ("qwen2-vl", "qwen2.5-vl", "qwen3-vl"))}
+TINY_VLM_PARAMS = {**{k: v for k, v in PARAMS.items() if k != "pretrained"},
+                   "family": Param(str, "which family's tiny twin to build (harness.plugins.families)",
+                                   _twin_families())}
+
+
+def _tiny(args: dict, context: Context, default: str, preset: str) -> HFModel:
+    from harness.testing import twins
+
+    args = dict(args)
+    family = str(args.pop("family", default))
+    folder = Path(context.cache_dir) / "checkpoints" / f"tiny-{family}"
+    if not (folder / "config.json").is_file():
+        twins.build(family, folder)
+    return HFModel({"pretrained": str(folder), **args}, preset=preset)
 
 
 def tiny_qwen_vl(args: dict, context: Context) -> HFModel:
     """Builds a tiny random Qwen2.5-VL (or ``family=``) into the cache folder on first use
     (chance-level answers)."""
-    from harness.testing.checkpoints import build
+    return _tiny(args, context, "qwen2.5-vl", "tiny-qwen-vl")
 
-    args = dict(args)
-    family = str(args.pop("family", "qwen2.5-vl"))
-    folder = Path(context.cache_dir) / "checkpoints" / f"tiny-{family}"
-    if not (folder / "config.json").is_file():
-        build(family, folder)
-    return HFModel({"pretrained": str(folder), **args}, preset="tiny-qwen-vl")
+
+def tiny_vlm(args: dict, context: Context) -> HFModel:
+    """Builds the tiny random twin of ``family=`` (any family with a twin: harness.testing.twins) into
+    the cache folder on first use (chance-level answers): every adapter's path, offline."""
+    if "family" not in args:
+        raise UsageError(f"tiny-vlm needs family=<one of {', '.join(_twin_families())}>")
+    return _tiny(args, context, "", "tiny-vlm")
 
 
 def _hf(args: dict) -> HFModel:
@@ -458,10 +531,14 @@ def _hf(args: dict) -> HFModel:
 def harness_register_models(register):
     register("hf", _hf, params=PARAMS, description="Any transformers image-text-to-text VLM "
              "(pretrained=<hub id or folder>)")
-    for name, (checkpoint, tested, defaults) in PRESETS.items():
+    for name, (checkpoint, family) in families.presets().items():
+        _, tested, defaults = PRESETS[name]
         said = "".join(f", {k}={v} by default" for k, v in defaults.items())
         register(name, _preset(name, checkpoint, defaults), params=PARAMS,
-                 description=f"{checkpoint}" + ("" if tested else " (untested input handling)")
+                 description=f"{checkpoint} [family {family.name}: {family.status()}]"
                  + (f" (reasoning model{said})" if name in REASONING_PRESETS else ""))
     register("tiny-qwen-vl", tiny_qwen_vl, params=TINY_PARAMS, description="A tiny random Qwen2.5-VL built "
              "offline: chance-level, for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")
+    register("tiny-vlm", tiny_vlm, params=TINY_VLM_PARAMS, description="The tiny random twin of any adapted "
+             "family, built offline: chance-level, runs that family's whole path (family=" +
+             "|".join(_twin_families()) + ")")

@@ -11,6 +11,7 @@ content-free prior (contextual calibration, Zhao et al. 2021).
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from dataclasses import replace
 
@@ -52,17 +53,26 @@ class ScoreMode:
         torch = self.torch
         inputs = inputs if inputs is not None else self.model_inputs(requests)
         self.last_visual_tokens = self.visual_tokens(inputs)
-        out = self.model(**inputs, use_cache=True)
+        mask = inputs["attention_mask"]
+        core = getattr(self.model, "model", None)
+        extra = {}
+        if not hasattr(core, "rope_deltas") and "position_ids" in inspect.signature(self.model.forward).parameters:
+            # 1-D positions counted from each row's first real token, as generate counts them: a left-padded
+            # row then reads exactly as it would alone, and its candidates continue from the same positions.
+            # (Multimodal rotary models, which keep rope_deltas, compute theirs from the mask themselves.)
+            extra["position_ids"] = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        out = self.model(**inputs, **extra, use_cache=True)
         cache = getattr(out, "cache", None) or out.past_key_values
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # left padding: last column is real
-        mask = inputs["attention_mask"]
         prefix = mask.shape[1]
-        core = getattr(self.model, "model", None)
         scores = [[0.0] * len(c) for c in conts]
-        for index in range(len(conts[0])):
-            tokens = [c[index] for c in conts]
+        for index in range(max(len(c) for c in conts)):
+            # a row with fewer candidates rides along on its first one; only its own candidates are read
+            tokens = [c[index] if index < len(c) else c[0] for c in conts]
+            own = [index < len(c) for c in conts]
             for row, t in enumerate(tokens):
-                scores[row][index] = first[row, t[0]].item()
+                if own[row]:
+                    scores[row][index] = first[row, t[0]].item()
             width = max(len(t) for t in tokens) - 1  # feed all but the last token; read the next ones
             ids = torch.full((len(tokens), width), self.tokenizer.pad_token_id, dtype=inputs["input_ids"].dtype)
             new_mask = torch.zeros((len(tokens), width), dtype=mask.dtype)
@@ -79,7 +89,7 @@ class ScoreMode:
                               use_cache=True, **{self.cache_kwarg: copy.deepcopy(cache)})
             logprobs = torch.log_softmax(step.logits.float(), dim=-1)
             for row, t in enumerate(tokens):
-                for j, token in enumerate(t[1:]):
+                for j, token in enumerate(t[1:] if own[row] else []):
                     scores[row][index] += logprobs[row, j, token].item()
         return scores
 

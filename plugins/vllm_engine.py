@@ -21,6 +21,7 @@ building and output parsing below are plain functions, tested without a GPU.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -29,7 +30,7 @@ from harness.errors import UsageError
 from harness.frames import time_told
 from harness.model import Model
 from harness.params import Param, check_args
-from harness.plugins import hub
+from harness.plugins import families, hub
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
@@ -63,9 +64,12 @@ def video_item(request: Request) -> tuple[Any, dict[str, Any]]:
     return request.frames.array, meta
 
 
-def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs: dict | None = None) -> dict:
+def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs: dict | None = None,
+                  family: families.Family | None = None) -> dict:
     """One prompt for ``LLM.generate``: text (or token ids) plus the request's video, or plus still
-    images of the frames its messages name (a strategy's keyframes), in the order the prompt shows them."""
+    images of the frames its messages name (a strategy's keyframes), in the order the prompt shows them.
+    Its ``mm_processor_kwargs`` are the family's (``harness.plugins.families``: the processor's own
+    sampling off, and whatever carries the told time where the metadata does not), then the user's."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
     images = request.still_frames
     if images:
@@ -74,8 +78,8 @@ def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs
     else:
         media = {"video": [video_item(request)]}
     out: dict[str, Any] = {key: prompt, "multi_modal_data": media}
-    kwargs = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
-    out["mm_processor_kwargs"] = kwargs
+    own = family.request_kwargs(request) if family is not None and not images else {"do_sample_frames": False}
+    out["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
     return out
 
 
@@ -140,7 +144,12 @@ class VLLMModel(Model):
         self.processor = None
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
-        self.family = time_told.family_of(model_type if model_type != "unknown" else str(args["pretrained"]))
+        name = model_type if model_type != "unknown" else str(args["pretrained"])
+        self.family = time_told.family_of(name)
+        self.adapter = families.guess(name)  # the family's processor arguments (None: the generic ones)
+        if self.adapter is not None and self.adapter.vllm is None:
+            print(f"warning: vllm: {self.adapter.name} is not known to run in vLLM (no vLLM architecture takes its "
+                  f"video input as of this plugin); the engine will say so if it cannot", file=sys.stderr)
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions
@@ -206,7 +215,7 @@ class VLLMModel(Model):
         texts = [self._text(r) for r in requests]
         mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
-            prompts = [engine_prompt(t, r, self.mm_kwargs) for t, r in zip(texts, requests)]
+            prompts = [engine_prompt(t, r, self.mm_kwargs, self.adapter) for t, r in zip(texts, requests)]
             params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens))
                       for r in requests]
             return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
@@ -219,7 +228,7 @@ class VLLMModel(Model):
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
             base = tok(t, add_special_tokens=False)["input_ids"]
             for ids in c:
-                prompts.append(engine_prompt(base + ids, r, self.mm_kwargs))
+                prompts.append(engine_prompt(base + ids, r, self.mm_kwargs, self.adapter))
                 owners.append((i, len(ids)))
         params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)

@@ -180,6 +180,16 @@ def test_listing_models_does_not_import_torch():
     assert out.stdout.strip() == "False False", out.stderr
 
 
+def test_presets_name_their_family_and_say_whether_its_twin_is_tested():
+    from harness import host
+    from harness.plugins import families
+    models = host.load([]).models
+    for name, (checkpoint, family) in families.presets().items():
+        description = models[name].description
+        assert checkpoint in description and f"family {family.name}: {family.status()}" in description
+    assert "tiny-vlm" in models and all(f in models["tiny-vlm"].description for f in families.FAMILIES)
+
+
 def test_length_normalisation_divides_by_candidate_tokens(checkpoints, synthetic30):
     _, samples = synthetic30
     plain = HFModel({"pretrained": str(checkpoints["qwen2.5-vl"]), "mode": "score"})
@@ -356,3 +366,13 @@ def test_torch_threads_leave_cores_to_the_decoders_unless_the_user_chose(checkpo
     assert wide["source"] == f"{cores} cores less 1 busy beside the model (1 decode processes)"
     told = runtime({"OMP_NUM_THREADS": "1"})
     assert told["torch_threads"] == 1 and told["source"] == "OMP_NUM_THREADS"
+
+
+def test_a_checkpoint_not_downloaded_yet_is_told_by_its_name_before_the_weights_load(monkeypatch):
+    from harness.plugins import hub
+    monkeypatch.setattr(hub, "describe", lambda name, revision: (None, "unknown", True))
+    monkeypatch.setattr(hub, "declared_video_size", lambda name, revision: None)
+    model = HFModel({"pretrained": "Qwen/Qwen2.5-VL-7B-Instruct"})
+    # the core resolves the first batch before anything is downloaded: it must already be the right family
+    assert model.time_family() == time_told.QWEN25
+    assert HFModel({"pretrained": "Qwen/Qwen2.5-VL-7B-Instruct", "video_input": "images"}).time_family() is None

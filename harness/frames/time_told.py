@@ -18,6 +18,13 @@ time positions through transformers, vLLM in-process and a vLLM server:
   computed as ``frames_indices / fps``. We state the times exactly on a
   millisecond clock (``fps=1000``, indices in milliseconds).
 - **Qwen2-VL** takes no time input at all: only the frame order reaches it.
+- **Order-only families** (LLaVA-OneVision, LLaVA-NeXT-Video, Video-LLaVA, InternVL,
+  MiniCPM-V, PerceptionLM, InstructBLIP-Video) take no time input either. They are handed the
+  exact millisecond clock (as Qwen3-VL is), which their processors do not read, and are recorded
+  as told nothing (``conveys_time`` false).
+
+Which model types take which input is declared here (``family_of``); how each family's
+processor is driven is in ``harness.plugins.families``.
 
 Frames are always *told* in ascending time, whatever order they are shown
 in: a reversed or shuffled ablation is told a natural clip at the sampled
@@ -39,10 +46,18 @@ QWEN25 = "qwen2.5-vl"
 QWEN3 = "qwen3-vl"
 QWEN2 = "qwen2-vl"
 GENERIC = "generic"
+ORDER = "order-only"
 
-_FAMILIES = {"qwen2_5_vl": QWEN25, "qwen2.5-vl": QWEN25, "qwen2_5_omni": QWEN25,
+_FAMILIES = {"qwen2_5_vl": QWEN25, "qwen2.5-vl": QWEN25, "qwen2_5_omni": QWEN25, "qwen2_5_omni_thinker": QWEN25,
+             "qwen2.5-omni": QWEN25,
              "qwen3_vl": QWEN3, "qwen3_vl_moe": QWEN3, "qwen3-vl": QWEN3,
              "qwen2_vl": QWEN2, "qwen2-vl": QWEN2}
+# Model types whose processors take no time input: only the frame order reaches them.
+_ORDER_ONLY = ("llava_onevision", "llava_next_video", "video_llava", "internvl", "minicpmv4_6", "perception_lm",
+               "instructblipvideo")
+_FAMILIES.update({t: ORDER for t in _ORDER_ONLY})
+_FAMILIES.update({t.replace("_", "-"): ORDER for t in _ORDER_ONLY})
+_FAMILIES[ORDER] = ORDER
 
 
 def family_of(name: str | None) -> str:
@@ -53,9 +68,16 @@ def family_of(name: str | None) -> str:
     if key in _FAMILIES:
         return _FAMILIES[key]
     for marker, family in (("qwen3-vl", QWEN3), ("qwen3_vl", QWEN3), ("qwen2.5-vl", QWEN25),
-                           ("qwen2_5_vl", QWEN25), ("qwen2-vl", QWEN2), ("qwen2_vl", QWEN2)):
+                           ("qwen2_5_vl", QWEN25), ("qwen2-vl", QWEN2), ("qwen2_vl", QWEN2),
+                           ("qwen2.5-omni", QWEN25), ("qwen2_5_omni", QWEN25)):
         if marker in key:
             return family
+    # served or hub names: llava-hf/LLaVA-NeXT-Video-7B-hf, OpenGVLab/InternVL3-8B-hf, ...
+    flat = key.replace("_", "-")
+    for marker in ("llava-onevision", "llava-next-video", "video-llava", "internvl", "minicpm-v", "perception-lm",
+                   "instructblip"):
+        if marker in flat:
+            return ORDER
     return GENERIC
 
 
@@ -104,7 +126,7 @@ def tell(frames: Frames, family: str) -> Told:
                     "total_num_frames": max(int(round(duration * TICKS_PER_SECOND)), ticks[-1] + 1),
                     "duration": duration}
         error = max(abs(a - b) for a, b in zip(told, truth))
-        conveys = True
+        conveys = family != ORDER
     if not conveys:
         error = 0.0
     return Told(family=family, times=told, metadata=metadata, conveys_time=conveys,
