@@ -7,7 +7,7 @@ clips as JPEG frame folders (the DFEW/FERV39k release format). For each
 frame count (8, 16) it times, medians of ``--repeats`` runs:
 - plain: a hand-written PyAV loop (decode every frame, convert the sampled
   ones with ``to_ndarray``), the reference;
-- harness: ``scheduler.decoded`` (the exact code a run uses) with 0, 1 and
+- harness: ``decodepool.decoded`` (the exact code a run uses) with 0, 1 and
   2 decode worker processes, frame cache off;
 - warm cache: the same with the frame cache filled.
 """
@@ -30,7 +30,7 @@ from PIL import Image
 from tabulate import tabulate
 
 from harness.context import Context
-from harness.scheduler import decoded
+from harness.decodepool import decoded
 from harness.tasks.synthetic import SyntheticTask
 from harness.types import FrameProtocol, Sample
 

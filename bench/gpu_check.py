@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import evaluator, host
+from harness import evaluator, host, request_rules
 from harness.context import Context
-from harness.evaluator import _shown_choices
 from harness.frames.video import read_frames
 from harness.params import parse_tasks
+from harness.plan import shown_choices
 from harness.plugins.hf import HFModel
 from harness.prompts import NAMES
 from harness.tasks.synthetic import SyntheticTask
@@ -45,12 +45,14 @@ def requests(samples, sizes=(112,), shuffle=False):
     out = []
     for i, s in enumerate(samples):
         frames = read_frames(s.media, FrameProtocol(num_frames=8, short_side=sizes[i % len(sizes)]), s.id)
-        choices = _shown_choices(CLASSES, "shuffled" if shuffle else "fixed", 3, s.id)
+        choices = shown_choices(CLASSES, "shuffled" if shuffle else "fixed", 3, s.id)
         out.append(Request(sample_id=s.id, frames=frames, messages=NAMES.render(choices), choices=choices))
     return out
 
 
 def scores(model, reqs, batch):
+    """The model's answers, each request resolved first as the evaluator resolves it."""
+    reqs = [request_rules.resolve(r, model, "score") for r in reqs]
     out = []
     for i in range(0, len(reqs), batch):
         out += model.predict(reqs[i:i + batch])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import evaluator, report, results
+from harness import report, results, samplelog
 from harness.emotions import BASIC7, DFEW_SHARES
 
 FOLDS = (2341, 2341, 2340, 2339, 2336)
@@ -56,11 +56,11 @@ def document(folder: Path) -> Path:
                                    "seed": 0},
                 "prompt": {"name": "names", "kind": "names", "system": "", "user": "", "rendered": "Which emotion?",
                            "choices": list(BASIC7), "choice_order": "fixed"},
-                **evaluator.summarize(rows, BASIC7, 0, 1000, "dfew", "1", n),
+                **samplelog.summarize(rows, BASIC7, 0, 1000, "dfew", "1", n, None),
                 "timings": {"wall_s": 1.0, "decode_s": 1.0, "model_s": 1.0}, "samples_file": None}
         doc["tasks"][key] = task
         keys.append(key)
-    doc["aggregates"]["dfew"] = evaluator.aggregate([doc["tasks"][k] for k in keys], keys)
+    doc["aggregates"]["dfew"] = samplelog.aggregate([doc["tasks"][k] for k in keys], keys)
     path = folder / "results_bench.json"
     results.write_json(path, doc, "results")
     return path

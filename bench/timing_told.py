@@ -52,11 +52,12 @@ def main() -> None:
         for name, protocol in PROTOCOLS.items():
             frames = read_frames(path, protocol, "clip-7")
             q25, q3 = time_told.tell(frames, time_told.QWEN25), time_told.tell(frames, time_told.QWEN3)
-            request = Request("clip-7", frames, NAMES.render(("a", "b")), ("a", "b"))
+            # requests as the core resolves them for each family (request.told), then each backend's wire form
+            r25, r3 = (Request("clip-7", frames, NAMES.render(("a", "b")), ("a", "b"), told=q, resolved=True)
+                       for q in (q25, q3))
             same = all(read_back(m) == read_back(q.metadata)
-                       for q, m in ((q25, video_item(frames, time_told.QWEN25)[1]),
-                                    (q3, video_item(frames, time_told.QWEN3)[1]),
-                                    (q3, build_body(request, "m", family=time_told.QWEN3)["media_io_kwargs"]["video"])))
+                       for q, m in ((q25, video_item(r25)[1]), (q3, video_item(r3)[1]),
+                                    (q3, build_body(r3, "m")["media_io_kwargs"]["video"])))
             rows.append({"protocol": name, "measured_fps": frames.fps, "header_fps": frames.header_fps,
                          "shown_times": [round(t, 2) for t in frames.timestamps],
                          "qwen25_seconds_per_patch": round(2 / q25.metadata["fps"], 3),

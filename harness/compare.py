@@ -8,12 +8,20 @@ it and an unpaired test ignores that both models saw the same clips. Here:
   Each round resamples clips within each class (every class keeps its
   support) and uses the same clips for both runs; the 95% interval is the
   percentile interval of the differences, and the two-sided p-value is
-  ``min(1, 2 * min(P(d <= 0), P(d >= 0)))`` over the rounds.
+  ``min(1, 2 * min(P(d <= 0), P(d >= 0)))`` over the rounds. That p is read
+  off the bootstrap distribution of the difference, which is centred on the
+  observed difference, not on the null (a percentile-interval p-value, not a
+  test of resamples drawn under the null); and R rounds cannot resolve it
+  below 1/R: when no round crosses zero it is reported as ``p < 1/R``
+  (``p`` = 1/R with ``p_bound`` true), Holm-adjusted values likewise.
 - **WAR difference**: the exact McNemar test on the discordant clips (``b``:
   only A right, ``c``: only B right; a two-sided binomial test of b out of
   b + c at 1/2).
 - **Per-class recall differences** with the same bootstrap's intervals.
 - **More than two runs**: every pair, with Holm-adjusted p-values per test.
+- **Macro-F1** of each run averages over the classes with samples and the
+  classes that run predicted (a class answered without support has F1 0), as
+  :mod:`harness.metrics` does.
 
 Runs are comparable only on the same samples: the same task fingerprint
 (sample ids and labels) and frame protocol; anything else is refused,
@@ -102,8 +110,10 @@ def _recalls(y: np.ndarray, p: np.ndarray, k: int, draws: np.ndarray) -> np.ndar
 
 
 def _macro_f1(y: np.ndarray, p: np.ndarray, k: int, draws: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Macro-F1 of each draw over the present classes and those ``p`` predicts without support (F1 0)."""
+    unsupported = np.setdiff1d(np.unique(p[p >= 0]), present)
     ys, ps = y[draws], p[draws]
-    f1 = np.zeros((draws.shape[0], len(present)))
+    f1 = np.zeros((draws.shape[0], len(present) + len(unsupported)))
     for j, c in enumerate(present):
         tp = ((ys == c) & (ps == c)).sum(axis=1)
         predicted, support = (ps == c).sum(axis=1), (ys == c).sum(axis=1)
@@ -114,8 +124,18 @@ def _macro_f1(y: np.ndarray, p: np.ndarray, k: int, draws: np.ndarray, present: 
     return f1.mean(axis=1)
 
 
-def _p_value(diffs: np.ndarray) -> float:
-    return float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())))
+def _p_value(diffs: np.ndarray) -> tuple[float, bool]:
+    """Two-sided percentile-bootstrap p-value and whether it is only a bound: when no round crosses
+    zero the rounds cannot resolve it, and it is reported as ``p < 1/rounds`` (value 1/rounds, bound)."""
+    p = float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())))
+    if p == 0.0:
+        return 1.0 / len(diffs), True
+    return p, False
+
+
+def p_text(p: float, bound: bool = False, digits: int = 4) -> str:
+    """``0.0123``, or ``< 0.0005`` for a p-value that is only bounded by the bootstrap's resolution."""
+    return f"< {p:.{digits}g}" if bound else f"{p:.{digits}f}"
 
 
 def _interval(values: np.ndarray) -> list[float]:
@@ -139,7 +159,8 @@ def paired_uar_difference(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, k: int,
     identity = np.arange(len(y))[None, :]
     point = float(np.nanmean(_recalls(y, pa, k, identity)[0][present]) -
                   np.nanmean(_recalls(y, pb, k, identity)[0][present]))
-    return {"difference": point, "ci95": _interval(d), "p": _p_value(d), "rounds": rounds}
+    p, bound = _p_value(d)
+    return {"difference": point, "ci95": _interval(d), "p": p, "p_bound": bound, "rounds": rounds}
 
 
 def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -169,10 +190,13 @@ def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str,
                       "a": classes[pa[i]] if pa[i] >= 0 else "invalid/failed",
                       "b": classes[pb[i]] if pb[i] >= 0 else "invalid/failed"}
                      for i in np.flatnonzero(pa != pb)]
+    (uar_p, uar_bound), (f1_p, f1_bound) = _p_value(uar_d), _p_value(f1_d)
     return {
         "a": a.label, "b": b.label, "task": a.key, "n": int(len(y)), "rounds": rounds, "seed": seed,
-        "uar": {"a": uar_a, "b": uar_b, "difference": uar_a - uar_b, "ci95": _interval(uar_d), "p": _p_value(uar_d)},
-        "macro_f1": {"a": f1_a, "b": f1_b, "difference": f1_a - f1_b, "ci95": _interval(f1_d), "p": _p_value(f1_d)},
+        "uar": {"a": uar_a, "b": uar_b, "difference": uar_a - uar_b, "ci95": _interval(uar_d), "p": uar_p,
+                "p_bound": uar_bound},
+        "macro_f1": {"a": f1_a, "b": f1_b, "difference": f1_a - f1_b, "ci95": _interval(f1_d), "p": f1_p,
+                     "p_bound": f1_bound},
         "war": {"a": float(right_a.mean()), "b": float(right_b.mean()),
                 "difference": float(right_a.mean() - right_b.mean()),
                 "only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": float(mcnemar)},
@@ -182,20 +206,34 @@ def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str,
 
 def holm(pvalues: list[float]) -> list[float]:
     """Holm's step-down adjustment (family-wise error), in the input order."""
-    order = np.argsort(pvalues)
+    return holm_bounded(pvalues)[0]
+
+
+def holm_bounded(pvalues: list[float], bounds: list[bool] | None = None) -> tuple[list[float], list[bool]]:
+    """Holm's adjustment of p-values some of which are only upper bounds (``p < value``): an adjusted
+    value is a bound too when the step-down maximum that sets it came from a bound."""
+    bounds = bounds or [False] * len(pvalues)
+    order = np.argsort(pvalues, kind="stable")
     m = len(pvalues)
-    adjusted, running = [0.0] * m, 0.0
+    adjusted, is_bound = [0.0] * m, [False] * m
+    running, running_bound = 0.0, False
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
+        value = min(1.0, (m - rank) * pvalues[i])
+        if value > running or (value == running and not bounds[i]):
+            running, running_bound = value, bounds[i] and value < 1.0
+        adjusted[i], is_bound[i] = running, running_bound
+    return adjusted, is_bound
 
 
 def compare_many(runs: list[Run], rounds: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     pairs = [compare_pair(a, b, rounds, seed) for a, b in itertools.combinations(runs, 2)]
-    for test, get in (("uar", lambda c: c["uar"]["p"]), ("war", lambda c: c["war"]["mcnemar_p"])):
-        for c, adjusted in zip(pairs, holm([get(c) for c in pairs])):
-            c[test]["p_holm"] = adjusted
+    for test, get, bound in (("uar", lambda c: c["uar"]["p"], lambda c: c["uar"]["p_bound"]),
+                             ("macro_f1", lambda c: c["macro_f1"]["p"], lambda c: c["macro_f1"]["p_bound"]),
+                             ("war", lambda c: c["war"]["mcnemar_p"], lambda c: False)):
+        adjusted, bounds = holm_bounded([get(c) for c in pairs], [bound(c) for c in pairs])
+        for c, value, is_bound in zip(pairs, adjusted, bounds):
+            c[test]["p_holm"] = value
+            c[test]["p_holm_bound"] = is_bound
     return pairs
 
 

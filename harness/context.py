@@ -41,5 +41,6 @@ class Context:
         """The context of a command: its options, else the environment's defaults."""
         cache = cache_dir or os.environ.get("HARNESS_CACHE")
         data = data_dir or os.environ.get("HARNESS_DATA_DIR")
-        return cls(cache_dir=Path(cache) if cache else default_cache_dir(), data_dir=Path(data) if data else None,
+        return cls(cache_dir=Path(cache).resolve() if cache else default_cache_dir(),
+                   data_dir=Path(data).resolve() if data else None,
                    include_paths=tuple(Path(p).resolve() for p in include_paths))

@@ -141,7 +141,8 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                 if config.launcher == "ray":
                     from harness.launch.ray import launch
                     run = launch(_variant_config(task_config, variant, out_dir), config.plugins, config.shards,
-                                 config.shard_resources, config.max_retries, config.ray_address, progress=False)
+                                 config.shard_resources, config.max_retries, config.ray_address, progress=False,
+                                 include_paths=host.context.include_paths)
                 else:
                     run = evaluator.evaluate(host, _variant_config(task_config, variant, out_dir), model=model)
             except UsageError as exc:

@@ -7,11 +7,12 @@ What happens to a run, by what a model or task does:
                                         and the run goes on
 any other exception from ``predict``    every sample of that batch fails with the exception's text;
 (not a :class:`HarnessError`)           the run goes on
-:class:`MediaError`,                    that one sample fails; the run goes on
-:class:`StrategyError`
-:class:`HarnessError` (any other)       the run stops with the message (exit code 1); results of
-                                        the tasks finished before stay on disk
-:class:`UsageError`                     the run stops before any work (exit code 2)
+:class:`MediaError`,                    raised while a sample's frames are decoded or its request is
+:class:`StrategyError`                  built: that one sample fails; the run goes on
+:class:`HarnessError` (any other, and   the run stops with the message (exit code 1); results of
+MediaError/StrategyError from predict)  the tasks finished before stay on disk
+:class:`UsageError`                     a wrong option or argument: the run stops (exit code 2),
+                                        before any work where it can be checked while planning
 :class:`ModelAborted`                   the run stops at once; the answers that came back are kept
                                         in the response cache (a rerun resumes) and the results
                                         file is marked aborted

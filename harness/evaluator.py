@@ -56,6 +56,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
     plans, model_entry = plan_run(host, config)
     if model is None:
         model = build_model(host, model_entry, config)
+    request_rules.check_model(model)
     helpers: dict[str, tuple[Model, str]] = {}  # role -> (model, plugin) for strategies that ask other models
     for plan in plans:
         for role, (name, args) in (plan.strategy.models() if plan.strategy else {}).items():
@@ -84,6 +85,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "prompt": config.prompt, "choice_order": config.choice_order,
             "choice_seed": config.choice_seed, "strategy": config.strategy,
             "reasoning_tags": config.reasoning_tags, "answer_format": config.answer_format,
+            "overlap_reports": list(config.overlap_reports), "training_data": list(config.training_data),
             "frame_cache": config.frame_cache,
             "response_cache": config.response_cache, "prefetch": config.prefetch,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
@@ -212,7 +214,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                                                             **helper.provenance()}} if response_cache else None
             helper_calls[role] = CachedCalls(helper, response_cache, identity, {"role": role})
         calls = helper_calls[role]
-        step = max(1, calls.model.batch_size)
+        # the run's own model asks in the run's batches; another captioner in its own
+        step = max(1, batch_size if calls.model is model else calls.model.batch_size)
         out: list[Response] = []
         for start in range(0, len(requests), step):
             part = [request_rules.resolve(r, calls.model, task.default_mode) for r in requests[start:start + step]]
@@ -260,6 +263,7 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     if config.choice_order == "shuffled":
         prompt["choice_seed"] = choice_seed
     helper_cached = sum(c.from_cache for c in helper_calls.values())
+    overlap_notes = _overlap_notes(config, task.name, split, [s.id for s in samples])
     task_result = {
         "name": task.name,
         "spec": str(plan.spec),
@@ -272,6 +276,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         "prompt": prompt,
         "training_prior": prior.to_dict() if prior else None,
         "strategy": plan.strategy.identity() if plan.strategy else {"name": "default", "params": {}},
+        # the mode(s) the answers were given in, as resolved per request (a model's mode= may be unset)
+        "answer_modes": sorted({o.request.mode for o in outcomes if o.request is not None}),
         **samplelog.summarize(rows, classes, config.seed, config.bootstrap, task.name, task.version,
                               len(all_samples), protocol.nominal_fps),
         "timings": {"wall_s": round(timings.wall_s, 4), "decode_s": round(timings.decode_s, 4),
@@ -284,8 +290,20 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                     "from_response_cache": timings.responses_cached,
                     "corrupt_cache_entries": timings.responses_corrupt},
         "samples_file": None,
+        **({"overlap_notes": overlap_notes} if overlap_notes else {}),
     }
     return task_result, rows
+
+
+def _overlap_notes(config: RunConfig, task: str, split: str, sample_ids: list[str]) -> list[dict]:
+    """What the declared training data shares with the evaluated clips, per ``harness data overlap``
+    report given (issue 25): empty without reports or declared training data."""
+    if not (config.overlap_reports and config.training_data):
+        return []
+    from harness import overlap
+    notes = (overlap.overlap_note(overlap.load_report(path), config.training_data, task, split=split,
+                                  sample_ids=sample_ids) for path in config.overlap_reports)
+    return [n for n in notes if n is not None]
 
 
 def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, group: str | None,
@@ -310,8 +328,8 @@ def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, 
     return SampleRow(
         id=o.sample.id, index=index, label=o.sample.label, prediction=pred, status=status, rule=rule, raw=raw,
         error=o.error, reasoning=reasoning, scores=response.scores if response else None, variants=alternatives,
-        answer_meta=(response.meta or None) if response else None,
+        answer_meta=samplelog.plain(response.meta) or None if response else None,
         choices=list(shown) if shown else None, frame_indices=o.indices, timestamps=o.timestamps,
         told=request.told.record() if request is not None and request.told is not None else None,
         header_fps=o.header_fps, strategy_notes=request.notes if strategy and request is not None else None,
-        prompt_hash=o.prompt_hash, group=group, meta=o.sample.meta)
+        prompt_hash=o.prompt_hash, group=group, meta=samplelog.plain(o.sample.meta or {}))

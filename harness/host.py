@@ -68,13 +68,19 @@ class Entry:
 
 
 def _takes_context(factory: Callable) -> bool:
+    """Whether ``factory`` takes the context as its second argument: a second positional parameter
+    named ``context`` or without a default (``factory(params, context)``). An optional second
+    parameter of another name (``def __init__(self, args, verbose=False)``) is not handed the context."""
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
         return False
     positional = [p for p in signature.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        return False
+    second = positional[1]
+    return second.name == "context" or second.default is second.empty
 
 
 KINDS = {"task": "tasks", "model": "models", "probe": "probes", "strategy": "strategies"}

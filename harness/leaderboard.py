@@ -97,7 +97,7 @@ def rows_from_results(document: dict) -> list[dict]:
                         confusion=task["confusion"], frames_words=frames_in_words(task["frame_protocol"]),
                         visual_tokens_per_clip=task.get("visual_tokens_per_clip"),
                         seconds_per_clip=round(task["timings"]["wall_s"] / n, 6) if n else None,
-                        training_majority=max(prior, key=prior.get) if prior else None))
+                        training_majority=max(prior, key=prior.get) if any(prior.values()) else None))
     for spec, agg in document.get("aggregates", {}).items():
         parts = [document["tasks"][k] for k in agg["splits"]]
         reasons = sorted({r for t in parts for r in partial_reasons(document, t)})
@@ -168,11 +168,21 @@ def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
     """Merge reported rows (numbers from papers or model cards, YAML or JSON) into the board."""
     import yaml
 
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a YAML or JSON file") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected YAML or JSON") from None
     try:
         data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: not valid YAML/JSON: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not valid YAML/JSON: {first}") from None
     board_schema = results.schema("leaderboard")
     validator = results.validator_for({"$schema": board_schema["$schema"], "$defs": board_schema["$defs"],
                                        "$ref": "#/$defs/reported_file"})
@@ -214,9 +224,12 @@ def locked(board_path: str | Path):
         os.close(fd)
 
 
-def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: bool = False) -> tuple[dict, int]:
-    """Merge results files into the board. Every file is validated first: one bad file, or a
-    partial run without ``allow_partial``, leaves the board untouched (DataError says why)."""
+def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: bool = False,
+        notes: list[str] | None = None) -> tuple[dict, int]:
+    """Merge results files into the board. Every file is validated first (schema, figures recomputed
+    from its confusion matrix, dates): one bad file, or a partial run without ``allow_partial``,
+    leaves the board untouched (DataError says why). A row that is not added because the board
+    holds a newer run of it is named in ``notes`` (when given), never dropped silently."""
     documents = [(p, results.load(p, "results")) for p in result_paths]
     new_rows = []
     for path, document in documents:
@@ -229,24 +242,42 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
                                 f"a leaderboard row must cover the whole split. Merge the shards first "
                                 f"(harness merge), rerun without --limit, or pass --allow-partial to add it "
                                 f"as a marked partial row")
-            new_rows.append(row)
+            new_rows.append((path, row))
+    notes = notes if notes is not None else []
     with locked(board_path):
         board = load_board(board_path)
         by_key = {row["key"]: row for row in board["rows"]}
         complete = {_slot(r) for r in board["rows"] if not r.get("partial") and r.get("kind", "measured") == "measured"}
         added = 0
-        for row in new_rows:
+        for path, row in new_rows:
             if row["partial"] and _slot(row) in complete:
+                notes.append(f"{path}: {row['model']} on {row['task']} is partial and the board holds a complete "
+                             f"row of it: not added")
                 continue  # a partial run never replaces a complete one
             old = by_key.get(row["key"])
-            if old is None or row["created_at"] >= old["created_at"]:
+            if old is None or _when(row) >= _when(old):
                 by_key[row["key"]] = row
                 added += 1
+            else:
+                notes.append(f"{path}: {row['model']} on {row['task']} ({row['created_at']}) is older than the "
+                             f"board's row of it (run {old.get('run_id')}, {old.get('created_at')}): kept the newer")
         board["rows"] = [r for r in by_key.values() if r.get("kind") != "baseline"]
         board["rows"] = sorted(board["rows"] + baseline_rows(board), key=_rank_key)
         board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results.write_json(board_path, board, "leaderboard")
     return board, added
+
+
+_OLDEST = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+
+
+def _when(row: dict) -> _dt.datetime:
+    """When a row's run was made, as a date (not a string: "zzzz" sorts after every year). A row of an
+    older board whose date does not parse counts as the oldest, so any genuine run replaces it."""
+    try:
+        return results.parse_time(row.get("created_at"))
+    except DataError:
+        return _OLDEST
 
 
 def _slot(row: dict) -> str:

@@ -46,6 +46,9 @@ def build_samples(rows: list[Row], classes: tuple[str, ...], media_root: Path,
         if not row.media or not str(row.media).strip():
             raise DataError(f"{row.where}: empty media path")
         path = str(row.media).strip()
+        if "\0" in path or not path.isprintable():
+            raise DataError(f"{row.where}: media path {path[:80]!r} holds a NUL byte or control characters; "
+                            f"no file is named so")
         if Path(path).is_absolute():
             media = Path(path) if absolute_ok else _under(media_root, path, row.where)
         else:

@@ -17,7 +17,7 @@ from harness.evaluator import RunOutput
 
 # Settings that must agree between shards (everything but the shard itself).
 SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "choice_seed",
-        "strategy", "bootstrap_rounds")
+        "strategy", "bootstrap_rounds", "reasoning_tags", "answer_format")
 
 
 def _files(inputs: list[Path]) -> list[Path]:
@@ -72,7 +72,8 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
     stamp = _dt.datetime.now(_dt.timezone.utc)
     run_id = f"{results.slug(first['config']['model'])}_{stamp.strftime('%Y%m%dT%H%M%S')}_merged{total}"
     seed, rounds = first["config"]["seed"], first["config"].get("bootstrap_rounds", 1000)
-    document = {**first, "run_id": run_id, "created_at": stamp.isoformat(timespec="seconds"),
+    document = {**first, "schema_version": results.RESULTS_SCHEMA_VERSION, "run_id": run_id,
+                "created_at": stamp.isoformat(timespec="seconds"),
                 "command": command or first["command"],
                 "config": {**first["config"], "shard": None,
                            "merged_from": [p.name for _, p in sorted(shards.items())]},
@@ -96,6 +97,9 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                             f"the same settings?")
         merged = {k: head[k] for k in ("name", "spec", "version", "params", "split", "plugin", "classes",
                                        "frame_protocol", "prompt", "training_prior", "strategy") if k in head}
+        modes = {m for _, doc in docs for m in doc["tasks"][key].get("answer_modes", [])}
+        if modes:
+            merged["answer_modes"] = sorted(modes)
         merged.update(samplelog.summarize(rows, tuple(head["classes"]), seed, rounds, head["name"],
                                           head["version"], head["counts"]["total"],
                                           head["frame_protocol"].get("nominal_fps")))

@@ -12,6 +12,19 @@ from harness.response_cache import ResponseCache, request_key
 from harness.types import Request, Response
 
 
+def checked(response) -> Response:
+    """``response`` if it is well formed, else an error response for its sample alone: a model (or a
+    server's reply) that hands back something else fails that sample, never the run."""
+    if not isinstance(response, Response):
+        return Response(error=f"the model returned {type(response).__name__}, not a Response")
+    if response.text is not None and not isinstance(response.text, str):
+        return Response(error=f"the model's answer is {type(response.text).__name__}, not text: {response.text!r:.200}")
+    if response.scores is not None and not (isinstance(response.scores, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in response.scores.values())):
+        return Response(error=f"the model's scores are not numbers by class: {response.scores!r:.200}")
+    return response
+
+
 @dataclass
 class Pending:
     """A batch's cache keys, the answers the cache had, and the indices still to ask the model."""
@@ -58,6 +71,7 @@ class CachedCalls:
                 raise
             if len(fresh) != len(pending.todo):
                 raise RuntimeError(f"model returned {len(fresh)} responses for {len(pending.todo)} requests")
+            fresh = [checked(r) for r in fresh]
             self._store(pending, fresh)
         answers = dict(zip(pending.todo, fresh))
         return [answers[i] if i in answers else pending.known[pending.keys[i]] for i in range(len(requests))]

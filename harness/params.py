@@ -10,15 +10,19 @@ from harness.errors import UsageError
 
 
 def parse_value(text: str) -> Any:
-    """``3`` -> 3, ``0.5`` -> 0.5, ``true``/``false`` -> bool, anything else stays a string."""
+    """``3`` -> 3, ``0.5`` -> 0.5, ``true``/``false`` -> bool, anything else stays a string.
+
+    A number is taken only when it reads back as written, so ``revision=0123456`` or ``model=1e3`` keep
+    their text (a declared ``Param(int)`` or ``Param(float)`` still converts them)."""
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
     for kind in (int, float):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            pass
+            continue
+        return value if str(value) == text else text
     return text
 
 
@@ -98,6 +102,8 @@ def coerce(owner: str, name: str, value: Any, param: Param) -> Any:
                 out = str(value).lower() in _TRUE
             else:
                 raise ValueError
+        elif kind in (int, float) and isinstance(value, bool):  # true is no number of anything
+            raise ValueError
         elif kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         else:

@@ -8,6 +8,8 @@ decoded or a model loaded.
 
 from __future__ import annotations
 
+import math
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,8 @@ class RunConfig:
     strategy: str | None = None  # a request strategy with parameters, e.g. "msce:k=4" (default: frames + prompt)
     reasoning_tags: str | None = None  # reasoning stripped before parsing (None: the model's preset, else the default)
     answer_format: str = "free"  # free | choice | json: generated answers constrained while decoding
+    overlap_reports: tuple[str, ...] = ()  # `harness data overlap` reports to check the training data against
+    training_data: tuple[str, ...] = ()  # what the model was trained on, as task or task/split names
     frame_cache: bool = True
     response_cache: bool = True
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
@@ -78,20 +82,106 @@ def context_of(host: Host, config: RunConfig) -> Context:
                    data_dir=config.data_dir or host.context.data_dir)
 
 
+#: Upper bounds of a run's numbers: beyond them a value is a typo, not a plan (and would hang or exhaust memory).
+MAX_BOOTSTRAP = 1_000_000
+MAX_DECODE_WORKERS = 1024
+MAX_SEED = 2 ** 63 - 1
+
+
+def _whole(name: str, value, low: int, high: int | None = None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise UsageError(f"{name} must be {f'between {low} and {high}' if high is not None else f'at least {low}'}, "
+                         f"got {value}")
+
+
+def check_folder(path, what: str, create: bool = True) -> None:
+    """``path`` can be (or become) a folder this process writes in: it is not a file, and its nearest
+    existing ancestor is a folder that accepts a new entry (tried with a probe that is removed at
+    once). ``create=False`` only checks that an existing ``path`` is a folder."""
+    try:
+        text = str(path)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {path!r}: not valid UTF-8; results record their paths as text, so name a folder "
+                         f"whose name is UTF-8") from None
+    if "\0" in text:
+        raise UsageError(f"{what}: a path cannot hold a NUL byte")
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {folder}: exists and is not a folder")
+    if not create:
+        return
+    probe = folder
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{what} {folder}: {probe} is not a folder, so the folder cannot be made")
+    try:
+        Path(tempfile.mkdtemp(prefix=".harness-probe-", dir=probe)).rmdir()
+    except OSError as exc:
+        raise UsageError(f"{what} {folder}: cannot write in {probe}: {exc.strerror or exc}") from None
+
+
+def check_config(config: RunConfig) -> None:
+    """A run's own settings, checked before any task is built, model loaded or clip decoded: every
+    number in range, the frame preset typed, the reasoning tags parsed, the output and cache folders
+    writable (a usage error naming the option otherwise)."""
+    from harness.frames.sampling import frame_changes
+    from harness.parsing import AnswerParser, reasoning_tags
+
+    _whole("--limit", config.limit, 1)
+    _whole("--batch-size", config.batch_size, 1)
+    _whole("--bootstrap", config.bootstrap, 0, MAX_BOOTSTRAP)
+    _whole("--decode-workers", config.decode_workers, 0, MAX_DECODE_WORKERS)
+    _whole("--seed", config.seed, 0, MAX_SEED)
+    _whole("the choice seed", config.choice_seed, 0, MAX_SEED)
+    if config.shard is not None:
+        i, n = config.shard
+        _whole("--shard N", n, 1)
+        _whole("--shard i", i, 0, n - 1)
+    if config.frames:
+        frame_changes(config.frames)
+    if config.reasoning_tags is not None:
+        try:
+            AnswerParser(("a", "b"), {}, reasoning_tags=reasoning_tags(config.reasoning_tags))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"--reasoning-tags {config.reasoning_tags}: {exc}") from None
+    check_folder(config.output_path, "--output-path")
+    if config.cache_dir is not None:
+        check_folder(config.cache_dir, "--cache-dir")
+
+
+def _check_task_rate(spec: TaskSpec, task: Task) -> None:
+    """A task's frame rate (``fps=`` of frame folders) is a positive, finite number or none."""
+    fps = getattr(task, "fps", None)
+    if fps is None:
+        return
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise UsageError(f"task {spec}: fps must be a positive, finite number of frames per second (or none), "
+                         f"got {fps!r}")
+
+
 def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
-    """Look up every name and build every task before any work starts."""
+    """Check the run's settings, look up every name and build every task before any work starts."""
+    check_config(config)
     if config.choice_order not in CHOICE_ORDERS:
         raise UsageError(f"--choice-order must be one of {', '.join(CHOICE_ORDERS)}")
     if config.answer_format not in ANSWER_FORMATS:
         raise UsageError(f"--answer-format must be one of {', '.join(ANSWER_FORMATS)}")
     model_entry = host.entry("model", config.model)
     context = context_of(host, config)
+    check_folder(context.cache_dir, "the cache folder (--cache-dir or $HARNESS_CACHE)")
     plans = []
     for spec in config.tasks:
         entry = host.entry("task", spec.name)
         task = entry.build(dict(spec.params), context)
-        task.prepare()
+        _check_task_rate(spec, task)
         protocol = parse_frames(config.frames, task.frame_protocol) if config.frames else task.frame_protocol
+        task.prepare()
         if not task.has_time_base and protocol.nominal_fps is None:
             # Media without a time base get one stated, recorded clock (in the protocol's name),
             # the same for every backend: never a library's invented default.

@@ -6,7 +6,9 @@ DataError or UsageError that names the file, the line and what to do.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -106,6 +108,27 @@ def parse_folds(task: str, value, count: int = 5) -> list[int]:
     return folds
 
 
+def _prior_when_readable(read):
+    """``training_prior`` of a release task, reading the training list only as a source of the prior:
+    a run evaluates the test split, so a training list that cannot be used (a header and nothing else,
+    a bad row) must not stop it. It gives no prior (None) and a warning naming the file; a model that
+    needs the prior then says so itself, and every other model runs."""
+    @functools.wraps(read)
+    def training_prior(self, split: str):
+        try:
+            return read(self, split)
+        except DataError as exc:
+            warned = self.__dict__.setdefault("_prior_warned", set())
+            if split not in warned:
+                warned.add(split)
+                print(f"harness: warning: {self.name}: the training list of {split} is not used: {exc}; "
+                      f"no training prior (models that answer from it refuse the run)", file=sys.stderr)
+            return None
+
+    training_prior._prior_when_readable = True
+    return training_prior
+
+
 class ReleaseTask:
     """Mixin for tasks that read an official release: parameters, media choice, folds.
 
@@ -113,11 +136,20 @@ class ReleaseTask:
     the root or raises, saying what layout is expected) and call ``_setup``
     from ``__init__``. The data is looked for only when needed, so a task can
     be described without it; :meth:`prepare` looks for it before a run starts.
-    Each split file is parsed once per task instance.
+    Each split file is parsed once per task instance, and only a split that is
+    evaluated stops a run when it is broken: a subclass's ``training_prior``
+    reads its training list only for the prior, and a training list that lists
+    no clips (or cannot be read) gives no prior and a warning instead.
     """
 
     official_counts: dict[str, int] = {}
     media_fps: dict[str, float | None] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("training_prior")
+        if own is not None and not getattr(own, "_prior_when_readable", False):
+            cls.training_prior = _prior_when_readable(own)
 
     def _setup(self, params: dict, context: Context, allowed: tuple[str, ...]) -> None:
         check_params(self.name, params, allowed)

@@ -34,15 +34,27 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "x"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(text) -> str:
+    """``text`` safe in a Markdown table cell or heading: on one line, HTML characters as entities (no
+    tag or payload gets through), and the characters Markdown acts on (``|`` ends a cell, ``[`` starts
+    a link, ``*``, ``_``, backticks, ``~``) escaped with a backslash, so it renders as the same text."""
+    text = " ".join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _md_rows(rows: list[list]) -> list[list[str]]:
+    return [[_md(cell) for cell in row] for row in rows]
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
 def _load(path: Path) -> tuple[str, dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from None
+    data = results.read_json(path)
     config = data.get("config") if isinstance(data, dict) else None
     kind = "diagnostics" if isinstance(config, dict) and "probes" in config else "results"
     return kind, results.load(path, kind)
@@ -159,7 +171,18 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def build(paths: list[str | Path], out: Path) -> Path:
-    """Write the report folder ``out`` for ``paths``; return the path of ``index.html``."""
+    """Write the report folder ``out`` for ``paths``; return the path of ``index.html``.
+
+    Figures are drawn with matplotlib's math text off: a model or class named ``$x^2$`` is drawn as
+    those characters, and an unbalanced ``$`` cannot stop the report."""
+    import matplotlib
+
+    pyplot()
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _build(paths, out)
+
+
+def _build(paths: list[str | Path], out: Path) -> Path:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     documents = [(Path(p), *_load(Path(p))) for p in paths]
@@ -171,12 +194,13 @@ def build(paths: list[str | Path], out: Path) -> Path:
         body.append("<h2>Summary</h2>" + _html_table(HEADERS, rows))
         body.append('<p class="note">UAR* : averaged over the classes that have samples in the evaluated subset '
                     'only. Invalid and failed answers count as wrong.</p>')
-        markdown += ["## Summary", "", tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True), ""]
+        markdown += ["## Summary", "", tabulate(_md_rows(rows), headers=HEADERS, tablefmt="github", disable_numparse=True),
+                     ""]
     for index, (path, document) in enumerate(runs):
         model = document["model"]["name"]
         body.append(f"<h2>{html.escape(model)} <span class='note'>({html.escape(path.name)}, "
                     f"harness {html.escape(document['harness']['version'])})</span></h2>")
-        markdown += [f"## {model} ({path.name})", ""]
+        markdown += [f"## {_md(model)} ({_md(path.name)})", ""]
         identity = json.dumps(document["model"]["identity"], sort_keys=True)
         body.append(f"<p class='note'>model identity: <code>{html.escape(identity)}</code></p>")
         for key, task in document["tasks"].items():
@@ -195,8 +219,8 @@ def build(paths: list[str | Path], out: Path) -> Path:
                           c["predicted"]] for c in task["per_class"]]
             headers = ["class", "support", "recall %", "precision %", "F1 %", "predicted"]
             body.append(_html_table(headers, per_class))
-            markdown += [f"### {key}", "", tabulate(per_class, headers=headers, tablefmt="github",
-                                                    disable_numparse=True), ""]
+            markdown += [f"### {_md(key)}", "", tabulate(_md_rows(per_class), headers=headers, tablefmt="github",
+                                                         disable_numparse=True), ""]
             if task["failures"]:
                 body.append(_html_table(["failed sample", "error"],
                                         [[f["id"], f["error"]] for f in task["failures"][:50]]))
@@ -211,15 +235,16 @@ def build(paths: list[str | Path], out: Path) -> Path:
             continue
         body.append(f"<h2>diagnostics: {html.escape(document['model']['name'])} "
                     f"<span class='note'>({html.escape(path.name)})</span></h2>")
-        markdown += [f"## diagnostics: {document['model']['name']}", ""]
+        markdown += [f"## diagnostics: {_md(document['model']['name'])}", ""]
         for key, task in document["tasks"].items():
             for name, probe in task["probes"].items():
                 body.append(f"<h3>{html.escape(key)}: {html.escape(name)}</h3>")
                 body.append(_html_table(["figure", "value"], probe["summary"]))
-                markdown += [f"### {key}: {name}", "", tabulate(probe["summary"], headers=["figure", "value"],
-                                                               tablefmt="github", disable_numparse=True), ""]
+                markdown += [f"### {_md(key)}: {_md(name)}", "", tabulate(_md_rows(probe["summary"]),
+                                                                         headers=["figure", "value"],
+                                                                         tablefmt="github", disable_numparse=True), ""]
                 for plot in probe["plots"]:
-                    source = path.parent / plot
+                    source = _inside(path, plot)
                     if plot.endswith(".png") and source.is_file():
                         target = out / "figures" / f"d{index}_{_slug(Path(plot).name)}"
                         shutil.copyfile(source, target)
@@ -229,6 +254,17 @@ def build(paths: list[str | Path], out: Path) -> Path:
     (out / "index.html").write_text(page, encoding="utf-8")
     (out / "summary.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
     return out / "index.html"
+
+
+def _inside(document: Path, plot: str) -> Path:
+    """The figure a diagnostics file names, which must lie in that file's folder (a relative path, no
+    ``..`` or link leading out): a crafted file cannot copy ``../../secret.png`` into a report."""
+    folder = document.parent.resolve()
+    source = document.parent / plot
+    if Path(plot).is_absolute() or "\\" in plot or "\0" in plot or folder not in source.resolve().parents:
+        raise DataError(f"{document}: figure {plot!r} lies outside the diagnostics file's folder {folder}; "
+                        f"refusing to copy it into the report")
+    return source
 
 
 def _figure(out: Path, path: str) -> str:

@@ -66,7 +66,17 @@ def resolve(request: Request, model: Model, task_default: str, wanted_format: st
     family = model.time_family()
     told = time_told.tell(request.frames, family) if family is not None and request.has_video else None
     mode = answer_mode(request, model, task_default)
-    return replace(request, mode=mode, told=told, answer_format=answer_format(request, model, mode, wanted_format))
+    return replace(request, mode=mode, told=told, answer_format=answer_format(request, model, mode, wanted_format),
+                   resolved=True)
+
+
+def check_model(model: Model) -> None:
+    """Refuse a model written against the old contract before any work: ``timing_family()`` was
+    renamed ``time_family()``, and a model that still defines only the old name would silently be
+    told no time."""
+    if hasattr(model, "timing_family") and type(model).time_family is Model.time_family:
+        raise CapabilityError(f"model {model.name or type(model).__name__} defines timing_family(), which is now "
+                              f"time_family(): rename it, or its video requests would be told no time")
 
 
 def told_metadata(request: Request) -> dict:
@@ -74,6 +84,11 @@ def told_metadata(request: Request) -> dict:
     duration), as resolved by the core. A video request that was never resolved is refused: a
     backend that made up its own timing would break the timing contract silently."""
     if request.told is None:
+        if request.resolved:  # resolved, but the model declared no time family: say what to change
+            raise CapabilityError(f"request {request.sample_id!r} shows a video, but the model declares no time "
+                                  f"family (time_family() returned None), so the core could tell it no times: "
+                                  f"declare the family whose time input it takes (harness.frames.time_told), "
+                                  f"or send still images instead of a video")
         raise ValueError(f"request {request.sample_id!r} shows a video but was not resolved: call "
                          f"harness.request_rules.resolve(request, model, mode) before the model sees it")
     return dict(request.told.metadata)

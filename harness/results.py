@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import glob
 import json
 import math
 import os
@@ -20,6 +23,7 @@ from jsonschema import Draft202012Validator
 
 import harness
 from harness.errors import DataError
+from harness.redact import redact_all
 
 RESULTS_SCHEMA_VERSION = 2  # 2: a task's `timing` became `time_told`
 _PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow", "simplejpeg",
@@ -66,33 +70,226 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load(path: str | Path, schema_name: str = "results") -> dict:
-    """Read and validate a results (or leaderboard) file; DataError names file and field."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity: no number a harness wrote
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file, strictly: no NaN or infinity (not even as ``1e999``); DataError names the file."""
     try:
         with open(path, encoding="utf-8") as f:
-            document = json.load(f, parse_constant=_reject_constant)
+            return json.load(f, parse_constant=_reject_constant, parse_float=_finite_float)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except ValueError as exc:
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a JSON file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # bad JSON, a non-finite number, or bytes that are not UTF-8
         raise DataError(f"{path}: not valid JSON: {exc}") from None
+
+
+def load(path: str | Path, schema_name: str = "results") -> dict:
+    """Read and validate a results (or leaderboard) file; DataError names file and field.
+
+    A results file must also agree with itself: its UAR, WAR, macro-F1, per-class figures and
+    counts are recomputed from its confusion matrix (:func:`check_figures`), and its ``created_at``
+    must be a date (:func:`parse_time`), so an edited number or date is refused, not believed."""
+    document = read_json(path)
     try:
         validate(document, schema_name)
+        if schema_name == "results":
+            parse_time(document["created_at"], "$.created_at")
+            check_figures(document)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     return document
 
 
+def parse_time(text: Any, where: str = "created_at") -> _dt.datetime:
+    """An ISO 8601 date or date-time as an aware datetime (no zone: UTC); DataError otherwise."""
+    try:
+        value = _dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {text!r} is not an ISO 8601 date-time (e.g. 2026-01-31T12:00:00+00:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+#: How far a figure may differ from its recomputed value (rounding of a float written as JSON).
+FIGURE_TOLERANCE = 1e-6
+
+
+def _differs(claimed: float, value: float) -> bool:
+    return not abs(claimed - value) <= FIGURE_TOLERANCE
+
+
+def _figures(matrix: list[list[int]]) -> dict:
+    """WAR, UAR, macro-F1 and per-class figures of a ``k x (k + 2)`` confusion matrix (columns: the
+    classes, invalid, failed), computed here independently of :mod:`harness.metrics`."""
+    k = len(matrix)
+    support = [sum(row) for row in matrix]
+    tp = [matrix[i][i] for i in range(k)]
+    predicted = [sum(row[j] for row in matrix) for j in range(k)]
+    n = sum(support)
+    recall = [tp[i] / support[i] if support[i] else 0.0 for i in range(k)]
+    precision = [tp[i] / predicted[i] if predicted[i] else 0.0 for i in range(k)]
+    f1 = [2 * p * r / (p + r) if p + r > 0 else 0.0 for p, r in zip(precision, recall)]
+    present = [i for i in range(k) if support[i]]
+    counted = [i for i in range(k) if support[i] or predicted[i]]
+    return {"n": n, "support": support, "predicted": predicted, "recall": recall, "precision": precision,
+            "f1": f1, "war": sum(tp) / n if n else 0.0,
+            "uar": sum(recall[i] for i in present) / len(present) if present else 0.0,
+            # macro-F1 over the classes with samples, or (scikit-learn's default, the harness's since
+            # issue 26) over those with samples or predictions: a file of either definition is honest
+            "macro_f1": [sum(f1[i] for i in c) / len(c) if c else 0.0 for c in (present, counted)],
+            "invalid": sum(row[k] for row in matrix), "failed": sum(row[k + 1] for row in matrix)}
+
+
+def check_figures(document: dict) -> None:
+    """Recompute every task's UAR, WAR, macro-F1, rates, per-class figures and counts from its
+    confusion matrix, and every multi-split aggregate from its splits; DataError at the first
+    figure that does not match (a results file edited by hand, or a bug)."""
+    for key, task in document["tasks"].items():
+        where = f"$.tasks[{key!r}]"
+        classes, confusion = list(task["classes"]), task["confusion"]
+        k, matrix = len(classes), confusion["matrix"]
+        if confusion["rows"] != classes or confusion["columns"] != classes + ["invalid", "failed"]:
+            raise DataError(f"{where}.confusion: its rows and columns must be the task's classes "
+                            f"(then invalid, failed)")
+        if len(matrix) != k or any(len(row) != k + 2 for row in matrix):
+            raise DataError(f"{where}.confusion.matrix: must be {k} x {k + 2} (classes x classes, invalid, failed)")
+        f = _figures(matrix)
+        counts, m = task["counts"], task["metrics"]
+
+        def claim(field: str, claimed, value, exact: bool = False) -> None:
+            if (claimed != value) if exact else _differs(claimed, value):
+                shown = value if exact else f"{value:.6g}"
+                raise DataError(f"{where}.{field}: {claimed!r} does not match {shown}, recomputed from the "
+                                f"task's own confusion matrix; the file was edited or is corrupt")
+
+        claim("counts.evaluated", counts["evaluated"], f["n"], exact=True)
+        claim("counts.invalid", counts["invalid"], f["invalid"], exact=True)
+        claim("counts.failed", counts["failed"], f["failed"], exact=True)
+        claim("metrics.war", m["war"], f["war"])
+        claim("metrics.uar", m["uar"], f["uar"])
+        if all(_differs(m["macro_f1"], value) for value in f["macro_f1"]):
+            claim("metrics.macro_f1", m["macro_f1"], f["macro_f1"][1])
+        claim("metrics.invalid_rate", m["invalid_rate"], f["invalid"] / f["n"] if f["n"] else 0.0)
+        claim("metrics.failed_rate", m["failed_rate"], f["failed"] / f["n"] if f["n"] else 0.0)
+        claim("metrics.missing_classes", m["missing_classes"], [c for c, s in zip(classes, f["support"]) if not s],
+              exact=True)
+        if [c["class"] for c in task["per_class"]] != classes:
+            raise DataError(f"{where}.per_class: must list the task's classes in order")
+        for i, c in enumerate(task["per_class"]):
+            claim(f"per_class[{i}].support", c["support"], f["support"][i], exact=True)
+            claim(f"per_class[{i}].predicted", c["predicted"], f["predicted"][i], exact=True)
+            for name in ("recall", "precision", "f1"):
+                claim(f"per_class[{i}].{name}", c[name], f[name][i])
+    for spec, agg in document.get("aggregates", {}).items():
+        where = f"$.aggregates[{spec!r}]"
+        missing = [k for k in agg["splits"] if k not in document["tasks"]]
+        if missing:
+            raise DataError(f"{where}.splits: {missing[0]!r} is not a task of this file")
+        parts = [document["tasks"][k] for k in agg["splits"]]
+        if agg["n"] != sum(p["counts"]["evaluated"] for p in parts):
+            raise DataError(f"{where}.n: {agg['n']!r} is not the sum of its splits' evaluated samples")
+        for name in ("uar", "war", "macro_f1"):
+            values = [p["metrics"][name] for p in parts]
+            mean = sum(values) / len(values)
+            std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+            for field, value in ((f"{name}_mean", mean), (f"{name}_std", std)):
+                if field in agg and _differs(agg[field], value):
+                    raise DataError(f"{where}.{field}: {agg[field]!r} does not match {value:.6g}, recomputed "
+                                    f"from its splits; the file was edited or is corrupt")
+
+
+def _non_finite(value: Any, where: str = "$") -> str | None:
+    """The JSON path of the first NaN or infinity in ``value`` (None: there is none)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        return next((p for k, v in value.items() if (p := _non_finite(v, f"{where}.{k}"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((p for i, v in enumerate(value) if (p := _non_finite(v, f"{where}[{i}]"))), None)
+    return None
+
+
+def json_bytes(path: Path, document: Any, **options) -> bytes:
+    """``document`` as UTF-8 JSON, or DataError (a NaN or infinity, text that is not Unicode) before
+    anything is written."""
+    bad = _non_finite(document)
+    if bad:
+        raise DataError(f"{path}: {bad}: not a finite number; JSON has no NaN or infinity, nothing was written")
+    try:
+        return json.dumps(document, allow_nan=False, **options).encode("utf-8")
+    except (ValueError, TypeError) as exc:  # surrogates from undecodable bytes, or an object JSON cannot hold
+        raise DataError(f"{path}: cannot be written as JSON: {exc}; nothing was written") from None
+
+
+_TMP = re.compile(r"\.tmp(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def sweep_temporaries(path: str | Path) -> int:
+    """Remove the ``.NAME.tmp<pid>`` files that killed writers left beside ``path`` (their process is
+    gone: a live writer's file is never touched). Returns how many were removed."""
+    path = Path(path)
+    removed = 0
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.tmp*"))
+    except OSError:
+        return 0
+    for tmp in candidates:
+        match = _TMP.search(tmp.name)
+        if not match or tmp.name != f".{path.name}.tmp{match.group(1)}":
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and not _alive(pid):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old file or
+    the new one, never half of one. The temporary file is removed if the write fails or is
+    interrupted, and those of killed writers are swept away first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def write_json(path: str | Path, document: Any, schema_name: str | None = None) -> None:
-    """Validate (when a schema is named), then write atomically: readers never see half a file."""
+    """Validate (when a schema is named), then write atomically: readers never see half a file.
+    Everything is checked before the first byte is written (schema, finite numbers, encoding).
+    Secrets (URL credentials, registered API keys) are masked first (``harness.redact``)."""
+    document = redact_all(document)
     if schema_name:
         validate(document, schema_name)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, ensure_ascii=False, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, json_bytes(path, document, indent=1, ensure_ascii=False) + b"\n")
 
 
 def slug(text: str) -> str:
@@ -102,12 +299,7 @@ def slug(text: str) -> str:
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, b"".join(json_bytes(path, row, ensure_ascii=False) + b"\n" for row in rows))
 
 
 def _git(folder: Path, *args: str) -> str | None:

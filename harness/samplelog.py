@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from harness import metrics
 from harness.errors import DataError
 from harness.frames import time_told
 from harness.parsing import rule_counts
+from harness.redact import redact_all
 from harness.task import fingerprint
 
 
@@ -66,16 +68,41 @@ def check_row(row: dict, where: str) -> None:
 
 
 def write_samples(path: str | Path, rows: list[SampleRow]) -> None:
-    """Write a per-sample log atomically, every row checked against the schema first."""
+    """Write a per-sample log atomically, every row checked against the schema first (secrets masked:
+    a server may echo a key into an error)."""
     path = Path(path)
+    rows = redact_all(rows)
     for row in rows:
         check_row(row, f"{path.name} (sample {row.get('id')!r})")
+    lines = []
+    for row in rows:  # every line is made before the file is opened: a bad one costs no half-written log
+        try:
+            lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path.name}: sample {row.get('id')!r} has a value JSON cannot hold: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON: numpy scalars and arrays as Python numbers and lists, non-finite floats
+    as None (JSON has no NaN), tuples as lists. What a task's sample metadata or a model's answer facts
+    hold can then always be logged."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
+        return plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def read_samples(path: str | Path) -> list[SampleRow]:

@@ -161,7 +161,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, calls: CachedCalls,
 
     def consume(batch: Batch) -> None:
         """Run the model on one batch and record its answers (this thread only)."""
-        t0 = time.perf_counter()
+        t0, loaded_before = time.perf_counter(), model.load_s
         try:
             if batch.error is not None:
                 raise batch.error
@@ -184,7 +184,9 @@ def run(samples: list[Sample], protocol: FrameProtocol, calls: CachedCalls,
                     o.response = r
         for o in batch.items:  # the frames are no longer needed; what was sent is
             o.request = _without_pixels(o.request)
-        timings.model_s += time.perf_counter() - t0
+        # The model's own time: a load that happened inside this call is start-up, not model time (a
+        # load in the prefetch thread's preprocess never was inside it, so nothing is taken off for it).
+        timings.model_s += max(0.0, time.perf_counter() - t0 - (model.load_s - loaded_before))
         bar.update(len(batch.items))
 
     cached_before, corrupt_before = calls.from_cache, calls.corrupt
@@ -197,7 +199,6 @@ def run(samples: list[Sample], protocol: FrameProtocol, calls: CachedCalls,
         bar.close()
     timings.wall_s = time.perf_counter() - start
     timings.model_load_s = model.load_s - loaded
-    timings.model_s = max(0.0, timings.model_s - timings.model_load_s)
     timings.responses_cached = calls.from_cache - cached_before
     timings.responses_corrupt = calls.corrupt - corrupt_before
     return outcomes, timings

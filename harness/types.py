@@ -169,6 +169,7 @@ class Request:
     notes: dict[str, Any] = field(default_factory=dict)  # what a strategy wants logged per sample
     told: Any = None  # harness.frames.time_told.Told, set by the core
     answer_format: str = "free"  # free | choice | json: how a generated answer is constrained (set by the core)
+    resolved: bool = False  # True once the core settled mode, answer format and time told
 
     @property
     def has_video(self) -> bool:

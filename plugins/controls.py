@@ -120,7 +120,7 @@ class SyntheticControl(Model):
                 out.append(Response(text=f"The face shows {BASIC7[int(np.argmax(evidence))]}."))
                 continue
             logp = self.log_probs(request, class_evidence(request.frames.array, request.choices))
-            keys = list(request.answer_keys or request.choices)
+            keys = list(request.candidates)
             best = int(np.argmax(logp))
             out.append(Response(text=keys[best], scores=dict(zip(request.choices, map(float, logp)))))
         return out

@@ -38,6 +38,7 @@ import random
 import re
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import harness
 from harness.breaker import Breaker
@@ -45,6 +46,8 @@ from harness.errors import CapabilityError, ModelAborted, UsageError
 from harness.frames import time_told
 from harness.model import Model
 from harness.params import Param, check_args
+from harness.plugins import families
+from harness.redact import add_secret
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
@@ -72,15 +75,27 @@ PARAMS = {
     "breaker_refusals": Param(int, "fatal refusals that stop the run (default 3)"),
 }
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# A 5xx body naming a Python exception is a bug on the server, not a passing fault.
-_EXCEPTION = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
+# A 500 whose error message is a Python exception (``KeyError: ...``, a traceback) is a bug on the
+# server when the same request gets the same one twice in a row. The API's standard error format names
+# a type such as "InternalServerError" in every 5xx: that alone is no evidence.
+_RAISED = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z][A-Za-z]*(?:Error|Exception)\s*:")
 
-# The first vLLM builds whose OpenAI server hands the metadata of video/jpeg frames to the
-# model: PRs #37301 and #40133 (merged 2026-03-17 and 2026-04-17) for every family, and PR
-# #47736 (merged 2026-07-06) for Qwen2.5-VL's temporal position ids. Release numbers are taken
-# as the first releases after those merges (see README, "vLLM versions").
-VLLM_FLOOR = {time_told.QWEN25: (0, 24, 0), time_told.QWEN3: (0, 23, 0), time_told.QWEN2: (0, 23, 0),
-              time_told.GENERIC: (0, 23, 0)}
+
+def server_exception(body: str) -> str | None:
+    """The exception a 500 reply's error message names, or None when it names none."""
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body
+    return message if isinstance(message, str) and _RAISED.search(message) else None
+
+# The first vLLM releases whose OpenAI server hands the metadata of video/jpeg frames to the model,
+# read from the released source on PyPI (docs/timing.md, "vLLM versions"): PR #37301 (merged
+# 2026-03-18) is first in 0.19.0 and PR #40133 (merged 2026-04-22) in 0.20.0, for every family;
+# PR #47736 (Qwen2.5-VL's temporal position ids from the fps, merged 2026-09-20..24) in 0.31.0.
+VLLM_FLOOR = {time_told.QWEN25: (0, 31, 0), time_told.QWEN3: (0, 20, 0), time_told.QWEN2: (0, 20, 0),
+              time_told.GENERIC: (0, 20, 0)}
+VLLM_FLOOR[time_told.ORDER] = VLLM_FLOOR[time_told.GENERIC]  # families told nothing: the same build
 
 
 def parse_version(text: str) -> tuple[int, ...] | None:
@@ -97,7 +112,7 @@ def _jpeg(frame, quality: int) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def build_body(request: Request, served: str, *, video: str = "frames",
+def build_body(request: Request, served: str, *, video: str = "frames", family: families.Family | None = None,
                max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
                mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
@@ -140,7 +155,9 @@ def build_body(request: Request, served: str, *, video: str = "frames",
     if vllm_fields and video != "images" and request.has_video:
         body["media_io_kwargs"] = {"video": {**told_metadata(request), "num_frames": len(frames.indices),
                                              "do_sample_frames": False}}
-        body["mm_processor_kwargs"] = {"do_sample_frames": False, **(mm_processor_kwargs or {})}
+        # the family's processor arguments (its sampling off, what carries the told time), then the user's
+        own = family.request_kwargs(request) if family is not None else {"do_sample_frames": False}
+        body["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
     return body
 
 
@@ -160,7 +177,12 @@ def parse_completion(data: dict, request: Request, mode: str) -> Response:
     except (KeyError, IndexError, TypeError):
         return Response(error=f"server reply without choices: {json.dumps(data)[:300]}")
     if mode != "score":
-        return Response(text=(choice.get("message") or {}).get("content") or "")
+        message = choice.get("message") if isinstance(choice, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if content is not None and not isinstance(content, str):  # the API's content is a string
+            return Response(error=f"server reply with malformed content ({type(content).__name__}): "
+                                  f"{json.dumps(content, default=str)[:300]}")
+        return Response(text=content or "")
     content = ((choice.get("logprobs") or {}).get("content")) or []
     if not content or "top_logprobs" not in content[0]:
         raise CapabilityError("the server returned no logprobs, so mode=score cannot work with it; use mode=generate")
@@ -197,6 +219,11 @@ class OpenAIServerModel(Model):
                                  f"model=<served model name>)")
         self.alias = alias
         self.urls = [u.rstrip("/") for u in str(args["base_url"]).split("|") if u]
+        for url in self.urls:  # credentials in a URL: masked everywhere, also as the Basic header a server may echo
+            parts = urlsplit(url)
+            if parts.password:
+                add_secret(parts.password)
+                add_secret(base64.b64encode(f"{parts.username or ''}:{parts.password}".encode()).decode())
         self.served = str(args["model"])
         self.mode = args.get("mode")
         self.video = str(args.get("video", "frames"))
@@ -207,6 +234,7 @@ class OpenAIServerModel(Model):
         if self.video not in ("frames", "images"):
             raise UsageError(f"{alias}: video is frames or images, got {self.video!r}")
         self.family = time_told.family_of(args.get("family") or str(args["model"]))
+        self.adapter = families.guess(args.get("family") or str(args["model"]))  # harness.plugins.families
         self.allow_old_server = bool(args.get("allow_old_server", False))
         self.server_version: str | None = None
         self._version_checked = False
@@ -240,6 +268,7 @@ class OpenAIServerModel(Model):
             if name not in os.environ:
                 raise UsageError(f"{alias}: api_key_env={name}, but the environment has no {name}")
             self.api_key = os.environ[name]
+            add_secret(self.api_key)  # masked in every results file, log and printed line from now on
         try:
             import httpx  # noqa: F401
         except ImportError:
@@ -296,7 +325,7 @@ class OpenAIServerModel(Model):
             print(f"warning: {message}", file=sys.stderr)
 
     def _body(self, request: Request) -> dict:
-        return build_body(request, self.served, video=self.video,
+        return build_body(request, self.served, video=self.video, family=self.adapter,
                           max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
                           vllm_fields=self.vllm_fields, top_logprobs=self.top_logprobs,
                           mm_processor_kwargs=self.mm_kwargs)
@@ -375,6 +404,7 @@ class OpenAIServerModel(Model):
         breaker = self.breaker
         last = "no attempt made"
         retries, made = self.retries, 0
+        previous_500 = None  # the body of the last attempt's HTTP 500, to tell a bug from a passing fault
         for attempt in range(self.retries + 1):
             if attempt > retries:
                 break
@@ -398,8 +428,14 @@ class OpenAIServerModel(Model):
                 elif reply.status_code in RETRY_STATUS or reply.status_code >= 500:
                     last = f"{url}: HTTP {reply.status_code}: {reply.text[:300]}"
                     failed = reply.status_code != 429  # rate limits are waited out, not held against the server
-                    if reply.status_code == 500 and _EXCEPTION.search(reply.text):
-                        retries = min(retries, attempt + 1)  # a bug on the server: once more, then give up
+                    # A bug on the server, not a passing fault, only on evidence a passing fault does not
+                    # give: the same Python exception for the same request twice in a row; then give up.
+                    # Every other fault (429, 502, 503, 504, a 500 in the API's standard error format)
+                    # keeps the full retry budget.
+                    error_body = reply.text if reply.status_code == 500 else None
+                    if error_body is not None and error_body == previous_500 and server_exception(error_body):
+                        retries = min(retries, attempt)
+                    previous_500 = error_body
                     retry_after = reply.headers.get("Retry-After")
                     if retry_after:
                         try:

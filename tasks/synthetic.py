@@ -32,6 +32,10 @@ from harness.testing.face import clip_spec, render_clip
 from harness.types import FrameProtocol, Sample
 
 GENERATOR_VERSION = 2
+#: Parameter bounds: beyond them a value is a typo that would exhaust memory or disk, not a task.
+MAX_CLIPS = 1_000_000
+MIN_SIZE, MAX_SIZE = 16, 1024
+MAX_FPS = 240
 
 def class_counts(n: int) -> dict[str, int]:
     """DFEW's class shares applied to ``n`` clips (largest remainder, each class at least once)."""
@@ -83,8 +87,15 @@ class SyntheticTask(Task):
         self.fps = values.get("fps", 25)
         if not 0.0 <= self.micro <= 1.0:
             raise UsageError(f"synthetic: micro is a share between 0 and 1, got {self.micro}")
-        if self.size < 16 or self.size % 2:
-            raise UsageError(f"synthetic: size must be an even number of pixels >= 16, got {self.size}")
+        if not MIN_SIZE <= self.size <= MAX_SIZE or self.size % 2:
+            raise UsageError(f"synthetic: size must be an even number of pixels from {MIN_SIZE} to {MAX_SIZE}, "
+                             f"got {self.size}")
+        if not 1 <= self.fps <= MAX_FPS:
+            raise UsageError(f"synthetic: fps must be a frame rate from 1 to {MAX_FPS}, got {self.fps}")
+        if not 0 <= self.seed < 2 ** 63:
+            raise UsageError(f"synthetic: seed must be a whole number from 0 to 2**63-1, got {self.seed}")
+        if self.n > MAX_CLIPS:
+            raise UsageError(f"synthetic: n must be at most {MAX_CLIPS} clips, got {self.n}")
         class_counts(self.n)  # validates n
         self.root = (Path(context.cache_dir) / "synthetic" /
                      f"gen{GENERATOR_VERSION}-n{self.n}-seed{self.seed}-micro{self.micro:g}"

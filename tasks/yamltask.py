@@ -21,7 +21,9 @@ See ``harness/schemas/yaml-task.schema.json`` for every field.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +46,47 @@ def load_definition(path: Path) -> dict[str, Any]:
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: not a readable YAML file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except (OSError, yaml.YAMLError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable YAML file: {first}") from None
     errors = sorted(validator_for(schema("yaml-task")).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise DataError(f"{path}: {errors[0].json_path}: {errors[0].message}")
     return data
 
 
+MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
+def _columns(names) -> str:
+    """A header's column names as an error shows them: a few, each cut short (a file that is not a
+    manifest at all, say /etc/passwd, must not be printed into the terminal)."""
+    names = [str(n) for n in names or []]
+    shown = [n if len(n) <= 32 and n.isprintable() else "<a long or unprintable name>" for n in names[:8]]
+    return ", ".join(shown) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the manifest as UTF-8 "
+                        f"(e.g. iconv -f latin1 -t utf-8)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
+
+
 def read_manifest(path: Path, media_column: str, label_column: str, id_column: str | None) -> list[Row]:
+    if path.suffix.lower() not in MANIFEST_SUFFIXES:
+        raise DataError(f"{path}: a manifest is a CSV file with a header (.csv) or JSON lines (.jsonl, .ndjson)")
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
     rows: list[Row] = []
+    text = _text(path)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
@@ -67,14 +96,16 @@ def read_manifest(path: Path, media_column: str, label_column: str, id_column: s
                 raise DataError(f"{where}: not valid JSON: {exc}") from None
             rows.append(_row(record, where, media_column, label_column, id_column))
         return rows
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         missing = {media_column, label_column} - set(reader.fieldnames or [])
         if missing:
             raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}; "
-                            f"it has {', '.join(reader.fieldnames or [])}")
+                            f"it has {_columns(reader.fieldnames)}")
         for record in reader:
             rows.append(_row(record, f"{path}:{reader.line_num}", media_column, label_column, id_column))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: not a CSV row: {exc}") from None
     return rows
 
 
@@ -83,6 +114,21 @@ def _row(record: dict, where: str, media_column: str, label_column: str, id_colu
         raise DataError(f"{where}: needs the fields {media_column!r} and {label_column!r}")
     return Row(media=record[media_column], label=record[label_column],
                id=record.get(id_column) if id_column else None, where=where)
+
+
+def _rate(task: str, value) -> float | None:
+    """``fps=`` of frame folders: a positive, finite number, or none (no time base)."""
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{task}: fps must be a number of frames per second or none, got {value!r}") from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise UsageError(f"{task}: fps must be a positive, finite number of frames per second, got {value!r}")
+    return rate
 
 
 class YAMLTask(ManifestTask):
@@ -101,7 +147,7 @@ class YAMLTask(ManifestTask):
         inherited = standard_synonyms(self.classes) if definition.get("standard_synonyms", True) else {}
         self.aliases = {**inherited, **{k.lower(): v for k, v in definition.get("aliases", {}).items()}}
         self.split = definition.get("split", "test")
-        self.fps = params.get("fps", definition.get("fps"))
+        self.fps = _rate(self.name, params.get("fps", definition.get("fps")))
         self.has_time_base = True  # videos carry their rate; folders need fps (checked per clip)
         base = FrameProtocol(strategy="segment", num_frames=16)
         self.frame_protocol = parse_frames(definition["frames"], base) if "frames" in definition else base

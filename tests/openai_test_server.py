@@ -10,6 +10,7 @@ refusal of every request.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import random
@@ -39,7 +40,8 @@ class Server:
     def __init__(self, checkpoint: str, port: int = 0, fail_rate: float = 0.0, slow_rate: float = 0.0,
                  slow_seconds: float = 0.3, delay: float = 0.0, stop_after: int | None = None, seed: int = 0,
                  rate_limit_first: int = 0, version: str | None = "0.24.0", crash_with: str | None = None,
-                 api_key: str | None = None, refuse_with: int | None = None):
+                 api_key: str | None = None, refuse_with: int | None = None, faults_per_request: int = 0,
+                 malformed: object = None, echo_key: bool = False):
         self.model = HFModel({"pretrained": checkpoint, "mode": "generate", "max_new_tokens": 8})
         self.fail_rate, self.slow_rate, self.slow_seconds = fail_rate, slow_rate, slow_seconds
         self.delay, self.stop_after = delay, stop_after
@@ -49,6 +51,12 @@ class Server:
         self.crash_with = crash_with  # answer every request with a 500 naming this exception
         self.api_key = api_key  # answer 401 to a request without "Bearer <api_key>"
         self.refuse_with = refuse_with  # answer every request with this 4xx status
+        # Up to this many transient faults per distinct request, of random kinds: a 500 in the API's
+        # standard error format, a 503, a 429, or a dropped connection; then the request is answered.
+        self.faults_per_request = faults_per_request
+        self.fault_plan: dict[str, int] = {}
+        self.malformed = malformed  # a "content" that is not a string (123, a list of parts)
+        self.echo_key = echo_key  # the server puts the Authorization header into error bodies and /version
         self.posts = 0  # chat-completion requests received, whatever became of them
         self.rng = random.Random(seed)
         self.lock = threading.Lock()  # one model call at a time; HTTP handling overlaps
@@ -149,7 +157,8 @@ class Server:
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/version" and server.version is not None:
-                    return self._send(200, {"version": server.version})
+                    echo = f" (auth {self.headers.get('Authorization')})" if server.echo_key else ""
+                    return self._send(200, {"version": server.version + echo})
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):
@@ -162,9 +171,33 @@ class Server:
                     return self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_api_key"}})
                 if server.refuse_with is not None:
                     return self._send(server.refuse_with, {"error": {"message": "this server takes no video"}})
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw)
+                if server.faults_per_request:
+                    key = hashlib.sha256(raw).hexdigest()
+                    with server.stats_lock:
+                        if key not in server.fault_plan:
+                            server.fault_plan[key] = server.rng.randint(0, server.faults_per_request)
+                        fault = server.fault_plan[key] > 0
+                        if fault:
+                            server.fault_plan[key] -= 1
+                            server.failed += 1
+                            kind = server.rng.choice(("500", "503", "429", "drop"))
+                    if fault:
+                        if kind == "drop":
+                            self.close_connection = True
+                            return
+                        if kind == "429":
+                            return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.01"})
+                        return self._send(int(kind), {"error": {"message": "Internal Server Error" if kind == "500"
+                                                                else "Service Unavailable", "type":
+                                                                "InternalServerError" if kind == "500" else
+                                                                "ServiceUnavailableError", "code": int(kind)}})
+                if server.echo_key:
+                    return self._send(400, {"error": {"message": f"bad request from {server.authorization}"}})
                 with server.stats_lock:
                     server.inflight += 1
+                    counted = True
                     server.max_inflight = max(server.max_inflight, server.inflight)
                     fail = server.rng.random() < server.fail_rate
                     slow = server.rng.random() < server.slow_rate
@@ -191,15 +224,22 @@ class Server:
                         reply = server.answer(body)
                     except ValueError as exc:
                         return self._send(400, {"error": {"message": str(exc)}})
+                    if server.malformed is not None:
+                        reply["choices"][0]["message"]["content"] = server.malformed
                     with server.stats_lock:
                         server.bodies.append(body)
                         server.answered += 1
                         done = server.answered
+                        # no longer in flight once answered: the client may send its next request the moment
+                        # the reply arrives, before this thread would reach its finally
+                        server.inflight -= 1
+                        counted = False
                     self._send(200, reply)
                     if server.stop_after is not None and done >= server.stop_after:
                         threading.Thread(target=server.stop, daemon=True).start()
                 finally:
-                    with server.stats_lock:
-                        server.inflight -= 1
+                    if counted:
+                        with server.stats_lock:
+                            server.inflight -= 1
 
         return Handler

@@ -157,3 +157,112 @@ def test_report_of_single_and_five_fold_runs_with_failures_invalid_answers_and_h
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "| dfew (mean of 5)" in summary and "invalid" not in summary.split("\n")[0]
     assert "failed sample" in page  # the failed clip is listed with its error
+
+
+def _diagnostics(folder: Path, plots: list[str], name: str = "m") -> Path:
+    document = {"schema_version": 1, "run_id": "d", "created_at": "2026-01-01T00:00:00+00:00",
+                "harness": {"version": "0.1.0"}, "command": [], "model": {"name": name, "args": {}},
+                "config": {"tasks": ["toy"], "probes": [["longtail", {}]], "seed": 0},
+                "tasks": {"toy": {"training_prior": {"source": None, "counts": None}, "probes": {"longtail": {
+                    "params": {}, "description": "", "variants": {}, "figures": {}, "plots": plots,
+                    "summary": [["collapse | rate", "<b>1</b>"]]}}}}}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "diagnostics_d.json"
+    results.write_json(path, document, "diagnostics")
+    return path
+
+
+def test_report_refuses_figures_from_outside_the_diagnostics_folder(run_cli, tmp_path):
+    """A diagnostics file naming ../../secret.png or an absolute path does not get that file copied
+    into the report (issue 26, item 17)."""
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG secret")
+    inside = tmp_path / "diag" / "figures" / "ok.png"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(b"\x89PNG fine")
+    good = _diagnostics(tmp_path / "diag", ["figures/ok.png"])
+    r = run_cli("report", str(good), "--output", str(tmp_path / "report"))
+    assert r.code == 0, r.err
+    assert [p.read_bytes() for p in (tmp_path / "report" / "figures").glob("*.png")] == [b"\x89PNG fine"]
+    for i, plot in enumerate(("../secret.png", str(secret), "figures/../../secret.png", "figures/link.png")):
+        bad = _diagnostics(tmp_path / f"bad{i}", [plot])
+        (tmp_path / f"bad{i}" / "figures").mkdir()
+        (tmp_path / f"bad{i}" / "figures" / "link.png").symlink_to(secret)  # a link leading out
+        out = tmp_path / f"report{i}"
+        r = run_cli("report", str(bad), "--output", str(out))
+        assert r.code == 1 and "outside the diagnostics file's folder" in r.err and "Traceback" not in r.err, plot
+        assert not any(p.read_bytes() == secret.read_bytes() for p in out.rglob("*.png"))
+
+
+def test_dollar_names_are_drawn_as_text_and_markdown_is_escaped(run_cli, tmp_path, monkeypatch):
+    """A model named with $...$ neither crashes matplotlib's math text nor renders as math; names in
+    summary.md are escaped for Markdown (no HTML, no broken table)."""
+    import matplotlib.text
+
+    from harness import report
+
+    drawn = []
+    original = report.save
+
+    def spy(fig, stem):
+        drawn.extend(t for t in fig.findobj(matplotlib.text.Text) if "$" in t.get_text())
+        return original(fig, stem)
+
+    monkeypatch.setattr(report, "save", spy)
+    labels, answers = ["a", "b", "c"] * 4, ["a", "b", None] * 4
+    names = ["$x^{$", r"$\alpha$ | <img src=x onerror=alert(1)> [link](http://evil) *b* `c`"]
+    files = [str(fake_run(tmp_path / f"run{i}", name, labels, answers)) for i, name in enumerate(names)]
+    files.append(str(_diagnostics(tmp_path / "diag", [], name="<script>x</script>|")))
+    r = run_cli("report", *files, "--output", str(tmp_path / "report"))
+    assert r.code == 0, r.err
+    assert drawn and all(not t._preprocess_math(t.get_text())[1] for t in drawn)  # plain text, not math
+    assert any(t.get_text().startswith("$x^{$") for t in drawn)
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "<img" not in summary and "<script" not in summary and "&lt;img src=x" in summary
+    assert r"\[link\](http://evil)" in summary and r"\*b\*" in summary and r"\`c\`" in summary
+    table = [line for line in summary.splitlines() if line.startswith("| toy")]
+    assert len(table) == 2 and all(line.count(" | ") == table[0].count(" | ") for line in table)
+    assert r"$\\alpha$ \| &lt;img" in summary  # the | inside the name is escaped, not a column
+
+
+def test_a_p_value_no_round_reaches_is_a_bound_printed_as_below_one_over_rounds(tmp_path):
+    from harness.cli import display
+
+    rng = np.random.default_rng(1)
+    labels = list(rng.choice(["a", "b", "c"], 600, p=[0.5, 0.3, 0.2]))
+    good = [y if rng.random() < 0.9 else "a" for y in labels]
+    bad = [y if (y == "a" or rng.random() < 0.3) else "a" for y in labels]
+    worse = ["a"] * len(labels)
+    runs = [compare.load_run(fake_run(tmp_path, name, labels, answers))
+            for name, answers in (("good", good), ("bad", bad), ("worse", worse))]
+    pairs = compare.compare_many(runs, rounds=500)
+    first = pairs[0]["uar"]  # good vs bad: no bootstrap round comes near zero
+    assert first["p_bound"] is True and first["p"] == pytest.approx(1 / 500)
+    assert first["p_holm_bound"] is True and first["p_holm"] == pytest.approx(3 / 500)
+    text = display.compare_tables(pairs, "toy", 500)
+    assert "0.0000" not in text and "< 0.002" in text and "< 0.006" in text
+    assert "not on the null" in text
+    single = display.compare_tables(compare.compare_many(runs[:2], rounds=500), "toy", 500)
+    assert "< 0.002" in single and "0.0000" not in single
+
+
+def test_holm_keeps_bounds_where_a_bound_sets_the_adjusted_value():
+    adjusted, bounds = compare.holm_bounded([0.001, 0.001, 0.3, 0.0015], [True, True, False, False])
+    assert adjusted == pytest.approx([0.004, 0.004, 0.3, 0.004])
+    assert bounds == [True, True, False, True]  # 2 x 0.0015 is lifted to the bounded 4 x 0.001
+    adjusted, bounds = compare.holm_bounded([0.001, 0.002], [True, False])
+    assert adjusted == pytest.approx([0.002, 0.002]) and bounds == [True, False]  # 1 x 0.002 is exact
+    adjusted, bounds = compare.holm_bounded([0.001, 0.02], [True, False])
+    assert adjusted == pytest.approx([0.002, 0.02]) and bounds == [True, False]
+    assert compare.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_compare_macro_f1_counts_classes_a_run_predicts_without_support(tmp_path):
+    labels = ["a"] * 5 + ["b"] * 5
+    answers = ["a"] * 5 + ["b"] * 3 + ["c"] * 2  # "c" has no clips here
+    a = compare.load_run(fake_run(tmp_path, "x", labels, answers))
+    b = compare.load_run(fake_run(tmp_path, "y", labels, labels))
+    c = compare.compare_pair(a, b, rounds=200)
+    assert c["macro_f1"]["a"] == pytest.approx((1 + 0.75 + 0) / 3)
+    assert c["macro_f1"]["a"] == pytest.approx(a.task["metrics"]["macro_f1"])
+    assert c["macro_f1"]["b"] == 1.0

@@ -84,6 +84,63 @@ def test_longtail_figures_recompute_from_the_per_sample_log(run_cli, tmp_path, c
         assert (out / plot).stat().st_size > 1000
 
 
+def test_longtail_gives_small_samples_their_uncertainty(run_cli, tmp_path, cache_dir):
+    """The tail is one class of 3 clips: 'collapse 100%' is 3/3 and 'tail UAR 0' is 0/3, each with its exact
+    interval; Spearman over 7 classes has its exact p; the balanced subset says its size and interval."""
+    from itertools import permutations
+
+    from scipy import stats
+
+    from harness import metrics
+
+    out = tmp_path / "small"
+    probe = diagnose(run_cli, out, "synthetic-collapse", "longtail")["longtail"]
+    f, rows = probe["figures"], rows_of(out, probe, "main")
+    assert f["tail_samples"] == 3 and f["tail_collapsed"] == 3
+    assert f["collapse_rate_ci95"] == pytest.approx([0.2924, 1.0], abs=1e-4)
+    assert f["group_uar"]["tail"] == 0.0 and f["group_uar_ci95"]["tail"] == pytest.approx([0.0, 0.7076], abs=1e-4)
+    for g in ("head", "medium"):
+        lo, hi = f["group_uar_ci95"][g]
+        assert lo <= f["group_uar"][g] <= hi and hi - lo > 0.02
+    for c in f["groups"]:
+        mine = [r for r in rows if r["label"] == c]
+        hits = sum(r["prediction"] == c for r in mine)
+        ci = stats.binomtest(hits, len(mine)).proportion_ci(method="exact")
+        assert f["recall_ci95"][c] == pytest.approx([ci.low, ci.high], abs=1e-9)
+    # Spearman's p by enumerating the 5040 pairings, independently of the probe
+    shares = [f["training_share"][c] for c in f["groups"]]
+    recalls = [f["recall"][c] for c in f["groups"]]
+    rho = stats.spearmanr(shares, recalls).statistic
+    exact = np.mean([abs(stats.pearsonr(stats.rankdata(shares), p).statistic) >= abs(rho) - 1e-12
+                     for p in permutations(stats.rankdata(recalls))])
+    assert f["spearman"]["p"] == pytest.approx(exact) and f["spearman"]["p"] == pytest.approx(0.066, abs=1e-3)
+    assert f["spearman"]["p_method"].startswith("exact")
+    b = f["balanced"]
+    assert (b["n"], b["per_class"], b["classes"]) == (21, 3, 7) and b["uar"] == pytest.approx(b["war"])
+    assert b["uar_ci95"][0] <= b["uar"] <= b["uar_ci95"][1] and b["uar_ci95"][1] - b["uar_ci95"][0] > 0.15
+    summary = dict(probe["summary"])
+    assert summary["collapse rate (tail -> head)"] == "100.0 [29.2, 100.0] (3/3 clips)"
+    assert summary["UAR head / medium / tail"].endswith("/ 0.0 [0.0, 70.8]")
+    assert "exact p = 0.066" in summary["Spearman(recall, train share)"]
+    assert "(21 clips, 3 per class)" in summary["class-balanced UAR (= WAR)"]
+    assert metrics.clopper_pearson(0, 3) == pytest.approx(f["recall_ci95"]["disgust"])
+
+
+def test_diagnose_under_limit_marks_uar_over_fewer_classes(run_cli, tmp_path, cache_dir):
+    r = run_cli("diagnose", "--tasks", TASK, "--model", "synthetic-collapse", "--probes", "longtail,choices:n=2",
+                "--output-path", str(tmp_path), "--no-progress", "--limit", "40")
+    assert r.code == 0, r.err
+    doc = results.load(next(tmp_path.glob("diagnostics_*.json")), "diagnostics")
+    probes = doc["tasks"][TASK]["probes"]
+    for name in ("longtail", "choices"):
+        assert probes[name]["figures"]["missing_classes"] == ["disgust"]
+        labels = [label for label, _ in probes[name]["summary"]]
+        assert any(label.startswith("UAR*") for label in labels) and "* UAR" in labels
+    assert "UAR* head / medium / tail" in r.out and "6/7 classes" in r.out
+    full = diagnose(run_cli, tmp_path / "full", "synthetic-collapse", "choices:n=2")["choices"]
+    assert full["figures"]["missing_classes"] == [] and not any("*" in label for label, _ in full["summary"])
+
+
 def test_choices_shows_no_spread_for_an_order_blind_model_and_a_large_one_for_a_first_option_bias(
         run_cli, tmp_path, cache_dir):
     blind = diagnose(run_cli, tmp_path / "blind", "synthetic-oracle", "choices:n=4")["choices"]["figures"]
@@ -110,6 +167,15 @@ def test_calibration_separates_a_calibrated_control_from_an_overconfident_one(ru
                     "--frames", "16")["calibration"]["figures"]
     assert calibrated["ece"] < 0.06 and over["ece"] > 0.25
     assert over["temperature_scaled"]["ece_after"] < over["temperature_scaled"]["ece_before"] / 2
+    # cross-fitted: 5 temperatures, every clip held out once, and no split makes the calibrated one worse
+    for f in (calibrated, over):
+        t = f["temperature_scaled"]
+        assert t["method"] == "cross-fitted" and t["folds"] == 5 and len(t["temperatures"]) == 5
+        assert t["eval_n"] == f["n"] == 240
+        assert max(t["temperatures"]) - min(t["temperatures"]) < 0.5
+        assert f["ece_ci95"][1] > f["ece_ci95"][0] and t["ece_change_ci95"][0] <= t["ece_change_ci95"][1]
+    assert calibrated["temperature_scaled"]["ece_after"] < calibrated["ece"] + 0.03
+    assert over["temperature_scaled"]["ece_change_ci95"][1] < 0
     # ECE and Brier recomputed from the logged scores
     rows = rows_of(out, probe, "main")
     classes = list(rows[0]["scores"])

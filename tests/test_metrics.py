@@ -16,6 +16,7 @@ def test_hand_computed_case_with_an_invalid_answer():
     preds = ["a", "b", "b", None, "a"]
     status = ["ok", "ok", "ok", "invalid", "ok"]
     m = metrics.compute(labels, preds, status, CLASSES, n_bootstrap=0)
+    assert m["macro_f1_ci95"] is None and m["per_class"][0]["recall_ci95"] is not None  # exact: no draws needed
     assert m["war"] == pytest.approx(2 / 5)
     assert m["uar"] == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
     assert m["macro_f1"] == pytest.approx((0.5 + 0.5 + 0) / 3)
@@ -56,10 +57,11 @@ def test_matches_scikit_learn_on_random_cases(case):
 
     y_pred = [p if s == "ok" else f"__{s}__" for p, s in zip(preds, statuses)]
     have = [c for c in classes if c in set(labels)]
+    counted = [c for c in classes if c in set(labels) | set(preds)]  # supported or predicted: F1 0 counts
     assert m["war"] == pytest.approx(accuracy_score(labels, y_pred))
     assert m["uar"] == pytest.approx(recall_score(labels, y_pred, labels=have, average="macro",
                                                   zero_division=0))
-    assert m["macro_f1"] == pytest.approx(f1_score(labels, y_pred, labels=have, average="macro",
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, y_pred, labels=counted, average="macro",
                                                    zero_division=0))
     p, r, f, s = precision_recall_fscore_support(labels, y_pred, labels=classes, zero_division=0)
     per = m["per_class"]
@@ -71,7 +73,21 @@ def test_matches_scikit_learn_on_random_cases(case):
     assert m["confusion"]["matrix"] == cm[: len(classes)].tolist()
     assert m["missing_classes"] == [c for c in classes if c not in set(labels)]
     lo, hi = m["uar_ci95"]
-    assert 0 <= lo <= hi <= 1
+    assert 0 <= lo <= m["uar"] <= hi <= 1
+    assert m["macro_f1_ci95"][0] <= m["macro_f1"] <= m["macro_f1_ci95"][1]
+
+
+def test_macro_f1_counts_a_class_predicted_without_support_as_zero():
+    """Under --limit: 5 happy + 5 sad clips, 2 answered "disgust" (a class with no clips here)."""
+    labels = ["happy"] * 5 + ["sad"] * 5
+    preds = ["happy"] * 5 + ["sad"] * 3 + ["disgust"] * 2
+    classes = ["happy", "sad", "disgust", "fear"]
+    m = metrics.compute(labels, preds, ["ok"] * 10, classes, n_bootstrap=200)
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, preds, average="macro"))  # sklearn's default: 0.583
+    assert m["macro_f1"] == pytest.approx((1 + 0.75 + 0) / 3) and m["macro_f1_classes"] == 3
+    assert m["uar"] == pytest.approx((1 + 0.6) / 2) and m["missing_classes"] == ["disgust", "fear"]
+    assert m["macro_f1_ci95"][1] < 0.875  # the old figure (F1 of the supported classes only) is outside
+    assert metrics.from_confusion(m["confusion"]["matrix"])["macro_f1"] == pytest.approx(m["macro_f1"])
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
@@ -90,14 +106,20 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
     assert 0.03 < a["war_ci95"][1] - a["war_ci95"][0] < 0.15
 
 
-def test_the_uar_interval_of_a_constant_predictor_has_no_spread():
-    """Stratified resampling keeps every class's support, so no resample averages over fewer classes."""
-    labels = ["a"] * 50 + ["b"] * 40 + ["c"] * 3  # a rare class that plain resampling often misses
-    m = metrics.compute(labels, ["a"] * len(labels), ["ok"] * len(labels), CLASSES, seed=1, n_bootstrap=500)
+def test_the_uar_interval_of_a_constant_predictor_carries_the_uncertainty_of_its_small_classes():
+    """A class at 0% or 100% recall is not a constant: 0/3 is compatible with up to 71% recall. Resampling
+    within classes gave this predictor the interval [1/3, 1/3]; posterior draws do not."""
+    labels = ["a"] * 50 + ["b"] * 40 + ["c"] * 3
+    m = metrics.compute(labels, ["a"] * len(labels), ["ok"] * len(labels), CLASSES, seed=1, n_bootstrap=1000)
     assert m["uar"] == pytest.approx(1 / 3)
-    assert m["uar_ci95"] == pytest.approx([1 / 3, 1 / 3])
-    assert m["macro_f1_ci95"] == pytest.approx([m["macro_f1"], m["macro_f1"]])
+    lo, hi = m["uar_ci95"]
+    assert lo <= 1 / 3 and hi > 1 / 3 + 0.1  # c's 0/3 alone allows about 0.7 / 3 more
+    assert hi < 1 / 3 + 0.71 / 3 + 0.1 / 3  # and not much more: a and b are well measured
+    assert m["macro_f1_ci95"][1] > m["macro_f1"] + 0.05
     assert m["war_ci95"][0] < m["war"] < m["war_ci95"][1]  # WAR is a mean over clips: ordinary bootstrap
+    per = {c["class"]: c for c in m["per_class"]}
+    assert per["c"]["recall_ci95"] == pytest.approx([0.0, 0.7076], abs=1e-4)  # exact, 0/3
+    assert per["a"]["recall_ci95"][1] == 1.0 and per["a"]["recall_ci95"][0] == pytest.approx(0.9289, abs=1e-4)
 
 
 def test_stratified_intervals_cover_the_estimate_and_are_seeded():

@@ -6,6 +6,7 @@ directly rather than through whole runs."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,39 @@ def test_frames_cached_on_disk_are_not_decoded_again(clips, tmp_path):
     _, second = run(clips[:4], Scripted(), frame_cache=str(tmp_path / "frames"))
     assert (first.decoded, first.cached) == (4, 0) and (second.decoded, second.cached) == (0, 4)
     assert Path(tmp_path / "frames").is_dir()
+
+
+class Sleeper(Model):
+    """Loads lazily in ``preprocess`` (as the hf plugin does in the prefetch thread) and sleeps known times."""
+
+    name = "sleeper"
+
+    def __init__(self, load=0.3, per_batch=0.05):
+        self.load, self.per_batch, self.loaded = load, per_batch, False
+
+    def identity(self):
+        return {"id": "sleeper"}
+
+    def preprocess(self, requests):
+        if not self.loaded:
+            start = time.perf_counter()
+            time.sleep(self.load)
+            self.loaded = True
+            self.load_s += time.perf_counter() - start
+        return [r.sample_id for r in requests]
+
+    def predict(self, requests):
+        time.sleep(self.per_batch)
+        return [Response(text="a") for _ in requests]
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_timing_fields_add_up_when_the_model_loads_in_the_prefetch_thread(clips, prefetch):
+    model = Sleeper()
+    outcomes, t = run(clips[:10], model, batch_size=1, prefetch=prefetch)
+    batches = sum(1 for o in outcomes if o.response)
+    assert batches == 10
+    # lower bounds only (the machine may be slow, never fast): the load is start-up, every predict is model time
+    assert t.model_load_s >= 0.3 and t.model_s >= 10 * 0.05
+    loop = t.wall_s - t.model_load_s
+    assert t.model_s <= loop + 1e-6 and t.wall_s >= t.model_load_s + t.model_s - 1e-6

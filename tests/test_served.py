@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -243,7 +244,7 @@ def test_the_server_version_is_recorded_and_held_to_the_floor(server, run_cli, t
     r = run_cli("run", "--tasks", TASK, "--model", "vllm-server", "--model-args",
                 f"base_url={old.url},model=tiny,family=qwen2.5-vl", "--output-path", str(tmp_path / "old"),
                 "--no-progress")
-    assert r.code == 2 and "0.12.0" in r.err and "below 0.24.0" in r.err and old.answered == 0
+    assert r.code == 2 and "0.12.0" in r.err and "below 0.31.0" in r.err and old.answered == 0
     code, _, _ = run(run_cli, tmp_path / "forced", old.url, "--no-cache", args=",allow_old_server=true")
     assert code == 0 and old.answered == 12
     unknown = server(version=None)  # not a vLLM server: run, warn, record
@@ -290,3 +291,37 @@ def test_score_mode_over_a_server_needs_lettered_prompts(server, run_cli, tmp_pa
     s = server()
     code, _, _ = run(run_cli, tmp_path, s.url, args=",mode=score")
     assert code == 2 and s.answered == 0
+
+
+def test_transient_faults_in_the_standard_error_format_keep_the_full_retry_budget(server, run_cli, tmp_path):
+    # 500s naming "InternalServerError" as their type, 503s, 429s and dropped connections, up to 3 per request:
+    # every request is answered within the default 6 retries, so no sample may fail
+    flaky = server(faults_per_request=3, seed=11)
+    code, task, rows = run(run_cli, tmp_path, flaky.url, "--no-cache", args=",backoff=0.01,breaker_failures=1000")
+    assert flaky.failed > 12  # the faults did happen
+    assert code == 0 and task["counts"]["failed"] == 0, [r["error"] for r in rows if r["error"]]
+
+
+@pytest.mark.parametrize("content", [123, [{"type": "text", "text": "sad"}]])
+def test_a_malformed_reply_fails_its_sample_not_the_run(server, run_cli, tmp_path, content):
+    odd = server(malformed=content)
+    code, task, rows = run(run_cli, tmp_path, odd.url, "--no-cache")
+    assert code == 1 and task["counts"]["failed"] == 12  # every reply was malformed: results are still written
+    assert "malformed content" in rows[0]["error"]
+
+
+def test_credentials_and_keys_never_reach_results_logs_or_the_terminal(server, run_cli, tmp_path, monkeypatch):
+    secret = "sk-topsecret-4242"
+    monkeypatch.setenv("TEST_KEY", secret)
+    echo = server(echo_key=True)
+    url = echo.url.replace("http://", "http://alice:hunter2@")
+    r = run_cli("run", "--tasks", TASK, "--model", "vllm-server", "--model-args",
+                f"base_url={url},model=tiny,api_key_env=TEST_KEY,backoff=0.01,breaker_refusals=1000",
+                "--output-path", str(tmp_path),
+                "--log-samples", "--no-progress", "--no-cache")
+    written = "".join(p.read_text() for p in tmp_path.iterdir())
+    basic = base64.b64encode(b"alice:hunter2").decode()  # what httpx sends for the URL's credentials
+    assert echo.authorization == f"Basic {basic}"  # and the server echoed it into every error body
+    for text in (written, r.out, r.err):
+        assert secret not in text and "hunter2" not in text and basic not in text
+    assert "***" in written  # masked, not dropped: the reader sees that something was there

@@ -16,7 +16,7 @@ import pytest
 from harness import results
 
 TASK = "synthetic:n=120,seed=5"
-GRID = "temporal:rates=1|2|5|12,counts=1|4|16,max=16"
+GRID = "temporal:rates=1|2|5|12,counts=1|2|4|16,max=16"
 
 
 def temporal(run_cli, out: Path, model: str) -> tuple[dict, dict]:
@@ -38,6 +38,13 @@ def test_oracle_micro_recall_rises_with_density_and_tracks_apex_coverage(run_cli
     for m, c in zip(micro, coverage):
         assert abs(m - c) < 0.2  # the oracle errs where the frames miss the apex
     assert f["best_rate"]["fps"] in ("2", "5", "12") and f["best_rate"]["uar_ci95"][0] < f["best_rate"]["uar"]
+    # not one winner: the rates a paired test cannot tell from the best (2, 5 and 12 fps read the same)
+    best = f["best_rate"]
+    assert set(best["indistinguishable"]) == {"2", "5", "12"} and best["fps"] in best["indistinguishable"]
+    assert best["versus"]["1"]["p_holm"] < 0.05 and all(best["versus"][r]["p_holm"] >= 0.05
+                                                         for r in best["indistinguishable"] if r != best["fps"])
+    summary = dict(probe["summary"])
+    assert summary["best rates (paired test, Holm)"].startswith("2, 5, 12 fps not distinguishable")
     assert f["counts"]["16"]["uar"] > f["counts"]["4"]["uar"]
     # order-blind: shuffled frames change nothing
     assert f["temporal_sensitivity"]["difference"] == 0 and f["temporal_sensitivity"]["ci95"] == [0, 0]
@@ -54,6 +61,28 @@ def test_oracle_micro_recall_rises_with_density_and_tracks_apex_coverage(run_cli
     assert f["rates"]["1"]["apex_coverage"]["share"] == pytest.approx(sum(hits) / len(hits))
     # at 1 fps the sampled frames are one second apart (25 fps clips: exactly)
     assert all(b - a == pytest.approx(1.0) for r in rows for a, b in zip(r["timestamps"], r["timestamps"][1:]))
+
+
+def test_a_point_whose_frames_show_no_expression_is_flagged_as_a_sampling_artefact(run_cli, tmp_path, cache_dir):
+    """Two uniform frames are a clip's first and last, which the generator always draws neutral: the
+    oracle answers neutral for nearly every clip, micro and macro alike. That is the sampling, not the model."""
+    f, probe = temporal(run_cli, tmp_path, "synthetic-oracle")
+    two = f["counts"]["2"]
+    assert two["sampling_artefact"] is True and two["expressive_coverage"]["share"] == 0.0
+    assert f["sampling_artefacts"] == ["K=2"]
+    assert not any(p["sampling_artefact"] for k, p in f["counts"].items() if k != "2")
+    assert not any(p["sampling_artefact"] for p in f["rates"].values())
+    run = json.loads((tmp_path / probe["variants"]["k2"]["results_file"]).read_text())
+    task = next(iter(run["tasks"].values()))
+    rows = [json.loads(x) for x in ((tmp_path / probe["variants"]["k2"]["results_file"]).parent /
+                                    task["samples_file"]).read_text().splitlines()]
+    expressive = [r for r in rows if r["label"] != "neutral"]
+    assert not any(r["meta"]["apex_start"] <= t <= r["meta"]["apex_end"] for r in expressive for t in r["timestamps"])
+    neutral_answers = sum(r["prediction"] == "neutral" for r in rows)
+    assert neutral_answers >= 0.95 * len(rows) and two["uar"] < 0.2 and two["micro_uar"] == 0.0
+    summary = dict(probe["summary"])
+    assert "2:" in summary["UAR by frame count"] and "!" in summary["UAR by frame count"].split("2:")[1].split()[0]
+    assert summary["! sampling artefact"].startswith("K=2: no sampled frame shows an expression")
 
 
 def test_a_fixed_visual_budget_peaks_then_dilutes(run_cli, tmp_path, cache_dir):

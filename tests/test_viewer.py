@@ -195,3 +195,37 @@ def test_eval_results_files_for_a_model_card(board, tmp_path, run_cli):
     assert entries[0]["dataset"]["id"] == "my-lab/synthetic-dfer" and entries[1]["value"] == 23.33
     assert entries[0]["source"]["url"] == "https://example.org/board" and "8 frames spread evenly" in entries[0]["notes"]
     assert run_cli("leaderboard", "export-eval-results", "nobody", "--board", str(board)).code == 2
+
+
+def test_only_a_relative_board_path_on_the_same_site_is_loaded(browser, board, tmp_path):
+    """?board= with a data: URL, another origin, an absolute path or '..' shows no row at all: a crafted
+    link cannot put made-up rows on the site's address (issue 26, item 16)."""
+    import urllib.parse
+
+    site = publish.build_site(board, tmp_path / "site")
+    (site / "old").mkdir()
+    fake = {"schema_version": 1, "updated_at": None, "rows": [
+        {"kind": "measured", "key": "x", "model": "MADE-UP", "task": "dfew", "uar": 0.99, "war": 0.99}]}
+    (site / "old" / "board.json").write_text(json.dumps(fake))
+    server, url = serve(site)
+    other_site = tmp_path / "other"
+    other_site.mkdir()
+    (other_site / "leaderboard.json").write_text(json.dumps(fake))
+    other, other_url = serve(other_site)
+    page = browser.new_page()
+    try:
+        hostile = ["data:application/json," + json.dumps(fake), other_url + "leaderboard.json",
+                   other_url.replace("http:", "") + "leaderboard.json", "/leaderboard.json", "../leaderboard.json",
+                   "javascript:alert(1)", "\\\\evil.example\\board.json", "old/../leaderboard.json"]
+        for value in hostile:
+            page.goto(url + "?board=" + urllib.parse.quote(value, safe=""))
+            page.wait_for_function("document.getElementById('status').textContent.length > 0")
+            assert "refusing board" in page.text_content("#status"), value
+            assert page.locator("#board tbody tr").count() == 0 and "MADE-UP" not in page.text_content("#board"), value
+        page.goto(url + "?board=old/board.json")  # a relative path on this site: loaded
+        page.wait_for_selector("#board tbody tr")
+        assert "MADE-UP" in page.text_content("#board tbody")
+    finally:
+        page.close()
+        server.shutdown()
+        other.shutdown()

@@ -16,6 +16,7 @@ from harness.cli import commands
 from harness.cli.commands import EXIT_EVAL, EXIT_OK, EXIT_USAGE
 from harness.cli.parser import build_parser
 from harness.errors import HarnessError, UsageError
+from harness.redact import RedactingStream
 
 _started: float | None = None  # when this command started: the harness's import for the process's first
 
@@ -29,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     _started = harness.STARTED if _started is None else time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    # What the command prints passes a filter that masks secrets (URL credentials, an API key a
+    # server echoes): the terminal and CI logs are written too.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
+    try:
+        return _dispatch(args, argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _dispatch(args, argv: list[str]) -> int:
     try:
         handler = getattr(commands, f"cmd_{args.command}")
         return handler(args, argv, _started)

@@ -18,14 +18,15 @@ EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
 
 
 def cmd_run(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import evaluator
 
     host = options.host_of(args)
-    config = options.run_config(args, argv, host.context, started)
+    config = options.run_config(args, argv, started)
     if args.launcher == "ray":
         from harness.launch.ray import launch
         out = launch(config, args.plugins, args.shards, args.shard_resources, args.max_retries, args.ray_address,
-                     progress=config.progress)
+                     progress=config.progress, include_paths=host.context.include_paths)
     else:
         out = evaluator.evaluate(host, config)
     print(display.summary_table(out.document))
@@ -46,6 +47,10 @@ def cmd_run(args, argv: list[str], started: float | None = None) -> int:
     print(f"\nresults: {out.results_path}")
     for path in out.sample_paths.values():
         print(f"samples: {path}")
+    torn = sum((t.get("timings") or {}).get("corrupt_cache_entries") or 0 for t in out.document["tasks"].values())
+    if torn:
+        print(f"harness: warning: {torn} response-cache entries did not parse; they were recomputed, not trusted "
+              f"(corrupt_cache_entries in the results)", file=sys.stderr)
     if out.failed_samples:
         print(f"harness: {out.failed_samples} sample(s) failed and were counted as wrong "
               f"(see 'failures' in the results)", file=sys.stderr)
@@ -54,6 +59,7 @@ def cmd_run(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_compare(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import compare
 
     if len(args.files) < 2:
@@ -73,6 +79,7 @@ def cmd_compare(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_report(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import report
 
     index = report.build(args.files, Path(args.output))
@@ -81,10 +88,11 @@ def cmd_report(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_diagnose(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import diagnose
 
     host = options.host_of(args)
-    run = options.run_config(args, argv, host.context, started)
+    run = options.run_config(args, argv, started)
     config = diagnose.DiagnoseConfig(run=run, probes=diagnose.parse_probes(args.probes), launcher=args.launcher,
                                      shards=args.shards, shard_resources=args.shard_resources,
                                      max_retries=args.max_retries, ray_address=args.ray_address,
@@ -103,6 +111,7 @@ def cmd_diagnose(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_list(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     host = options.host_of(args)
     if args.what == "plugins":
         rows = [[p.name, p.dist or "-", p.version or "-", "built-in" if p.builtin else "third-party",
@@ -119,6 +128,7 @@ def cmd_list(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_show(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness.params import parse_tasks
 
     host = options.host_of(args)
@@ -153,6 +163,7 @@ def cmd_show(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_cache(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness.response_cache import ResponseCache
 
     root = Context.from_options(args.cache_dir).cache_dir
@@ -177,6 +188,7 @@ def cmd_cache(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_merge(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness.merge import merge
 
     out = merge([Path(p) for p in args.inputs], Path(args.output_path), command=["harness", *argv])
@@ -191,6 +203,9 @@ def cmd_data(args, argv: list[str], started: float | None = None) -> int:
     from harness.datacheck import check
     from harness.params import parse_tasks
 
+    if args.action == "overlap":
+        return _data_overlap(args)
+    options.check(args)  # every option, before any work
     host = options.host_of(args)
     spec = parse_tasks(args.name)[0]
     task = host.build("task", spec.name, spec.params)
@@ -209,7 +224,47 @@ def cmd_data(args, argv: list[str], started: float | None = None) -> int:
     return EXIT_EVAL
 
 
+def _data_overlap(args) -> int:
+    """``harness data overlap TASK_A TASK_B``: the clips both tasks hold, by content."""
+    from harness import overlap
+    from harness.params import parse_tasks
+
+    host = options.host_of(args)
+    spec_a, spec_b = parse_tasks(args.task_a)[0], parse_tasks(args.task_b)[0]
+    task_a = host.build("task", spec_a.name, spec_a.params)
+    task_b = task_a if str(spec_a) == str(spec_b) else host.build("task", spec_b.name, spec_b.params)
+    report = overlap.compare(task_a, str(spec_a), task_b, str(spec_b), frames=args.frames,
+                             structure=args.threshold if args.threshold is not None else overlap.STRUCTURE_THRESHOLD,
+                             colour=args.colour_threshold if args.colour_threshold is not None
+                             else overlap.COLOUR_THRESHOLD,
+                             cache_dir=host.context.cache_dir, workers=args.workers)
+    doc = report.to_dict()
+    counts = doc["counts"]
+    for side, spec, clips in (("A", spec_a, report.clips_a), ("B", spec_b, report.clips_b)):
+        print(f"{side}: {spec}: {sum(clips.values())} clips in {', '.join(f'{k} ({v})' for k, v in clips.items())}")
+    print(f"\n{counts['pairs']} shared clip pair(s): {counts['clips_a_shared']} clip(s) of A, {counts['clips_b_shared']} "
+          f"of B; {counts['label_disagreements']} with labels that disagree")
+    if report.pairs:
+        rows = [[p.a.split, p.a.id, p.a.label, p.b.split, p.b.id, p.b.label, f"{p.structure:.3f}", f"{p.colour:.4f}",
+                 "" if p.labels_agree else "DISAGREE"] for p in report.pairs[:args.show]]
+        print(tabulate(rows, headers=["A split", "A id", "A label", "B split", "B id", "B label", "structure",
+                                      "colour", "labels"], disable_numparse=True))
+        if len(report.pairs) > args.show:
+            print(f"... and {len(report.pairs) - args.show} more (--show N, or --output FILE for all)")
+    for item in report.uninformative[:10]:
+        print(f"uninformative (no structure to compare): {item['task']} {item['split']} {item['id']}")
+    if args.output:
+        print(f"\nreport: {report.write(args.output)}")
+    for failure in report.failures[:10]:
+        print(f"not compared: {failure['task']} {failure['split']} {failure['id']}: {failure['error']}", file=sys.stderr)
+    if report.failures:
+        print(f"harness: {len(report.failures)} clip(s) did not decode and were not compared", file=sys.stderr)
+        return EXIT_EVAL
+    return EXIT_OK
+
+
 def cmd_validate(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import results
     status = EXIT_OK
     for path in args.files:
@@ -223,9 +278,13 @@ def cmd_validate(args, argv: list[str], started: float | None = None) -> int:
 
 
 def cmd_leaderboard(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
     from harness import leaderboard
     if args.action == "add":
-        board, added = leaderboard.add(args.board, args.files, allow_partial=args.allow_partial)
+        notes: list[str] = []
+        board, added = leaderboard.add(args.board, args.files, allow_partial=args.allow_partial, notes=notes)
+        for note in notes:
+            print(f"harness: note: {note}", file=sys.stderr)
         print(f"{args.board}: {added} row(s) added or updated, {len(board['rows'])} in all")
         print(leaderboard.table(board))
         return EXIT_OK
@@ -244,7 +303,7 @@ def cmd_leaderboard(args, argv: list[str], started: float | None = None) -> int:
         if args.action == "serve":
             publish.serve(args.board, args.port)
             return EXIT_OK
-        print(f"published: {publish.publish(args.board, args.to)}")
+        print(f"published: {publish.publish(args.board, args.to, force=args.force)}")
         return EXIT_OK
     board = leaderboard.load_board(args.board)
     print(leaderboard.table(board, task=args.task))

@@ -91,6 +91,14 @@ def _signed(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
+def _p(value: float, bound: bool = False) -> str:
+    """A p-value with 4 decimals (an exact one below 0.0001 in scientific notation), or ``< 1/rounds``
+    where the bootstrap cannot resolve it: never ``0.0000``."""
+    if bound:
+        return f"< {value:.2g}"
+    return f"{value:.4f}" if value >= 1e-4 or value == 0 else f"{value:.1e}"
+
+
 def compare_tables(pairs: list[dict], key: str, rounds: int) -> str:
     """The paired comparison of ``harness compare``: one row per pair, then per-class recall for one pair."""
     rows = []
@@ -98,15 +106,19 @@ def compare_tables(pairs: list[dict], key: str, rounds: int) -> str:
         u, w, f = c["uar"], c["war"], c["macro_f1"]
         rows.append([c["a"], c["b"], c["n"],
                      f"{_signed(u['difference'])} [{_signed(u['ci95'][0])}, {_signed(u['ci95'][1])}]",
-                     f"{u['p']:.4f}" + (f" ({u['p_holm']:.4f})" if len(pairs) > 1 else ""),
+                     _p(u["p"], u.get("p_bound", False))
+                     + (f" ({_p(u['p_holm'], u.get('p_holm_bound', False))})" if len(pairs) > 1 else ""),
                      f"{_signed(w['difference'])}", f"{w['only_a_right']}/{w['only_b_right']}",
-                     f"{w['mcnemar_p']:.4f}" + (f" ({w['p_holm']:.4f})" if len(pairs) > 1 else ""),
+                     _p(w["mcnemar_p"]) + (f" ({_p(w['p_holm'])})" if len(pairs) > 1 else ""),
                      f"{_signed(f['difference'])} [{_signed(f['ci95'][0])}, {_signed(f['ci95'][1])}]"])
     holm = " (Holm)" if len(pairs) > 1 else ""
     lines = [f"task {key}: A minus B, in points; {rounds} paired class-stratified bootstrap rounds",
              tabulate(rows, headers=["A", "B", "n", "UAR diff [95% CI]", f"UAR p{holm}", "WAR diff",
                                      "only A/B right", f"McNemar p{holm}", "macro-F1 diff [95% CI]"],
-                      disable_numparse=True)]
+                      disable_numparse=True),
+             f"UAR p: read off the bootstrap distribution of the difference (centred on the observed difference, "
+             f"not on the null); {rounds} rounds cannot resolve p below 1/{rounds}, so a p that no round "
+             f"reaches is printed as '< {1 / rounds:.2g}'"]
     if len(pairs) == 1:
         c = pairs[0]
         lines += ["\nper-class recall difference (A minus B) [95% CI]",

@@ -7,6 +7,13 @@ import argparse
 from harness import __version__
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (what is wrong, and where help is), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
 def plugin_options(parser: argparse.ArgumentParser) -> None:
     """``-p`` and ``--include-path``: which plugins a command loads."""
     parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
@@ -56,7 +63,7 @@ def run_options(parser: argparse.ArgumentParser, *, output: str, bootstrap: int)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="Evaluate vision-language models on dynamic "
+    parser = Parser(prog="harness", description="Evaluate vision-language models on dynamic "
                                                  "facial expression recognition benchmarks.")
     parser.add_argument("--version", action="version", version=f"dfer-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="constrain generated answers while decoding: choice (exactly one candidate) or json "
                           "({\"answer\": candidate}); recorded with the prompt, so constrained and free runs never "
                           "share a leaderboard row (default free)")
+    run.add_argument("--overlap-report", action="append", default=[], metavar="FILE",
+                     help="a 'harness data overlap' report (JSON); with --training-data, each task result notes how "
+                          "many evaluated clips the model's training data holds (repeatable)")
+    run.add_argument("--training-data", metavar="TASKS",
+                     help="what the model was trained on, as task or task/split names, e.g. dfew,mafw/fold1")
     run.add_argument("--choice-order", default="fixed", choices=["fixed", "shuffled"],
                      help="shuffled permutes the candidates per sample with the seed")
     run.add_argument("--no-prefetch", action="store_true",
@@ -119,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     dcheck.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
     dcheck.add_argument("--decode", type=int, default=20, help="clips to decode per split (default 20)")
     dcheck.add_argument("--seed", type=int, default=0)
+    dover = data_sub.add_parser("overlap", help="clips two tasks share, found by content (perceptual hashes of "
+                                                "decoded frames; robust to re-encoding and resizing)")
+    plugin_options(dover)
+    dover.add_argument("task_a", help="task, e.g. dfew")
+    dover.add_argument("task_b", help="task, e.g. mme-emotion:source=DFEW (the same task twice: duplicates inside it)")
+    dover.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
+    dover.add_argument("--cache-dir", help="where clip signatures are kept (default $HARNESS_CACHE or ~/.cache/harness)")
+    dover.add_argument("--frames", type=int, default=8, help="frames hashed per clip, uniformly spread (default 8)")
+    dover.add_argument("--threshold", type=float, help="largest mean fraction of differing structure-hash bits "
+                                                       "(default 0.3; unrelated clips sit near 0.5)")
+    dover.add_argument("--colour-threshold", type=float, help="largest mean colour-layout difference, a fraction "
+                                                              "of the range (default 0.012)")
+    dover.add_argument("--workers", type=int, help="decoding processes (default: up to the core count; 0: none)")
+    dover.add_argument("--output", help="write the report as JSON (pairs, splits, labels; the input of overlap notes)")
+    dover.add_argument("--show", type=int, default=20, help="pairs to print (default 20)")
 
     cache = sub.add_parser("cache", help="inspect or clear the response cache")
     cache_sub = cache.add_subparsers(dest="action", required=True)
@@ -150,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--to", required=True, help="DIR, git:REMOTE[#BRANCH] (default branch gh-pages) or "
                                                  "hf:datasets/ORG/NAME")
     pub.add_argument("--board", default="leaderboard/leaderboard.json")
+    pub.add_argument("--force", action="store_true",
+                     help="publish into a non-empty folder or branch that publishing did not create: the site is "
+                          "added beside what is there (files of the same name are overwritten, nothing is deleted)")
     srv = lb_sub.add_parser("serve", help="serve the viewer over HTTP for local use")
     srv.add_argument("--board", default="leaderboard/leaderboard.json")
     srv.add_argument("--port", type=int, default=8000)

@@ -8,12 +8,12 @@ the same frames.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 
 import numpy as np
 
 from harness.errors import MediaError, UsageError
-from harness.params import parse_value
 from harness.types import FrameProtocol
 
 
@@ -144,6 +144,74 @@ _KEYS = {"uniform": "strategy", "segment": "strategy", "dense": "strategy", "all
          "fps": "strategy", "max": "num_frames", "frames": "num_frames", "pick": "pick",
          "order": "order", "seed": "seed", "size": "short_side", "pixels": "max_pixels",
          "above_source": "above_source", "nominal": "nominal_fps"}
+#: Bounds of a preset's numbers: a frame count a model could take, a frame side a decoder can make.
+MAX_FRAMES = 4096
+MAX_SIDE = 8192
+
+
+def _whole(text: str, item: str, value: str, low: int, high: int, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be between {low} and {high}")
+    return number
+
+
+def _rate(text: str, item: str, value: str, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a number, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a positive, finite number of frames per second")
+    return number
+
+
+def frame_changes(text: str) -> dict:
+    """The fields a ``--frames`` preset sets, each checked for its type and range (a usage error
+    naming the item otherwise); no task's default protocol is needed for this."""
+    changes: dict = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep and key.isdigit():
+            changes.update(strategy="uniform", num_frames=_whole(text, item, key, 1, MAX_FRAMES, "the frame count"))
+            continue
+        if key not in _KEYS:
+            raise UsageError(f"--frames: unknown item {item!r}; use e.g. 16, segment=16, dense=16, "
+                             f"fps=5,max=32, all, order=reversed, size=224")
+        field = _KEYS[key]
+        if field == "strategy":
+            changes["strategy"] = key
+            if key == "fps":
+                changes["fps"] = _rate(text, item, value, "the target rate") if sep else None
+                changes.setdefault("num_frames", None)
+            elif key == "all":
+                if sep:
+                    raise UsageError(f"--frames {text!r}: 'all' takes no value; cap it with all,max=K")
+                changes.setdefault("num_frames", None)
+            elif key == "apex":
+                changes["num_frames"] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count") if sep else 1
+            elif sep:
+                changes["num_frames"] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count")
+        elif not sep:
+            raise UsageError(f"--frames {text!r}: {key} needs a value ({key}=...)")
+        elif field == "num_frames":
+            changes[field] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count")
+        elif field == "seed":
+            changes[field] = _whole(text, item, value, 0, 2 ** 63 - 1, "the seed")
+        elif field == "short_side":
+            changes[field] = _whole(text, item, value, 2, MAX_SIDE, "the shorter side in pixels")
+        elif field == "max_pixels":
+            changes[field] = _whole(text, item, value, 4, MAX_SIDE * MAX_SIDE, "the pixel count")
+        elif field == "nominal_fps":
+            changes[field] = _rate(text, item, value, "the nominal rate")
+        else:  # pick, order, above_source: words, checked by the protocol
+            changes[field] = value
+    return changes
 
 
 def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
@@ -154,33 +222,9 @@ def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
     ``size=224`` (shorter side) or ``pixels=50176``, ``above_source=cap`` (fps
     above a clip's rate takes every frame instead of failing the clip),
     ``nominal=2`` (the clock stated for media without a time base). Unnamed
-    fields keep the task's defaults.
+    fields keep the task's defaults. Every value is checked for its type and range.
     """
-    changes: dict = {}
-    for item in (i.strip() for i in text.split(",")):
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        if not sep and key.isdigit():
-            changes.update(strategy="uniform", num_frames=int(key))
-            continue
-        if key not in _KEYS:
-            raise UsageError(f"--frames: unknown item {item!r}; use e.g. 16, segment=16, dense=16, "
-                             f"fps=5,max=32, all, order=reversed, size=224")
-        field = _KEYS[key]
-        if field == "strategy":
-            changes["strategy"] = key
-            if key == "fps":
-                changes["fps"] = float(value) if sep else None
-                changes.setdefault("num_frames", None)
-            elif key == "all":
-                changes.setdefault("num_frames", None)
-            elif key == "apex":
-                changes["num_frames"] = int(value) if sep else 1
-            elif sep:
-                changes["num_frames"] = int(value)
-        else:
-            changes[field] = float(value) if field == "nominal_fps" else parse_value(value)
+    changes = frame_changes(text)
     try:
         return replace(base, **changes)
     except (TypeError, ValueError) as exc:

@@ -62,9 +62,12 @@ def _config_dict(config: evaluator.RunConfig) -> dict[str, Any]:
 
 
 def run_shard(config_data: dict[str, Any], index: int, total: int, plugins: list[str],
-              attempts: Any = None) -> dict[str, Any]:
-    """One shard, on a worker: evaluate it and return its document and per-sample rows."""
+              attempts: Any = None, include_paths: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One shard, on a worker: evaluate it and return its document and per-sample rows. The worker's
+    plugins see the driver's YAML include paths; its cache is the run's ``--cache-dir`` if one was
+    given, else the worker's own default (no shared filesystem is needed)."""
     from harness import host
+    from harness.context import Context
     from harness.params import parse_tasks
 
     if attempts is not None:
@@ -81,7 +84,8 @@ def run_shard(config_data: dict[str, Any], index: int, total: int, plugins: list
             config = replace(config, shard=(index, total))
         config = replace(config, output_path=Path(out), log_samples=True, progress=False,
                          decode_workers=config.decode_workers or 0)
-        run = evaluator.evaluate(host.load(plugins), config)
+        run = evaluator.evaluate(host.load(plugins, context=Context.from_options(
+            config.cache_dir, config.data_dir, include_paths)), config)
         samples = {key: path.read_text(encoding="utf-8") for key, path in run.sample_paths.items()}
     return {"index": index, "document": run.document, "samples": samples, "node": _node(),
             "seconds": time.perf_counter() - started}
@@ -111,7 +115,8 @@ class _Attempts:
 
 
 def launch(config: evaluator.RunConfig, plugins: list[str], shards: int, resources: str | None = None,
-           max_retries: int = 3, address: str | None = None, progress: bool = True) -> evaluator.RunOutput:
+           max_retries: int = 3, address: str | None = None, progress: bool = True,
+           include_paths: tuple = ()) -> evaluator.RunOutput:
     """Run ``config`` as ``shards`` Ray tasks and merge them into ``config.output_path``."""
     try:
         import ray
@@ -135,7 +140,8 @@ def launch(config: evaluator.RunConfig, plugins: list[str], shards: int, resourc
         attempts = ray.remote(num_cpus=0)(_Attempts).remote()
         task = ray.remote(run_shard).options(max_retries=max_retries, retry_exceptions=False, **options)
         data = _config_dict(replace(config, progress=False, started=None))  # each shard times its own start-up
-        pending = {task.remote(data, i, shards, plugins, attempts): i for i in range(shards)}
+        paths = tuple(str(p) for p in include_paths)
+        pending = {task.remote(data, i, shards, plugins, attempts, paths): i for i in range(shards)}
         done: dict[int, dict] = {}
         bar = tqdm(total=shards, unit="shard", desc="ray", disable=not progress)
         try:

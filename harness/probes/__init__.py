@@ -17,7 +17,7 @@ BUILTIN = {
                 "answer-option order: UAR spread over N permutations, answers that change, position bias"),
     "calibration": ("harness.probes.calibration", "CalibrationProbe",
                     "confidence calibration (score mode): ECE, Brier, per-class ECE, reliability diagram, "
-                    "temperature scaling on a held-out half"),
+                    "cross-fitted temperature scaling, ECE with bootstrap intervals"),
     "temporal": ("harness.probes.temporal", "TemporalProbe",
                  "frame-rate and frame-count sweeps, frame order, single frame, apex coverage of micro-expressions"),
 }

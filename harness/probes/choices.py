@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from harness.probe import Probe, ProbeContext, RunRows, Variant
-from harness.probes.common import finite, pyplot, row_metrics, save
+from harness.probes.common import finite, missing_note, pyplot, row_metrics, save, uar_label
 
 
 class ChoicesProbe(Probe):
@@ -53,6 +53,7 @@ class ChoicesProbe(Probe):
         test = stats.chisquare(positions) if answered and positions.any() else None
         return {
             "permutations": self.n,
+            "missing_classes": per_run[names[0]]["missing_classes"], "class_count": len(classes),
             "uar": {n: per_run[n]["uar"] for n in names}, "war": {n: per_run[n]["war"] for n in names},
             "uar_min": float(uars.min()), "uar_max": float(uars.max()), "uar_std": float(uars.std(ddof=1)),
             "uar_spread": float(uars.max() - uars.min()),
@@ -66,12 +67,14 @@ class ChoicesProbe(Probe):
         }
 
     def summary(self, f: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(f"UAR over {f['permutations']} option orders",
+        missing = f.get("missing_classes", [])
+        return [(uar_label(f"UAR over {f['permutations']} option orders", missing),
                  f"{100 * f['uar_min']:.1f}-{100 * f['uar_max']:.1f} (sd {100 * f['uar_std']:.1f})"),
                 ("clips whose answer changes", f"{100 * f['changed_share']:.1f}%"),
                 ("answers at the first position", f"{100 * f['position_share'][0]:.1f}% "
                                                   f"(uniform {100 * f['uniform_share']:.1f}%)"),
-                ("position bias chi-square p", "-" if f["chi_square"]["p"] is None else f"{f['chi_square']['p']:.3g}")]
+                ("position bias chi-square p", "-" if f["chi_square"]["p"] is None else f"{f['chi_square']['p']:.3g}")
+                ] + missing_note(missing, f.get("class_count", 0))
 
     def plot(self, f: dict[str, Any], context: ProbeContext, stem: str) -> list[str]:
         plt = pyplot()

@@ -9,17 +9,46 @@ import numpy as np
 
 from harness import metrics
 
+ROUNDS = 2000  # posterior draws (and bootstrap rounds) behind a probe's intervals
 
-def row_metrics(rows: list[dict], classes: tuple[str, ...], predictions: list | None = None) -> dict[str, Any]:
-    """UAR, WAR, per-class recall and prediction counts of rows (or of other ``predictions`` for them)."""
+
+def row_metrics(rows: list[dict], classes: tuple[str, ...], predictions: list | None = None,
+                seed: int = 0, rounds: int = 0) -> dict[str, Any]:
+    """UAR, WAR, per-class recall (with its exact interval) and prediction counts of rows (or of other
+    ``predictions`` for them); with ``rounds``, the UAR interval too."""
     preds = [r["prediction"] for r in rows] if predictions is None else predictions
     statuses = [r["status"] if predictions is None else ("ok" if p is not None else "invalid")
                 for r, p in zip(rows, preds)]
-    m = metrics.compute([r["label"] for r in rows], preds, statuses, classes, n_bootstrap=0)
-    return {"n": m["n"], "uar": m["uar"], "war": m["war"], "macro_f1": m["macro_f1"],
+    m = metrics.compute([r["label"] for r in rows], preds, statuses, classes, seed=seed, n_bootstrap=rounds)
+    return {"n": m["n"], "uar": m["uar"], "war": m["war"], "macro_f1": m["macro_f1"], "uar_ci95": m["uar_ci95"],
             "recall": {c["class"]: c["recall"] for c in m["per_class"]},
+            "recall_ci95": {c["class"]: c["recall_ci95"] for c in m["per_class"]},
+            "hits": {c["class"]: round(c["recall"] * c["support"]) for c in m["per_class"]},
             "support": {c["class"]: c["support"] for c in m["per_class"]},
+            "missing_classes": m["missing_classes"],
             "predicted": dict(m["prediction_distribution"])}
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def pct_ci(x: float | None, ci: list[float] | None) -> str:
+    """``61.9 [55.0, 68.4]`` in percent; the interval left out when there is none."""
+    return pct(x) + (f" [{pct(ci[0])}, {pct(ci[1])}]" if x is not None and ci else "")
+
+
+def uar_label(label: str, missing: list[str]) -> str:
+    """A summary line's label with ``UAR*`` where classes had no samples (as ``harness run`` prints it)."""
+    return label.replace("UAR", "UAR*", 1) if missing else label
+
+
+def missing_note(missing: list[str], total: int) -> list[tuple[str, str]]:
+    """The footnote of a summary whose UARs average over fewer classes than the task's ``total``."""
+    if not missing:
+        return []
+    return [("* UAR", f"over the {total - len(missing)}/{total} classes with samples (none of "
+                      f"{', '.join(missing)}); not comparable with a full-class UAR")]
 
 
 def shares(counts: dict[str, float], classes: tuple[str, ...]) -> dict[str, float]:

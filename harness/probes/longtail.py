@@ -3,11 +3,15 @@
 Classes are grouped by their share of the task's **training** data (what a
 model could have learned as a prior): head (share >= 1/K), tail (share <
 0.5/K), medium otherwise, thresholds recorded. The probe reports per-class
-recall against training share with their Spearman rank correlation, UAR per
-group, the **collapse rate** (tail-class clips predicted as a head class) and
-the confusion mass from each rare class into each head class, prediction
+recall against training share (each recall with its exact Clopper-Pearson
+interval) with their Spearman rank correlation and its exact permutation
+p-value, UAR per group with its interval (as ``harness run``'s UAR interval:
+Jeffreys posterior draws, exact for a group of one class), the **collapse
+rate** (tail-class clips predicted as a head class) with its exact interval
+and the confusion mass from each rare class into each head class, prediction
 share against label share (total-variation distance, head-bias ratio), the
-same model's UAR/WAR on a seeded class-balanced subset, and, for score-mode
+same model's UAR on a seeded class-balanced subset (its size and interval;
+WAR equals UAR there by construction), and, for score-mode
 models, logit adjustment by the training prior (scores minus tau * log prior)
 and contextual calibration (the model's own ``prior_correction``, where it
 has one) as variants with their own UAR/WAR. A task without a training split
@@ -16,15 +20,31 @@ falls back to the evaluated split's shares and says so.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from harness import metrics
 from harness.frames.sampling import stable_seed
 from harness.probe import Probe, ProbeContext, RunRows, Variant
-from harness.probes.common import argmax_prediction, finite, pyplot, row_metrics, save, shares
+from harness.probes.common import (
+    ROUNDS,
+    argmax_prediction,
+    finite,
+    missing_note,
+    pct,
+    pct_ci,
+    pyplot,
+    row_metrics,
+    save,
+    shares,
+    uar_label,
+)
+
+EXACT_UP_TO = 9  # classes: Spearman's p by enumerating every pairing (9! = 362,880), else asymptotic
 
 
 def groups_by_share(share: dict[str, float]) -> tuple[dict[str, str], dict[str, float]]:
@@ -41,13 +61,33 @@ def collapse_figures(rows: list[dict], classes: tuple[str, ...], group: dict[str
     preds = [r["prediction"] for r in rows] if predictions is None else predictions
     head = [c for c in classes if group[c] == "head"]
     tail_rows = [(r, p) for r, p in zip(rows, preds) if group[r["label"]] == "tail"]
-    rate = (sum(1 for _, p in tail_rows if p in head) / len(tail_rows)) if tail_rows else None
+    collapsed = sum(1 for _, p in tail_rows if p in head)
+    rate = (collapsed / len(tail_rows)) if tail_rows else None
     mass: dict[str, dict[str, float]] = {}
     for rare in (c for c in classes if group[c] != "head"):
         mine = [p for r, p in zip(rows, preds) if r["label"] == rare]
         if mine:
             mass[rare] = {h: sum(1 for p in mine if p == h) / len(mine) for h in head}
-    return {"collapse_rate": rate, "tail_samples": len(tail_rows), "confusion_mass": mass}
+    return {"collapse_rate": rate, "collapse_rate_ci95": metrics.clopper_pearson(collapsed, len(tail_rows)),
+            "tail_samples": len(tail_rows), "tail_collapsed": collapsed, "confusion_mass": mass}
+
+
+def spearman(x: list[float], y: list[float]) -> dict[str, Any]:
+    """Spearman's rho with its two-sided p-value: exact (every pairing of the ranks, ties averaged) up
+    to ``EXACT_UP_TO`` points, else scipy's asymptotic t approximation."""
+    n = len(x)
+    if n < 3 or len(set(y)) < 2 or len(set(x)) < 2:
+        return {"rho": None, "p": None, "p_method": None, "classes": n}
+    rho = float(stats.spearmanr(x, y).statistic)
+    if n > EXACT_UP_TO:
+        return {"rho": finite(rho), "p": finite(stats.spearmanr(x, y).pvalue), "p_method": "asymptotic", "classes": n}
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx = rx - rx.mean()
+    perms = np.array(list(itertools.permutations(ry)))
+    perms -= perms.mean(axis=1, keepdims=True)
+    rhos = perms @ rx / np.sqrt((rx @ rx) * (perms * perms).sum(axis=1))
+    p = float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+    return {"rho": finite(rho), "p": p, "p_method": f"exact ({len(perms)} pairings)", "classes": n}
 
 
 class LongTailProbe(Probe):
@@ -79,7 +119,6 @@ class LongTailProbe(Probe):
         main = row_metrics(rows, classes)
         present = [c for c in classes if main["support"][c] > 0]
         recalls = [main["recall"][c] for c in present]
-        rho = stats.spearmanr([share[c] for c in present], recalls) if len(set(recalls)) > 1 else None
         n = len(rows)
         pred_share = {c: main["predicted"].get(c, 0) / n for c in classes}
         label_share = {c: main["support"][c] / n for c in classes}
@@ -90,11 +129,12 @@ class LongTailProbe(Probe):
         figures: dict[str, Any] = {
             "prior_source": source, "prior_is_test_fallback": fallback,
             "training_share": share, "groups": group, "thresholds": thresholds,
-            "recall": main["recall"], "support": main["support"],
-            "spearman": {"rho": finite(rho.statistic) if rho else None,
-                         "p": finite(rho.pvalue) if rho else None, "classes": len(present)},
+            "recall": main["recall"], "recall_ci95": main["recall_ci95"], "hits": main["hits"],
+            "support": main["support"], "missing_classes": main["missing_classes"],
+            "spearman": spearman([share[c] for c in present], recalls),
             "uar": main["uar"], "war": main["war"],
             "group_uar": self._group_uar(main, group, present),
+            "group_uar_ci95": self._group_uar_ci(main, group, present, context.seed),
             **collapse_figures(rows, classes, group),
             "prediction_share": pred_share, "label_share": label_share, "off_list_share": off_list,
             "total_variation": tvd,
@@ -109,6 +149,7 @@ class LongTailProbe(Probe):
             figures["logit_adjusted"] = {"tau": self.tau, "uar": adjusted["uar"], "war": adjusted["war"],
                                          "recall": adjusted["recall"],
                                          "group_uar": self._group_uar(adjusted, group, present),
+                                         "group_uar_ci95": self._group_uar_ci(adjusted, group, present, context.seed),
                                          **collapse_figures(rows, classes, group, preds)}
         contextual = runs.get("contextual")
         if contextual is not None and contextual.skipped:
@@ -134,6 +175,15 @@ class LongTailProbe(Probe):
         return out
 
     @staticmethod
+    def _group_uar_ci(m: dict, group: dict[str, str], present: list[str], seed: int) -> dict[str, list | None]:
+        out = {}
+        for g in ("head", "medium", "tail"):
+            members = [c for c in present if group[c] == g]
+            out[g] = metrics.mean_recall_interval([m["hits"][c] for c in members], [m["support"][c] for c in members],
+                                                  stable_seed(seed, "group-uar", g), ROUNDS)
+        return out
+
+    @staticmethod
     def _balanced(rows: list[dict], classes: tuple[str, ...], seed: int) -> dict[str, Any]:
         """The same answers on a seeded subset with equally many clips of every present class."""
         by_class: dict[str, list[dict]] = {}
@@ -146,34 +196,52 @@ class LongTailProbe(Probe):
             members = sorted(by_class.get(c, []), key=lambda r: r["id"])
             if members:
                 subset.extend(members[i] for i in sorted(rng.choice(len(members), per, replace=False)))
-        m = row_metrics(subset, classes)
-        return {"per_class": per, "n": len(subset), "uar": m["uar"], "war": m["war"]}
+        m = row_metrics(subset, classes, seed=stable_seed(seed, "class-balanced-interval"), rounds=ROUNDS)
+        # every class has `per` clips, so WAR equals UAR: one figure, one interval
+        return {"per_class": per, "n": len(subset), "classes": len(by_class), "uar": m["uar"], "war": m["war"],
+                "uar_ci95": m["uar_ci95"]}
 
     def summary(self, f: dict[str, Any]) -> list[tuple[str, str]]:
-        pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-        lines = [("UAR head / medium / tail", " / ".join(pct(f["group_uar"][g]) for g in ("head", "medium", "tail"))),
-                 ("collapse rate (tail -> head)", pct(f["collapse_rate"])),
-                 ("Spearman(recall, train share)", "-" if f["spearman"]["rho"] is None
-                  else f"{f['spearman']['rho']:.2f}"),
+        missing = f.get("missing_classes", [])
+        groups = ("head", "medium", "tail")
+        ci = f.get("group_uar_ci95") or {}
+        rho = f["spearman"]
+        b = f["balanced"]
+        lines = [(uar_label("UAR head / medium / tail", missing),
+                  " / ".join(pct_ci(f["group_uar"][g], ci.get(g)) for g in groups)),
+                 ("collapse rate (tail -> head)", pct_ci(f["collapse_rate"], f.get("collapse_rate_ci95"))
+                  + (f" ({f['tail_collapsed']}/{f['tail_samples']} clips)" if f["collapse_rate"] is not None else "")),
+                 ("tail recall [exact 95%]", ", ".join(
+                     f"{c} {f['hits'][c]}/{f['support'][c]} {pct_ci(f['recall'][c], f['recall_ci95'][c])}"
+                     for c, g in f["groups"].items() if g == "tail" and f["support"][c]) or "-"),
+                 ("Spearman(recall, train share)", "-" if rho["rho"] is None else
+                  f"{rho['rho']:.2f} ({'exact ' if str(rho.get('p_method')).startswith('exact') else ''}"
+                  f"p = {rho['p']:.3f}, {rho['classes']} classes)"),
                  ("head-bias ratio", "-" if f["head_bias_ratio"] is None else f"{f['head_bias_ratio']:.2f}"),
-                 ("class-balanced UAR / WAR", f"{pct(f['balanced']['uar'])} / {pct(f['balanced']['war'])} "
-                                               f"(n={f['balanced']['n']})")]
+                 (uar_label("class-balanced UAR (= WAR)", missing),
+                  f"{pct_ci(b['uar'], b.get('uar_ci95'))} ({b['n']} clips, {b['per_class']} per class)")]
         if "logit_adjusted" in f:
             a = f["logit_adjusted"]
-            lines.append((f"logit-adjusted UAR (tau={a['tau']:g})",
-                          f"{pct(a['uar'])}, tail {pct(a['group_uar']['tail'])}, collapse {pct(a['collapse_rate'])}"))
+            lines.append((uar_label(f"logit-adjusted UAR (tau={a['tau']:g})", missing),
+                          f"{pct(a['uar'])}, tail {pct_ci(a['group_uar']['tail'], a.get('group_uar_ci95', {}).get('tail'))}"
+                          f", collapse {pct_ci(a['collapse_rate'], a.get('collapse_rate_ci95'))}"))
         if "contextual" in f and "uar" in f["contextual"]:
-            lines.append(("contextual calibration UAR", pct(f["contextual"]["uar"])))
+            lines.append((uar_label("contextual calibration UAR", missing), pct(f["contextual"]["uar"])))
         if f["prior_is_test_fallback"]:
             lines.append(("note", "no training split: groups use the test shares"))
-        return lines
+        return lines + missing_note(missing, len(f["groups"]))
 
     def plot(self, f: dict[str, Any], context: ProbeContext, stem: str) -> list[str]:
         plt = pyplot()
         classes = sorted(context.classes, key=lambda c: -f["training_share"][c])
         x = np.arange(len(classes))
         fig, ax = plt.subplots(figsize=(7.5, 3.6))
-        ax.bar(x - 0.2, [100 * f["recall"][c] for c in classes], 0.4, label="recall %")
+        recall = [100 * f["recall"][c] for c in classes]
+        intervals = [f.get("recall_ci95", {}).get(c) or [f["recall"][c]] * 2 for c in classes]
+        ax.bar(x - 0.2, recall, 0.4, label="recall % (exact 95% interval)",
+               yerr=[[r - 100 * lo for r, (lo, _) in zip(recall, intervals)],
+                     [100 * hi - r for r, (_, hi) in zip(recall, intervals)]], capsize=3,
+               error_kw={"linewidth": 1, "ecolor": "dimgray"})
         if "logit_adjusted" in f:
             ax.scatter(x - 0.2, [100 * f["logit_adjusted"]["recall"][c] for c in classes], marker="_", s=300,
                        color="black", label=f"recall after logit adjustment (tau={f['logit_adjusted']['tau']:g})")

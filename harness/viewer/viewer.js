@@ -193,7 +193,24 @@ function init(board) {
   render();
 }
 
-const source = new URLSearchParams(location.search).get("board") || "leaderboard.json";
-fetch(source).then(r => { if (!r.ok) throw new Error(`${source}: HTTP ${r.status}`); return r.json(); })
-  .then(init)
-  .catch(err => { document.getElementById("status").textContent = `cannot load the board: ${err.message}`; });
+// ?board=PATH names another board of this site. Only a relative path on this very origin is taken:
+// never a scheme (data:, http:, javascript:), a host (//host/...), an absolute path or a backslash,
+// so no one can put made-up rows on the site's address with a crafted link.
+function boardUrl(text) {
+  if (text === null) return new URL("leaderboard.json", location.href);
+  if (!/^[A-Za-z0-9._~\-][A-Za-z0-9._~\-\/]*$/.test(text) || text.split("/").includes("..")) return null;
+  const url = new URL(text, location.href);
+  return url.origin === location.origin && url.protocol === location.protocol ? url : null;
+}
+
+const requested = new URLSearchParams(location.search).get("board");
+const source = boardUrl(requested);
+if (source === null) {
+  document.getElementById("status").textContent =
+    `refusing board ${JSON.stringify(requested.slice(0, 60))}: only a relative path on this site is loaded (e.g. ?board=old/leaderboard.json)`;
+} else {
+  fetch(source, {credentials: "same-origin", redirect: "error"})
+    .then(r => { if (!r.ok) throw new Error(`${requested || "leaderboard.json"}: HTTP ${r.status}`); return r.json(); })
+    .then(init)
+    .catch(err => { document.getElementById("status").textContent = `cannot load the board: ${err.message}`; });
+}
