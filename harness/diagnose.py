@@ -65,8 +65,10 @@ def parse_probes(text: str) -> list[tuple[str, dict[str, Any]]]:
 def _variant_config(base: evaluator.RunConfig, variant: Variant, out_dir: Path) -> evaluator.RunConfig:
     frames = ",".join(x for x in (base.frames, variant.frames) if x) or None
     args = {**base.model_args, **dict(variant.model_args)}
-    return replace(base, frames=frames, prompt=variant.prompt or base.prompt, choice_order=variant.choice_order,
-                   choice_seed=variant.choice_seed, model_args=args, log_samples=True, output_path=out_dir)
+    tasks = [TaskSpec(s.name, {**s.params, **dict(variant.task_params)}) for s in base.tasks]
+    return replace(base, tasks=tasks, frames=frames, prompt=variant.prompt or base.prompt,
+                   choice_order=variant.choice_order, choice_seed=variant.choice_seed, model_args=args,
+                   log_samples=True, output_path=out_dir)
 
 
 def _slug(variant: Variant) -> str:
@@ -151,10 +153,11 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                 outcomes[slug] = {k: RunRows(variant, {}, [], "", skipped=str(exc)) for k in contexts}
                 continue
             outcomes[slug] = {}
+            ran_as = str(_variant_config(task_config, variant, out_dir).tasks[0])  # with the variant's task params
             for k, task_result in run.document["tasks"].items():
                 rows = samplelog.read_samples(run.sample_paths[k])
-                outcomes[slug][k] = RunRows(variant, task_result, rows,
-                                            os.path.relpath(run.results_path, out_root))
+                own = str(spec) + k[len(ran_as):]  # the command's key for the same split
+                outcomes[slug][own] = RunRows(variant, task_result, rows, os.path.relpath(run.results_path, out_root))
         for k, context in contexts.items():
             main = next((o[k] for o in outcomes.values() if k in o and not o[k].skipped), None)
             if main is not None:

@@ -31,10 +31,11 @@ class Variant:
     choice_order: str = "fixed"  # fixed | shuffled
     choice_seed: int | None = None  # the permutation's seed when shuffled
     model_args: tuple[tuple[str, str], ...] = ()  # extra model arguments (a model variant)
-    optional: bool = False  # a model that refuses these arguments skips the variant, recorded
+    optional: bool = False  # a model (or task) that refuses these arguments skips the variant, recorded
+    task_params: tuple[tuple[str, object], ...] = ()  # task parameters on top of the command's (window=3)
 
     def key(self) -> tuple:
-        return (self.frames, self.prompt, self.choice_order, self.choice_seed, self.model_args)
+        return (self.frames, self.prompt, self.choice_order, self.choice_seed, self.model_args, self.task_params)
 
 
 @dataclass

@@ -3,6 +3,7 @@ like the releases (harness/testing/microexpr_releases.py), quirks included."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -270,3 +271,23 @@ def test_listed_checked_and_run_from_the_command_line(run_cli, data, tmp_path):
     assert scores["by_dataset"]["smic"]["uar"] == pytest.approx(result["groups"]["smic"]["uar"])
     for source in ("casme2", "samm", "smic"):  # MEGC reports UF1 per source dataset: the results file has it
         assert scores["by_dataset"][source]["uf1"] == pytest.approx(result["groups"][source]["macro_f1"])
+
+
+def test_the_temporal_probe_sweeps_the_context_window(run_cli, data, tmp_path):
+    out = tmp_path / "diag"
+    r = run_cli("diagnose", "--tasks", "casme3", "--model", "uniform", "--probes", "temporal:rates=5|12,counts=8,windows=1|3",
+                "--data-dir", str(data), "--output-path", str(out), "--no-progress", "--bootstrap", "0")
+    assert r.code == 0, r.err
+    doc = json.loads(next(out.glob("diagnostics_*.json")).read_text())
+    windows = doc["tasks"]["casme3"]["probes"]["temporal"]["figures"]["windows"]
+    assert set(windows) == {"1", "3"} and all("uar" in p for p in windows.values())
+    # a longer window holds the same short expression among more frames: 8 uniform frames reach its apex less often
+    cover = {w: (p["apex_coverage"] or {}).get("share") for w, p in windows.items()}
+    assert cover["3"] is not None and cover["1"] is not None and cover["3"] <= cover["1"]
+    assert "UAR / apex coverage by window" in r.out
+    # a task without context windows skips the variants, saying why
+    r = run_cli("diagnose", "--tasks", "synthetic:n=14", "--model", "uniform", "--probes", "temporal:rates=5,counts=8,windows=3",
+                "--output-path", str(tmp_path / "syn"), "--no-progress", "--bootstrap", "0")
+    assert r.code == 0, r.err
+    doc = json.loads(next((tmp_path / "syn").glob("diagnostics_*.json")).read_text())
+    assert "skipped" in doc["tasks"]["synthetic:n=14"]["probes"]["temporal"]["figures"]["windows"]["3"]

@@ -81,13 +81,16 @@ def expressive_coverage(rows: list[dict]) -> dict[str, Any] | None:
 class TemporalProbe(Probe):
     name = "temporal"
     description = "frame-rate and frame-count sweeps, frame order, single frame, apex coverage of micro-expressions"
-    PARAMS = ("rates", "counts", "max")
+    PARAMS = ("rates", "counts", "max", "windows")
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
         self.rates = _numbers(params.get("rates"), (1, 2, 3, 5, 8, 12))
         self.counts = _numbers(params.get("counts"), (1, 2, 4, 8, 16, 32))
         self.cap = int(params.get("max", 32))
+        # context windows (seconds) for tasks that place each expression inside a longer stretch of its
+        # recording (casme3:window=S): empty by default; a task without the parameter skips them, recorded
+        self.windows = _numbers(params.get("windows"), ())
 
     def variants(self, context: ProbeContext) -> list[Variant]:
         out = [Variant(f"fps{r:g}", frames=f"fps={r:g},max={self.cap}", optional=True) for r in self.rates]
@@ -98,6 +101,7 @@ class TemporalProbe(Probe):
                 Variant("single-middle", frames="1")]
         if context.extra.get("apex"):
             out.append(Variant("single-apex", frames="apex"))
+        out += [Variant(f"window{w:g}", task_params=(("window", w),), optional=True) for w in self.windows]
         return out
 
     def _point(self, run: RunRows, classes: tuple[str, ...]) -> dict[str, Any]:
@@ -165,7 +169,8 @@ class TemporalProbe(Probe):
                          default=None)
         points = {**{f"{r} fps": p for r, p in fps.items()}, **{f"K={k}": p for k, p in counts.items()},
                   **{f"{o} order": p for o, p in order.items()}, **{f"{s} frame": p for s, p in single.items()}}
-        return {"rates": fps, "counts": counts, "cap": self.cap,
+        windows = {f"{w:g}": self._point(runs[f"window{w:g}"], classes) for w in self.windows}
+        return {"rates": fps, "counts": counts, "cap": self.cap, "windows": windows,
                 "best_rate": self._best_rates(runs, measured, classes, context.seed),
                 "sampling_artefacts": [name for name, p in points.items() if p.get("sampling_artefact")],
                 "missing_classes": order["natural"].get("missing_classes", []), "class_count": len(classes),
@@ -187,6 +192,10 @@ class TemporalProbe(Probe):
         lines = [(uar_label("UAR by fps", missing), curve(f["rates"])),
                  (uar_label("micro UAR / apex coverage by fps", missing), micro(f["rates"])),
                  (uar_label("UAR by frame count", missing), curve(f["counts"]))]
+        if f.get("windows"):
+            lines.append((uar_label("UAR / apex coverage by window (s)", missing),
+                          "  ".join(f"{k}:{pct(p.get('uar'))}/{pct((p.get('apex_coverage') or {}).get('share'))}"
+                                    if "uar" in p else f"{k}:-" for k, p in f["windows"].items())))
         if f.get("sampling_artefacts"):
             lines.append(("! sampling artefact", f"{', '.join(f['sampling_artefacts'])}: no sampled frame shows an "
                                                  f"expression in any clip; the UAR measures the sampling, not the model"))
