@@ -159,3 +159,79 @@ def test_two_publishing_processes_never_lose_a_row(runs, tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     rows = measured(results.load(board, "leaderboard"))
     assert len(rows) == 40  # every row survived the concurrent read-modify-writes
+
+
+REPORTED = Path(__file__).parent.parent / "leaderboard" / "reported.yaml"
+REPORTED_SOURCES = Path(__file__).parent.parent / "leaderboard" / "reported_sources.yaml"
+
+
+def _read_off(check: dict, excerpt: str) -> tuple[str, str]:
+    """UAR and WAR as the source writes them, read off the verbatim excerpt as the check says."""
+    lines = excerpt.splitlines()
+    if check["kind"] == "log":
+        start = next(i for i, line in enumerate(lines) if check["section"] in line)
+        at = next(i for i in range(start + 1, len(lines)) if lines[i].strip() == check["label"])
+        uar, war = lines[at + 1].strip().removeprefix("UAR/WAR: ").split("/")
+        return uar, war
+    if check["kind"] == "text":
+        import re
+
+        def find(phrase: str) -> str:
+            pattern = re.escape(phrase).replace(r"\{\}", r"([0-9]+\.[0-9]+)")
+            return re.search(pattern, excerpt).group(1)
+
+        return find(check["uar"]), find(check["war"])
+    assert check["kind"] == "table", check
+    table = [[c.strip().strip("*").strip() for c in line.strip().strip("|").split("|")]
+             for line in lines if line.lstrip().startswith("|")]
+    header = next(r for r in table if check["uar"] in r and check["war"] in r)
+    (row,) = [r for r in table if r[0] == check["row"]]
+    return row[header.index(check["uar"])], row[header.index(check["war"])]
+
+
+def _source_mismatches(rows: list[dict], sources: dict) -> list[str]:
+    checks = {(c["model"], c["task"], c["source"]): c for c in sources["checks"]}
+    problems = []
+    for r in rows:
+        key = (r["model"], r["task"], r["source"])
+        if key not in checks:
+            problems.append(f"{key}: no check against its source")
+            continue
+        uar, war = _read_off(checks.pop(key), sources["sources"][r["source"]]["excerpt"])
+        if (f"{r['uar']:.2f}", f"{r['war']:.2f}") != (uar, war):
+            problems.append(f"{key}: row says {r['uar']:.2f} / {r['war']:.2f}, source says {uar} / {war}")
+    problems += [f"{key}: check without a row" for key in checks]
+    return problems
+
+
+def test_reported_rows_say_what_their_sources_say(tmp_path):
+    import yaml
+
+    rows = yaml.safe_load(REPORTED.read_text(encoding="utf-8"))["reported"]
+    sources = yaml.safe_load(REPORTED_SOURCES.read_text(encoding="utf-8"))
+    assert _source_mismatches(rows, sources) == []
+    assert {r["source"] for r in rows} == set(sources["sources"])
+    # The file loads into a board as it is, one reported row each.
+    board, added = leaderboard.add_reported(tmp_path / "b.json", REPORTED)
+    assert added == len(rows) == len([r for r in board["rows"] if r["kind"] == "reported"])
+    # A row that claims any other number than its source's is caught, whichever source it cites.
+    for i, r in enumerate(rows):
+        for field in ("uar", "war"):
+            wrong = [dict(x) for x in rows]
+            wrong[i][field] = round(r[field] + 0.01, 2)
+            assert len(_source_mismatches(wrong, sources)) == 1, (r["model"], r["task"], field)
+    missing = [dict(x, model=x["model"] + " (other)") if j == 0 else x for j, x in enumerate(rows)]
+    assert len(_source_mismatches(missing, sources)) == 2  # the row has no check; its check has no row
+
+
+def test_reported_rows_state_what_each_figure_is():
+    import yaml
+
+    rows = yaml.safe_load(REPORTED.read_text(encoding="utf-8"))["reported"]
+    for r in rows:
+        if r["model"] == "HumanOmni-0.5B":  # R1-Omni's README marks the sets in-distribution, no more
+            assert "not trained" not in r["protocol"] and "in-distribution" in r["protocol"]
+        if r["model"].startswith("Exp-CLIP"):  # the run log, not the paper's table
+            assert "Run-log figure, not the paper's table" in r["notes"]
+        if r["source"] == "HumanMLLM/HumanOmni:README.md":
+            assert "does not say whether the evaluation is zero-shot" in r["protocol"]
