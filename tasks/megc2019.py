@@ -31,9 +31,8 @@ from harness.context import Context
 from harness.errors import DataError, UsageError
 from harness.params import Param, check_args
 from harness.release import read_text_lines
-from harness.task import Task
 from harness.tasks.casme2 import CASME2Task, subject_folder
-from harness.tasks.microexpr_task import MEGC3, Problem, aliases_for, pooled_scores
+from harness.tasks.microexpr_task import MEGC3, OneSplit, Problem, aliases_for, pooled_scores
 from harness.tasks.samm import SAMMTask
 from harness.tasks.smic import SMICTask
 from harness.types import FrameProtocol, Sample
@@ -54,7 +53,7 @@ def disk_key(db: str, subject: str, filename: str) -> str:
     return filename
 
 
-class MEGC2019Task(Task):
+class MEGC2019Task(OneSplit):
     name = "megc2019"
     version = "1"
     description = "MEGC 2019 composite: SMIC-HS + CASME II + SAMM, negative/positive/surprise (442 clips)"
@@ -110,25 +109,6 @@ class MEGC2019Task(Task):
     def root(self) -> Path:
         """The folder of the ground-truth file (each dataset has its own root: ``params()['sources']``)."""
         return self.gt_file().parent
-
-    def splits(self) -> list[str]:
-        return ["test"]
-
-    def samples(self, split: str | None = None) -> list[Sample]:
-        if split not in (None, "test"):
-            raise UsageError(f"{self.name}: no split {split!r}; this task has one split, test")
-        if self._samples is None:
-            self._samples = self._build()
-        return self._samples
-
-    def prepare(self) -> None:
-        self.samples()
-
-    def sample_count(self) -> int | None:
-        try:
-            return len(self.samples())
-        except (DataError, UsageError):
-            return None
 
     def expected_counts(self) -> dict[str, int | None]:
         return {"test": 442}

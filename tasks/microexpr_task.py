@@ -29,6 +29,7 @@ records; this module does the rest the same way for all of them:
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -158,7 +159,36 @@ def sampled_coverage(samples: Sequence[Sample], protocol: FrameProtocol) -> dict
             "apex_clips": apex_clips, "apex": apex_hits / apex_clips if apex_clips else None}
 
 
-class MicroExpressionTask(Task):
+class OneSplit(Task):
+    """A task with one evaluated split, ``test``, whose samples ``_build()`` makes once (then kept)."""
+
+    _samples: list[Sample] | None = None
+
+    @abc.abstractmethod
+    def _build(self) -> list[Sample]:
+        """The split's samples, read from the release."""
+
+    def splits(self) -> list[str]:
+        return ["test"]
+
+    def samples(self, split: str | None = None) -> list[Sample]:
+        if split not in (None, "test"):
+            raise UsageError(f"{self.name}: no split {split!r}; this task has one split, test")
+        if self._samples is None:
+            self._samples = self._build()
+        return self._samples
+
+    def prepare(self) -> None:
+        self.samples()
+
+    def sample_count(self) -> int | None:
+        try:
+            return len(self.samples())
+        except (DataError, UsageError):
+            return None  # not there or broken: `harness data check` says why
+
+
+class MicroExpressionTask(OneSplit):
     """Base of the micro-expression tasks: one evaluated split (``test``) of onset-to-offset clips
     (or context windows) from frame folders at the release's declared rate.
 
@@ -238,26 +268,6 @@ class MicroExpressionTask(Task):
     def annotation_file(self) -> Path | None:
         """The annotation file read (recorded with its hash), or None (SMIC has none)."""
         return None
-
-    # -- the Task contract ----------------------------------------------------------------------------
-    def splits(self) -> list[str]:
-        return ["test"]
-
-    def samples(self, split: str | None = None) -> list[Sample]:
-        if split not in (None, "test"):
-            raise UsageError(f"{self.name}: no split {split!r}; this task has one split, test")
-        if self._samples is None:
-            self._samples = self._build()
-        return self._samples
-
-    def prepare(self) -> None:
-        self.samples()
-
-    def sample_count(self) -> int | None:
-        try:
-            return len(self.samples())
-        except (DataError, UsageError):
-            return None  # not there or broken: `harness data check` says why
 
     def expected_counts(self) -> dict[str, int | None]:
         return {"test": self.official_counts.get(self.class_set)}
