@@ -297,11 +297,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
-def write_jsonl(path: str | Path, rows: list[dict]) -> None:
-    path = Path(path)
-    write_bytes_atomic(path, b"".join(json_bytes(path, row, ensure_ascii=False) + b"\n" for row in rows))
-
-
 def _git(folder: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5)
