@@ -258,12 +258,13 @@ class MicroExpressionTask(OneSplit):
         raise UsageError(f"{self.name}: dataset not found. Looked in:\n{where}\nExpected layout under the root:\n"
                          f"{self.layout}")
 
+    @abc.abstractmethod
     def _is_root(self, path: Path) -> bool:
-        raise NotImplementedError
+        """Whether ``path`` holds this release (where its annotation or media are expected)."""
 
+    @abc.abstractmethod
     def _expressions(self) -> list[Expression]:
         """Every annotated expression of the release, in the annotation's order."""
-        raise NotImplementedError
 
     def annotation_file(self) -> Path | None:
         """The annotation file read (recorded with its hash), or None (SMIC has none)."""
@@ -429,3 +430,16 @@ def _invalid(name: str, values: dict[str, FrameValue]) -> bool:
     if name == "apex" and onset is not None and offset is not None:
         return not onset <= apex <= offset
     return False
+
+
+class AnnotationAtRoot:
+    """For a release whose coding spreadsheet lies at its root (SAMM, MMEW): that file marks the root,
+    and ``annotation=`` names another one. Mixed in before :class:`MicroExpressionTask`."""
+
+    default_annotation: str = ""
+
+    def _is_root(self, path: Path) -> bool:
+        return (path / str(self.values.get("annotation", self.default_annotation))).is_file()
+
+    def annotation_file(self) -> Path:
+        return self.root / str(self.values.get("annotation", self.default_annotation))

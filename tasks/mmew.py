@@ -25,7 +25,7 @@ import harness
 from harness.errors import DataError, UsageError
 from harness.params import Param
 from harness.tasks.microexpr_sheets import read_rows
-from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask
+from harness.tasks.microexpr_task import MEGC3, AnnotationAtRoot, Expression, MicroExpressionTask
 
 ANNOTATION = "MMEW_Micro_Exp.xlsx"
 FRAME_DIRS = ("Micro_Expression", "MMEW/Micro_Expression", "MMEW_Final/Micro_Expression")
@@ -33,7 +33,8 @@ LAYOUT = """  MMEW_Micro_Exp.xlsx                           (Subject, Filename, 
   Micro_Expression/anger/S13-07-001/1.jpg ...   (frames numbered from 1)"""
 
 
-class MMEWTask(MicroExpressionTask):
+class MMEWTask(AnnotationAtRoot, MicroExpressionTask):
+    default_annotation = ANNOTATION
     name = "mmew"
     dataset = "mmew"
     description = "MMEW micro-expressions (90 fps; 7 or MEGC 3 classes), onset-to-offset clips"
@@ -46,12 +47,6 @@ class MMEWTask(MicroExpressionTask):
     PARAMS = {**MicroExpressionTask.COMMON,
               "classes": Param(str, "7 (default) or 3 (MEGC 2019 grouping)", ("7", "3")),
               "annotation": Param(str, f"the coding file under the root (default {ANNOTATION})")}
-
-    def _is_root(self, path: Path) -> bool:
-        return (path / str(self.values.get("annotation", ANNOTATION))).is_file()
-
-    def annotation_file(self) -> Path:
-        return self.root / str(self.values.get("annotation", ANNOTATION))
 
     def frames_dir(self) -> Path:
         for d in FRAME_DIRS:

@@ -29,7 +29,7 @@ import harness
 from harness.errors import DataError
 from harness.params import Param
 from harness.tasks.microexpr_sheets import read_rows
-from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask
+from harness.tasks.microexpr_task import MEGC3, AnnotationAtRoot, Expression, MicroExpressionTask
 
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
 LAYOUT = """  SAMM_Micro_FACS_Codes_v2.xlsx        (sheet MICRO_ONLY, header in row 14)
@@ -42,7 +42,8 @@ def subject_folder(subject: str) -> str:
     return f"{int(text):03d}" if text.isdigit() else text
 
 
-class SAMMTask(MicroExpressionTask):
+class SAMMTask(AnnotationAtRoot, MicroExpressionTask):
+    default_annotation = ANNOTATION
     name = "samm"
     dataset = "samm"
     description = "SAMM micro-expressions (200 fps, grayscale; 5, 8 or MEGC 3 classes), onset-to-offset clips"
@@ -57,12 +58,6 @@ class SAMMTask(MicroExpressionTask):
     PARAMS = {**MicroExpressionTask.COMMON,
               "classes": Param(str, "5 (default), 8 or 3 (MEGC 2019 grouping)", ("5", "8", "3")),
               "annotation": Param(str, f"the coding file under the root (default {ANNOTATION})")}
-
-    def _is_root(self, path: Path) -> bool:
-        return (path / str(self.values.get("annotation", ANNOTATION))).is_file()
-
-    def annotation_file(self) -> Path:
-        return self.root / str(self.values.get("annotation", ANNOTATION))
 
     def frames_dir(self) -> Path:
         nested = self.root / "SAMM"

@@ -135,9 +135,15 @@ def build(family: str, out: str | os.PathLike, seed: int = 0, vocab_size: int = 
     config = _config(family, tok, width, layers)
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
+    return save_twin(model, _processor(family, tok), out, family, seed)
+
+
+def save_twin(model, processor, out: Path, family: str, seed: int) -> Path:
+    """Save a tiny twin's weights and processor into ``out`` atomically: written beside it, then
+    renamed, so two processes building the same twin never see half of one."""
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     model.save_pretrained(tmp)
-    _processor(family, tok).save_pretrained(tmp)
+    processor.save_pretrained(tmp)
     (tmp / "harness_tiny.json").write_text(json.dumps({"family": family, "seed": seed}))
     if out.exists():  # another process built it meanwhile: same bytes, keep theirs
         import shutil

@@ -16,9 +16,7 @@ those names over to it.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -478,15 +476,7 @@ def build(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     loader = getattr(transformers, LOADERS.get(family, "AutoModelForImageTextToText"))
     model = loader.from_config(config) if hasattr(loader, "from_config") else loader(config)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    (tmp / "harness_tiny.json").write_text(json.dumps({"family": family, "seed": seed}))
-    if out.exists():  # another process built it meanwhile: same bytes, keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
-        return out
-    os.replace(tmp, out)
-    return out
+    return checkpoints.save_twin(model, processor, out, family, seed)
 
 
 if __name__ == "__main__":
