@@ -24,7 +24,7 @@ from harness.host import Entry, Host
 from harness.model import Model, Workload
 from harness.model_calls import CachedCalls
 from harness.parsing import AnswerParser
-from harness.plan import Plan, RunConfig, context_of, in_shard, plan_run, shown_choices
+from harness.plan import Plan, RunConfig, context_of, in_shard, plan_run, shown_choices, with_audio
 from harness.response_cache import ResponseCache
 from harness.samplelog import SampleRow
 from harness.strategy import StrategyContext
@@ -57,6 +57,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
     if model is None:
         model = build_model(host, model_entry, config)
     request_rules.check_model(model)
+    with_audio(plans, config, model)
     helpers: dict[str, tuple[Model, str]] = {}  # role -> (model, plugin) for strategies that ask other models
     for plan in plans:
         for role, (name, args) in (plan.strategy.models() if plan.strategy else {}).items():
@@ -82,6 +83,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "model_args": dict(config.model_args), "limit": config.limit, "seed": config.seed,
             "batch_size": batch_size, "decode_workers": config.decode_workers,
             "strict": config.strict, "bootstrap_rounds": config.bootstrap, "frames": config.frames,
+            "audio": config.audio,
             "prompt": config.prompt, "choice_order": config.choice_order,
             "choice_seed": config.choice_seed, "strategy": config.strategy,
             "reasoning_tags": config.reasoning_tags, "answer_format": config.answer_format,
@@ -248,8 +250,8 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
         batch_size=batch_size, workers=workers, strict=config.strict, progress=config.progress, desc=desc,
         frame_cache=frame_cache, prefetch=prefetch))
     letters = template.kind == "letters"
-    rows = [_row(o, position[o.sample.id], parser, letters, task.group(o.sample), plan.strategy is not None)
-            for o in outcomes]
+    rows = [_row(o, position[o.sample.id], parser, letters, task.group(o.sample), plan.strategy is not None,
+                 audio=bool(protocol.audio_rate)) for o in outcomes]
 
     loop_s = max(0.0, timings.wall_s - timings.model_load_s)  # the model's load is start-up, not loop
     if clock is not None:
@@ -291,8 +293,18 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                     "corrupt_cache_entries": timings.responses_corrupt},
         "samples_file": None,
         **({"overlap_notes": overlap_notes} if overlap_notes else {}),
+        **({"audio": _audio_summary(rows, protocol.audio_rate)} if protocol.audio_rate else {}),
     }
     return task_result, rows
+
+
+def _audio_summary(rows: list[SampleRow], rate: int) -> dict:
+    """What the samples of an ``--audio on`` run were sent: how many with their sound, over a window of
+    the clip, padded at an end, and for how long on average."""
+    sent = [r["audio"] for r in rows if r.get("audio")]
+    return {"rate": rate, "with_sound": len(sent), "failed": sum(r["status"] == "failed" for r in rows),
+            "windowed": sum(a["window"] for a in sent), "padded": sum(a["padded_s"] > 0 for a in sent),
+            "mean_duration_s": round(sum(a["duration"] for a in sent) / len(sent), 6) if sent else None}
 
 
 def _overlap_notes(config: RunConfig, task: str, split: str, sample_ids: list[str]) -> list[dict]:
@@ -307,7 +319,7 @@ def _overlap_notes(config: RunConfig, task: str, split: str, sample_ids: list[st
 
 
 def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, group: str | None,
-         strategy: bool) -> SampleRow:
+         strategy: bool, audio: bool = False) -> SampleRow:
     """One sample's row of the per-sample log, from what the scheduler recorded and the parsed answer."""
     request, response = o.request, o.response
     shown = request.choices if request is not None else None
@@ -332,4 +344,5 @@ def _row(o: scheduler.Outcome, index: int, parser: AnswerParser, letters: bool, 
         choices=list(shown) if shown else None, frame_indices=o.indices, timestamps=o.timestamps,
         told=request.told.record() if request is not None and request.told is not None else None,
         header_fps=o.header_fps, strategy_notes=request.notes if strategy and request is not None else None,
-        prompt_hash=o.prompt_hash, group=group, meta=samplelog.plain(o.sample.meta or {}))
+        prompt_hash=o.prompt_hash, group=group, meta=samplelog.plain(o.sample.meta or {}),
+        **({"audio": o.audio} if audio else {}))

@@ -84,6 +84,12 @@ class Model(abc.ABC):
         (``request.told``) and logs exactly that. None: the model takes no time (images only)."""
         return None
 
+    def audio_rate(self) -> int | None:
+        """The sample rate (Hz) at which this model takes a video's sound (``--audio on``): the core
+        decodes the track mono at this rate and hands it over as ``request.frames.audio``. None (the
+        default): the model takes no sound, and ``--audio on`` is refused before any work."""
+        return None
+
     def prepare(self, workload: Workload) -> None:
         """Called once per task before its first batch."""
 

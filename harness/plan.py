@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from harness.context import Context
-from harness.errors import UsageError
+from harness.errors import CapabilityError, UsageError
 from harness.frames.sampling import parse_frames, stable_seed
 from harness.host import Entry, Host
+from harness.model import Model
 from harness.params import TaskSpec, parse_tasks
 from harness.request_rules import ANSWER_FORMATS
 from harness.strategy import Strategy
@@ -27,6 +28,7 @@ from harness.task import Task
 from harness.types import FrameProtocol
 
 CHOICE_ORDERS = ("fixed", "shuffled")
+AUDIO_SETTINGS = ("off", "on")
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RunConfig:
     data_dir: Path | None = None  # None: the host's context
     bootstrap: int = 1000
     frames: str | None = None  # a --frames preset applied to each task's default protocol
+    audio: str = "off"  # on: each clip's sound goes with its frames, at the model's rate (part of the protocol)
     prompt: str | None = None  # template name; None: the task's default
     choice_order: str = "fixed"
     choice_seed: int | None = None  # the seed of shuffled choice orders (default: seed)
@@ -172,6 +175,12 @@ def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
         raise UsageError(f"--choice-order must be one of {', '.join(CHOICE_ORDERS)}")
     if config.answer_format not in ANSWER_FORMATS:
         raise UsageError(f"--answer-format must be one of {', '.join(ANSWER_FORMATS)}")
+    if config.audio not in AUDIO_SETTINGS:
+        raise UsageError(f"--audio must be one of {', '.join(AUDIO_SETTINGS)}, got {config.audio!r}")
+    if config.audio == "on" and config.strategy and config.strategy != "default":
+        raise UsageError(f"--audio on sends a clip's sound with its video; the request strategy {config.strategy} "
+                         f"builds its own requests (still frames, captions), which carry no sound: run it with "
+                         f"--audio off")
     model_entry = host.entry("model", config.model)
     context = context_of(host, config)
     check_folder(context.cache_dir, "the cache folder (--cache-dir or $HARNESS_CACHE)")
@@ -189,6 +198,9 @@ def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
         if protocol.needs_time_base and not task.has_time_base:
             raise UsageError(f"task {spec}: its media has no time base (no real frame rate), so "
                              f"--frames {protocol.name} cannot be used; choose uniform or segment sampling")
+        if config.audio == "on" and not task.has_audio:
+            raise UsageError(f"task {spec}: its media carry no sound track, so --audio on cannot be used "
+                             f"(FERV39k's clips and frame folders have none); run it with --audio off")
         template = config.prompt or task.default_template
         if template not in task.prompt_templates:
             raise UsageError(f"task {spec} has no prompt template {template!r}; it has "
@@ -198,6 +210,20 @@ def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
             protocol = strategy.protocol(protocol)
         plans.append(Plan(spec, entry, task, protocol, template, strategy))
     return plans, model_entry
+
+
+def with_audio(plans: list[Plan], config: RunConfig, model: Model) -> None:
+    """Settle the sound in every plan's protocol once the model is built (``--audio on``): its track
+    decoded mono at the rate the model takes; a model that takes no sound is refused before any work."""
+    if config.audio != "on":
+        return
+    rate = model.audio_rate()
+    if not rate:
+        raise CapabilityError(f"model {config.model} takes no sound, so --audio on cannot be used: its answers "
+                              f"would be deaf while the protocol says they heard (omni models take it: "
+                              f"'harness list models'); run it with --audio off")
+    for plan in plans:
+        plan.protocol = replace(plan.protocol, audio_rate=int(rate))
 
 
 def build_strategy(host: Host, text: str | None, context: Context) -> Strategy | None:

@@ -63,6 +63,10 @@ def resolve(request: Request, model: Model, task_default: str, wanted_format: st
     The time told follows the model's declared family (:meth:`Model.time_family`); a request
     without a video, or a model that takes no time input, is told nothing. Frames without a
     clock raise :class:`harness.errors.MediaError` here (that sample fails)."""
+    if request.frames.audio is not None and not request.has_video:
+        # the sound is the video's track: a request that shows no video (still frames) would drop it
+        raise CapabilityError(f"request {request.sample_id!r} carries the clip's sound but shows no video, so "
+                              f"no backend can send it; run with --audio off for requests of still frames")
     family = model.time_family()
     told = time_told.tell(request.frames, family) if family is not None and request.has_video else None
     mode = answer_mode(request, model, task_default)

@@ -29,7 +29,8 @@ from harness.task import fingerprint
 
 class SampleRow(TypedDict, total=False):
     """One line of ``samples_*.jsonl``. Every key is always written (``reasoning`` is absent only
-    from logs written before answers were read for reasoning); the schema says the same in JSON."""
+    from logs written before answers were read for reasoning, ``audio`` from runs without
+    ``--audio on``); the schema says the same in JSON."""
 
     id: str  # the sample id, as the task's annotation names it
     index: int  # position in the evaluated split after --limit: shards merge back in this order
@@ -48,6 +49,7 @@ class SampleRow(TypedDict, total=False):
     timestamps: list[float] | None  # their true times (seconds)
     told: dict[str, Any] | None  # what the model was told about time, as sent (Told.record())
     header_fps: float | None  # the container's claimed rate when it disagrees with the measured one
+    audio: dict[str, Any] | None  # only under --audio on: the sound sent (harness.types.Audio.to_log()), None if failed
     strategy_notes: dict[str, Any] | None  # what a request strategy logged
     prompt_hash: str | None  # hash of the messages as built
     group: str | None  # the task's subset (micro, macro, neutral)

@@ -35,6 +35,7 @@ class Outcome:
     indices: list[int] | None = None
     timestamps: list[float] | None = None
     header_fps: float | None = None  # the container's claimed rate, when it disagrees with the measured one
+    audio: dict | None = None  # the sound sent with the frames (Audio.to_log()), under --audio on
     prompt_hash: str | None = None
     response: Response | None = None
     error: str | None = None
@@ -144,6 +145,7 @@ def run(samples: list[Sample], protocol: FrameProtocol, calls: CachedCalls,
                 continue
             outcome.indices, outcome.timestamps, outcome.header_fps = frames.indices, frames.timestamps, \
                 frames.header_fps
+            outcome.audio = frames.audio.to_log() if frames.audio is not None else None
             try:
                 request = build_request(sample, frames)
             except (MediaError, StrategyError) as exc:  # frames without a clock, a captioner that failed

@@ -34,6 +34,8 @@ class Task(abc.ABC):
     :meth:`splits`; each is evaluated and reported, then averaged.
     ``has_time_base`` is False when the media has no real frame rate; such
     media are then told to models at ``nominal_fps`` (a recorded convention).
+    ``has_audio`` says whether its media carry a sound track (DFEW and MAFW
+    clips do, FERV39k's do not): ``--audio on`` is refused for a task without.
     """
 
     name: str = ""
@@ -50,6 +52,9 @@ class Task(abc.ABC):
     #: The clock stated for media without a time base (``has_time_base`` False): every backend is
     #: told these frames are this many per second, and the rate is in the frame protocol's name.
     nominal_fps: float = 2.0
+    #: Whether the media carry their sound track, so that ``--audio on`` can send it (an instance may
+    #: set it from its parameters: DFEW's frame folders carry none, its clips do).
+    has_audio: bool = False
 
     def splits(self) -> list[str]:
         """The splits this task instance evaluates, in order."""

@@ -48,6 +48,7 @@ class FrameProtocol:
     max_pixels: int | None = None  # or: shrink until width * height fits
     above_source: str = "refuse"  # fps above a clip's own rate: refuse | cap (take every frame, recorded)
     nominal_fps: float | None = None  # the stated clock of media without a time base (recorded in the name)
+    audio_rate: int | None = None  # --audio on: the sound track too, mono at this rate (Hz); None: pictures only
 
     STRATEGIES = ("uniform", "segment", "fps", "dense", "all", "apex")
     ORDERS = ("natural", "reversed", "shuffled")
@@ -77,6 +78,9 @@ class FrameProtocol:
             raise ValueError(f"above_source must be refuse or cap, got {self.above_source!r}")
         if self.nominal_fps is not None and not self.nominal_fps > 0:
             raise ValueError(f"nominal_fps must be positive, got {self.nominal_fps}")
+        if self.audio_rate is not None and (isinstance(self.audio_rate, bool) or not isinstance(self.audio_rate, int)
+                                            or not 1000 <= self.audio_rate <= 192_000):
+            raise ValueError(f"audio_rate must be a whole number of Hz from 1000 to 192000, got {self.audio_rate!r}")
 
     @property
     def needs_time_base(self) -> bool:
@@ -104,10 +108,48 @@ class FrameProtocol:
             text += f"-shuf{self.seed}"
         if self.nominal_fps:
             text += f"-nominal{self.nominal_fps:g}fps"
+        if self.audio_rate:
+            text += f"+audio{self.audio_rate / 1000:g}k"
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **asdict(self)}
+        out = {"name": self.name, **asdict(self)}
+        if out["audio_rate"] is None:  # pictures only: the record (and every cache key) as before audio existed
+            del out["audio_rate"]
+        return out
+
+
+@dataclass
+class Audio:
+    """A clip's sound over the span its sampled frames cover, mono float32 in [-1, 1] at ``rate``.
+
+    ``start`` and ``end`` are seconds on the frames' clock (from the clip's first displayed frame):
+    the first sampled frame's time to the last one's plus one frame period, so the sound is the
+    stretch of the clip the frames show. ``window`` is True when that is not the whole clip (dense
+    or apex sampling, a context window), which the per-sample log states.
+    """
+
+    samples: np.ndarray  # (N,) float32, mono
+    rate: int  # samples per second, the model family's rate
+    start: float  # seconds on the frames' clock
+    end: float
+    source_rate: int  # the track's own rate before resampling
+    source_channels: int  # its channels before the down-mix to mono
+    window: bool = False  # the span is a part of the clip, not all of it
+    padded_s: float = 0.0  # silence added where the track started late or ended early (within tolerance)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.rate
+
+    def to_log(self) -> dict[str, Any]:
+        """What the per-sample log records about the sound a model was given."""
+        return {"present": True, "rate": self.rate, "duration": round(self.duration, 6),
+                "span": [round(self.start, 6), round(self.end, 6)], "window": self.window,
+                "source_rate": self.source_rate, "source_channels": self.source_channels,
+                "padded_s": round(self.padded_s, 6),
+                "rms": round(float(np.sqrt(np.mean(np.square(self.samples, dtype=np.float64)))), 6)
+                if len(self.samples) else 0.0}
 
 
 @dataclass
@@ -129,12 +171,17 @@ class Frames:
     duration: float | None = None  # the whole clip's length in seconds on the same clock
     header_fps: float | None = None  # what the container claimed, kept when it disagrees with the measured rate
     digest: str | None = None  # content hash of ``array`` (response-cache keys), kept in the frame cache
+    audio: Audio | None = None  # the sound over the frames' span (--audio on), else None
 
     def content_digest(self) -> str:
-        """A hash of the pixels, computed once (the frame cache stores it with the frames)."""
+        """A hash of the pixels and the sound, computed once (the frame cache stores it with the frames)."""
         if self.digest is None:
             import hashlib
-            self.digest = hashlib.blake2b(self.array.tobytes(), digest_size=16).hexdigest()
+            h = hashlib.blake2b(self.array.tobytes(), digest_size=16)
+            if self.audio is not None:
+                h.update(b"audio%d" % self.audio.rate)
+                h.update(np.ascontiguousarray(self.audio.samples, dtype=np.float32).tobytes())
+            self.digest = h.hexdigest()
         return self.digest
 
 
@@ -175,6 +222,12 @@ class Request:
     def has_video(self) -> bool:
         """Whether a message shows ``frames`` as one video."""
         return any(p.get("type") == "video" for m in self.messages for p in m["content"])
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the video carries its sound (``frames.audio``, under --audio on): a backend sends it
+        with the video, or refuses the request; it never drops it."""
+        return self.frames.audio is not None and self.has_video
 
     @property
     def still_frames(self) -> list[int]:

@@ -123,7 +123,7 @@ def test_every_row_of_a_run_is_a_schema_valid_sample_row_and_a_broken_log_names_
     out = evaluator.evaluate(host, config)
     [path] = out.sample_paths.values()
     rows = samplelog.read_samples(path)
-    assert len(rows) == 14 and set(rows[0]) >= set(samplelog.SampleRow.__annotations__) - {"reasoning"}
+    assert len(rows) == 14 and set(rows[0]) >= set(samplelog.SampleRow.__annotations__) - {"reasoning", "audio"}
     task = out.document["tasks"]["synthetic:n=14,seed=2"]
     again = samplelog.summarize(rows, tuple(task["classes"]), 0, 0, task["name"], task["version"], 14, None)
     assert again["metrics"] == task["metrics"] and again["confusion"] == task["confusion"]

@@ -202,7 +202,7 @@ def run_config(args, argv: list[str], started: float | None):
         # only what the options named: a Ray worker's cache is its own unless --cache-dir was given
         cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
         data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
-        bootstrap=args.bootstrap, frames=args.frames, prompt=args.prompt, strategy=args.strategy,
+        bootstrap=args.bootstrap, frames=args.frames, audio=args.audio, prompt=args.prompt, strategy=args.strategy,
         reasoning_tags=args.reasoning_tags, **own)
     from harness.plan import check_config
     check_config(config)  # the run's numbers, frames, tags and folders: before any work, local or on a cluster

@@ -44,6 +44,9 @@ def run_options(parser: argparse.ArgumentParser, *, output: str, bootstrap: int)
     parser.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
     parser.add_argument("--frames", help="frame protocol preset applied to each task's default: 16, "
                                          "segment=16, dense=16, fps=5,max=32, all, order=reversed, size=224")
+    parser.add_argument("--audio", default="off", choices=["on", "off"],
+                        help="on: send each clip's sound track with its frames (mono, at the model's rate, over "
+                             "the frames' span; part of the frame protocol's name); off (default): pictures only")
     parser.add_argument("--prompt", help="prompt template: names, letters or open (default: the task's)")
     parser.add_argument("--strategy", help="request strategy with parameters, e.g. msce:k=4,captioner=hf "
                                            "('harness list strategies'; default: the frames as one video)")

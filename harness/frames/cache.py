@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.types import FrameProtocol, Frames, Sample
+from harness.types import Audio, FrameProtocol, Frames, Sample
 
 CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
 
@@ -51,12 +51,14 @@ class FrameCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
+                sound = meta.get("audio")
+                audio = Audio(samples=data["audio"], **sound) if sound is not None else None
                 return Frames(array=data["array"], indices=meta["indices"],
                               timestamps=meta["timestamps"], fps=meta["fps"],
                               total_frames=meta["total_frames"], time_base=meta["time_base"],
                               duration=meta["duration"], header_fps=meta["header_fps"],
-                              digest=meta.get("digest"))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+                              digest=meta.get("digest"), audio=audio)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
             return None
 
     def put(self, key: str, frames: Frames) -> None:
@@ -65,8 +67,14 @@ class FrameCache:
         meta = json.dumps({"indices": frames.indices, "timestamps": frames.timestamps,
                            "fps": frames.fps, "total_frames": frames.total_frames,
                            "time_base": frames.time_base, "duration": frames.duration,
-                           "header_fps": frames.header_fps, "digest": frames.content_digest()})
+                           "header_fps": frames.header_fps, "digest": frames.content_digest(),
+                           "audio": None if frames.audio is None else {
+                               k: getattr(frames.audio, k) for k in ("rate", "start", "end", "source_rate",
+                                                                     "source_channels", "window", "padded_s")}})
+        arrays = {"array": frames.array, "meta": np.array(meta)}
+        if frames.audio is not None:  # the sound beside the frames, in the same entry
+            arrays["audio"] = frames.audio.samples
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         with open(tmp, "wb") as f:
-            np.savez(f, array=frames.array, meta=np.array(meta))
+            np.savez(f, **arrays)
         os.replace(tmp, path)

@@ -16,6 +16,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from harness.errors import MediaError
+from harness.frames.audio import frames_span, read_audio
 from harness.frames.sampling import measured_rate, select_indices, target_size
 from harness.types import FrameProtocol, Frames
 
@@ -58,6 +59,7 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
 
     header = float(rate) if rate else None
     times = _display_times(decoded, time_base, header)
+    origin = min(f.pts for f in decoded) * float(time_base) if times is not None else 0.0
     fps = measured_rate(times) if times is not None else None
     if fps is None:
         fps = header
@@ -81,9 +83,15 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
     array = np.stack([converted[i] for i in indices])
     period = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else (1 / fps if fps else 0.0)
     disagrees = header is not None and fps is not None and abs(header - fps) > 0.01 * fps
-    return Frames(array=array, indices=indices, timestamps=[round(times[i], 6) for i in indices],
+    timestamps = [round(times[i], 6) for i in indices]
+    duration = round(times[-1] + period, 6)
+    audio = None
+    if protocol.audio_rate:  # the sound over the frames' span, from the same container
+        start, end, window = frames_span(timestamps, period, duration)
+        audio = read_audio(path, protocol.audio_rate, start, end, origin, window)
+    return Frames(array=array, indices=indices, timestamps=timestamps,
                   fps=round(fps, 6) if fps else None, total_frames=len(decoded), time_base="decoded",
-                  duration=round(times[-1] + period, 6), header_fps=header if disagrees else None)
+                  duration=duration, header_fps=header if disagrees else None, audio=audio)
 
 
 def _display_times(decoded, time_base: Fraction | None, header: float | None) -> list[float] | None:
@@ -96,11 +104,12 @@ def _display_times(decoded, time_base: Fraction | None, header: float | None) ->
     return [s - seconds[0] for s in seconds]
 
 
-def write_mp4(path: str, frames: np.ndarray, fps: int = 25, crf: int = 23) -> None:
-    """Write RGB uint8 frames (T, H, W, 3) as an H.264 mp4, deterministically.
+def write_mp4(path: str, frames: np.ndarray, fps: int = 25, crf: int = 23, audio: np.ndarray | None = None,
+              audio_rate: int = 44100) -> None:
+    """Write RGB uint8 frames (T, H, W, 3) as an H.264 mp4, deterministically; with ``audio``
+    (float samples in [-1, 1], shape (N,) for mono or (channels, N)), an AAC sound track beside them.
 
-    Written to a temporary name first and renamed, so a reader never sees a
-    half-written clip.
+    Written to a temporary name first and renamed, so a reader never sees a half-written clip.
     """
     t, h, w, _ = frames.shape
     tmp = f"{path}.tmp{os.getpid()}"
@@ -112,9 +121,25 @@ def write_mp4(path: str, frames: np.ndarray, fps: int = 25, crf: int = 23) -> No
         stream.options = {"preset": "veryfast", "crf": str(crf),
                           "x264-params": "rc-lookahead=0:mbtree=0"}
         stream.codec_context.thread_count = 1
+        sound = None
+        if audio is not None:
+            planar = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+            sound = container.add_stream("aac", rate=audio_rate)
+            sound.layout = "mono" if planar.shape[0] == 1 else "stereo"
+            sound.codec_context.thread_count = 1
         for image in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if sound is not None:
+            step = 1024  # AAC's frame size
+            for at in range(0, planar.shape[1], step):
+                chunk = np.ascontiguousarray(planar[:, at:at + step])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=sound.layout.name)
+                frame.sample_rate, frame.pts = audio_rate, at
+                for packet in sound.encode(frame):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
     os.replace(tmp, path)
