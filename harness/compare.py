@@ -25,7 +25,9 @@ it and an unpaired test ignores that both models saw the same clips. Here:
 
 Runs are comparable only on the same samples: the same task fingerprint
 (sample ids and labels) and frame protocol; anything else is refused,
-naming the field that differs. Invalid and failed answers count as wrong,
+naming the field that differs. The sound may differ: a run with
+``--audio on`` pairs with the same frames without it (what the
+``modality`` probe does). Invalid and failed answers count as wrong,
 as everywhere.
 """
 
@@ -74,7 +76,8 @@ def load_run(path: str | Path, task: str | None = None) -> Run:
 def check_comparable(a: Run, b: Run) -> None:
     """Refuse runs that were not made on the same samples with the same frames, naming the field."""
     for field, get in (("task fingerprint", lambda r: r.task["fingerprint"]),
-                       ("frame protocol", lambda r: r.task["frame_protocol"]["name"]),
+                       # the frames must be the same; the sound may differ (audio on vs off: the modality question)
+                       ("frame protocol", lambda r: pictures(r.task["frame_protocol"]["name"])),
                        ("class list", lambda r: r.task["classes"])):
         if get(a) != get(b):
             raise UsageError(f"cannot compare {a.path.name} and {b.path.name}: their {field} differs "
@@ -82,6 +85,11 @@ def check_comparable(a: Run, b: Run) -> None:
     if [r["id"] for r in a.rows] != [r["id"] for r in b.rows] and \
             sorted(r["id"] for r in a.rows) != sorted(r["id"] for r in b.rows):
         raise UsageError(f"cannot compare {a.path.name} and {b.path.name}: their per-sample logs hold other sample ids")
+
+
+def pictures(protocol_name: str) -> str:
+    """A frame protocol's name without its sound (``uniform8+audio16k`` -> ``uniform8``)."""
+    return protocol_name.split("+audio", 1)[0]
 
 
 def _arrays(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
@@ -167,6 +175,14 @@ def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str,
     """Every figure of the A-versus-B comparison (A minus B)."""
     check_comparable(a, b)
     y, pa, pb, classes, ids = _arrays(a, b)
+    return {"a": a.label, "b": b.label, "task": a.key, **paired_figures(y, pa, pb, classes, ids, rounds, seed)}
+
+
+def paired_figures(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: list[str], ids: list[str],
+                   rounds: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The paired figures of predictions ``pa`` and ``pb`` (class indices, -1 for invalid or failed) on
+    the same clips (labels ``y``), A minus B: UAR and macro-F1 differences with the class-stratified
+    bootstrap, WAR with McNemar, per-class recall differences, the clips where they disagree."""
     k = len(classes)
     present, draws = _stratified_draws(y, k, rounds, seed)
     identity = np.arange(len(y))[None, :]
@@ -192,7 +208,7 @@ def compare_pair(a: Run, b: Run, rounds: int = 2000, seed: int = 0) -> dict[str,
                      for i in np.flatnonzero(pa != pb)]
     (uar_p, uar_bound), (f1_p, f1_bound) = _p_value(uar_d), _p_value(f1_d)
     return {
-        "a": a.label, "b": b.label, "task": a.key, "n": int(len(y)), "rounds": rounds, "seed": seed,
+        "n": int(len(y)), "rounds": rounds, "seed": seed,
         "uar": {"a": uar_a, "b": uar_b, "difference": uar_a - uar_b, "ci95": _interval(uar_d), "p": uar_p,
                 "p_bound": uar_bound},
         "macro_f1": {"a": f1_a, "b": f1_b, "difference": f1_a - f1_b, "ci95": _interval(f1_d), "p": f1_p,

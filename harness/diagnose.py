@@ -67,6 +67,7 @@ def _variant_config(base: evaluator.RunConfig, variant: Variant, out_dir: Path) 
     args = {**base.model_args, **dict(variant.model_args)}
     tasks = [TaskSpec(s.name, {**s.params, **dict(variant.task_params)}) for s in base.tasks]
     return replace(base, tasks=tasks, frames=frames, prompt=variant.prompt or base.prompt,
+                   audio=variant.audio or base.audio,
                    choice_order=variant.choice_order, choice_seed=variant.choice_seed, model_args=args,
                    log_samples=True, output_path=out_dir)
 
@@ -95,7 +96,8 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
         "created_at": stamp.isoformat(timespec="seconds"), "harness": results.harness_info(),
         "command": base.command, "model": {"name": base.model, "args": dict(base.model_args)},
         "config": {"tasks": [str(t) for t in base.tasks], "probes": [[n, p] for n, p in config.probes],
-                   "seed": base.seed, "limit": base.limit, "frames": base.frames, "prompt": base.prompt},
+                   "seed": base.seed, "limit": base.limit, "frames": base.frames, "prompt": base.prompt,
+                   "audio": base.audio},
         "tasks": {},
     }
     models: dict[tuple, Any] = {}
@@ -190,7 +192,7 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
 def _describe_run(run: RunRows) -> dict[str, Any]:
     v = run.variant
     out = {"frames": v.frames, "prompt": v.prompt, "choice_order": v.choice_order, "choice_seed": v.choice_seed,
-           "model_args": dict(v.model_args), "results_file": run.results_file or None, "skipped": run.skipped}
+           "model_args": dict(v.model_args), "audio": v.audio, "results_file": run.results_file or None, "skipped": run.skipped}
     if run.task:
         out["frame_protocol"] = run.task["frame_protocol"]["name"]
         out["n"] = run.task["counts"]["evaluated"]

@@ -33,9 +33,11 @@ class Variant:
     model_args: tuple[tuple[str, str], ...] = ()  # extra model arguments (a model variant)
     optional: bool = False  # a model (or task) that refuses these arguments skips the variant, recorded
     task_params: tuple[tuple[str, object], ...] = ()  # task parameters on top of the command's (window=3)
+    audio: str | None = None  # on | off: the clip's sound with its frames; None keeps the command's --audio
 
     def key(self) -> tuple:
-        return (self.frames, self.prompt, self.choice_order, self.choice_seed, self.model_args, self.task_params)
+        return (self.frames, self.prompt, self.choice_order, self.choice_seed, self.model_args, self.task_params) \
+            + ((self.audio,) if self.audio else ())  # runs named before audio existed keep their keys
 
 
 @dataclass

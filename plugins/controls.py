@@ -25,6 +25,14 @@ strokes) and then fail in controlled ways:
   seeded per sample); the calibrated one states that accuracy as its
   confidence, the over-confident one states 0.99.
 
+- ``synthetic-listener``: the oracle with ears (``--audio on``: it takes the
+  sound at 16 kHz): when it hears a cue's pitch it answers the class the pitch
+  names (``trust``, default 10, outweighs what it sees), else what it sees. On
+  ``synthetic:sound=true`` the sound helps it where the cue agrees with the face
+  (the micro-expressions sparse frames miss), hurts it where the cue
+  contradicts the face, and changes nothing where there is no cue. Under
+  ``--audio off`` it is the oracle.
+
 All answer in score mode (a log-probability per choice) and in generate mode
 (the best choice as text). Only for the ``synthetic`` task: on other clips
 they refuse, since they read its renderer.
@@ -44,6 +52,7 @@ from harness.frames.sampling import stable_seed
 from harness.model import Model, Workload
 from harness.params import Param, check_args
 from harness.testing.face import APEX, READ_PARAMS, read_expression
+from harness.testing.sound import hear_cue
 from harness.types import Request, Response
 
 BATCH = Param(int, "requests per call (default 32)")
@@ -188,6 +197,26 @@ class Trajectory(SyntheticControl):
         return _log_softmax(evidence)
 
 
+class Listener(SyntheticControl):
+    """The oracle, plus what it hears: a cue's pitch (harness.testing.sound) outweighs the face."""
+
+    name = "synthetic-listener"
+    PARAMS = {"trust": Param(float, "weight of a heard cue (default 10.0)"), "batch_size": BATCH}
+
+    def audio_rate(self) -> int | None:
+        return 16000
+
+    def log_probs(self, request, evidence):
+        scores = evidence / 20.0
+        audio = request.frames.audio if request.has_audio else None
+        if audio is not None:
+            heard, _ = hear_cue(audio.samples, audio.rate)
+            if heard in request.choices:
+                scores = scores.copy()
+                scores[list(request.choices).index(heard)] += self.args.get("trust", 10.0)
+        return _log_softmax(scores)
+
+
 class Calibrated(SyntheticControl):
     name = "synthetic-calibrated"
     PARAMS = {"accuracy": Param(float, "target accuracy (default 0.7)"), "batch_size": BATCH}
@@ -220,6 +249,8 @@ def harness_register_models(register):
                       (Budget, "CONTROL: the oracle with a visual budget of 8 frames (more are averaged down)"),
                       (Trajectory, "CONTROL: the oracle, but it believes an expression only if the frames "
                                    "shown before its peak build up to it (order-sensitive)"),
+                      (Listener, "CONTROL: the oracle with ears (--audio on, 16 kHz): a heard cue's pitch "
+                                 "outweighs the face (synthetic:sound=true)"),
                       (Calibrated, "CONTROL: right with probability accuracy=0.7, and says so (calibrated)"),
                       (Overconfident, "CONTROL: right with probability accuracy=0.7, says 0.99 (over-confident)")):
         register(cls.name, cls, description=text)

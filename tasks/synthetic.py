@@ -6,6 +6,13 @@ DFEW's long-tailed class proportions. A ``micro`` share of the expressive
 clips hold their apex only 0.25-0.5 s: sparse frame sampling misses those, so
 the per-group metrics (``micro`` / ``macro`` / ``neutral``) show it.
 
+With ``sound=true`` every clip also carries an AAC sound track (44.1 kHz
+stereo): faint noise and, by class, a tone whose pitch names an emotion that
+agrees with the face, contradicts it or is absent
+(:mod:`harness.testing.sound`; ``sound_cue`` and ``sound_class`` in each
+sample's metadata), so ``--audio on`` and the ``modality`` probe have a known
+effect to find.
+
 Clips are written as H.264 mp4 into ``$HARNESS_CACHE/synthetic/...`` on first
 use and reused; a missing or corrupt clip is regenerated (each clip depends
 only on the seed and its index).
@@ -29,6 +36,8 @@ from harness.frames.video import write_mp4
 from harness.params import Param, check_args
 from harness.task import ClassPrior, Task
 from harness.testing.face import clip_spec, render_clip
+from harness.testing.sound import RATE as SOUND_RATE
+from harness.testing.sound import cue_of, render_sound
 from harness.types import FrameProtocol, Sample
 
 GENERATOR_VERSION = 2
@@ -76,7 +85,9 @@ class SyntheticTask(Task):
 
     PARAMS = {"n": Param(int, "clips (default 240)"), "seed": Param(int, "generator seed (default 0)"),
               "micro": Param(float, "share of expressive clips whose apex lasts 0.25-0.5 s (default 0.3)"),
-              "size": Param(int, "frame side in pixels (default 112)"), "fps": Param(int, "frame rate (default 25)")}
+              "size": Param(int, "frame side in pixels (default 112)"), "fps": Param(int, "frame rate (default 25)"),
+              "sound": Param(bool, "clips carry a sound track whose cue agrees with, contradicts or is absent from "
+                                   "the face, by class (default false)")}
 
     def __init__(self, params: dict[str, Any], context: Context):
         values = check_args("synthetic", params, self.PARAMS)
@@ -85,6 +96,8 @@ class SyntheticTask(Task):
         self.micro = values.get("micro", 0.3)
         self.size = values.get("size", 112)
         self.fps = values.get("fps", 25)
+        self.sound = values.get("sound", False)
+        self.has_audio = self.sound
         if not 0.0 <= self.micro <= 1.0:
             raise UsageError(f"synthetic: micro is a share between 0 and 1, got {self.micro}")
         if not MIN_SIZE <= self.size <= MAX_SIZE or self.size % 2:
@@ -98,11 +111,14 @@ class SyntheticTask(Task):
             raise UsageError(f"synthetic: n must be at most {MAX_CLIPS} clips, got {self.n}")
         class_counts(self.n)  # validates n
         self.root = (Path(context.cache_dir) / "synthetic" /
-                     f"gen{GENERATOR_VERSION}-n{self.n}-seed{self.seed}-micro{self.micro:g}"
-                     f"-{self.size}px-{self.fps}fps")
+                     (f"gen{GENERATOR_VERSION}-n{self.n}-seed{self.seed}-micro{self.micro:g}"
+                      f"-{self.size}px-{self.fps}fps" + ("-sound" if self.sound else "")))
 
     def params(self) -> dict[str, Any]:
-        return {"n": self.n, "seed": self.seed, "micro": self.micro, "size": self.size, "fps": self.fps}
+        params = {"n": self.n, "seed": self.seed, "micro": self.micro, "size": self.size, "fps": self.fps}
+        if self.sound:  # only when on: results made before sound existed keep their record
+            params["sound"] = True
+        return params
 
     def sample_count(self) -> int | None:
         return self.n  # generated on first use, so always available
@@ -125,13 +141,16 @@ class SyntheticTask(Task):
             path = self.root / "clips" / f"{clip['id']}.mp4"
             digest = _sha256(path) if path.is_file() else None
             if digest is None or digest != manifest.get(clip["id"]):
-                write_mp4(str(path), render_clip(clip, self.seed, index, self.size, self.fps), fps=self.fps)
+                frames = render_clip(clip, self.seed, index, self.size, self.fps)
+                track = render_sound(clip, self.seed, index, len(frames) / self.fps) if self.sound else None
+                write_mp4(str(path), frames, fps=self.fps, audio=track, audio_rate=SOUND_RATE)
                 digest = _sha256(path)
             hashes[clip["id"]] = digest
         if hashes != manifest:
             self._write_manifest(hashes)
         return [Sample(id=c["id"], label=c["label"], media=str(self.root / "clips" / f"{c['id']}.mp4"),
-                       meta={k: c[k] for k in ("micro", "duration", "apex_start", "apex_end", "intensity")})
+                       meta={**{k: c[k] for k in ("micro", "duration", "apex_start", "apex_end", "intensity")},
+                             **(cue_of(c["label"]) if self.sound else {})})
                 for c in clips]
 
     def _read_manifest(self) -> dict[str, str]:

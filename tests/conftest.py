@@ -34,6 +34,13 @@ def synthetic30(cache_dir):
     return task, task.samples()
 
 
+@pytest.fixture(scope="session")
+def synthetic_sound(cache_dir):
+    """42 synthetic clips with their sound track (cues that agree, contradict or are absent, by class)."""
+    task = SyntheticTask({"n": 42, "seed": 3, "sound": True}, Context(cache_dir=cache_dir))
+    return task, task.samples()
+
+
 @pytest.fixture(autouse=True)
 def _no_third_party_env(monkeypatch):
     monkeypatch.delenv("HARNESS_PLUGINS", raising=False)

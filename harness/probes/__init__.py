@@ -20,6 +20,9 @@ BUILTIN = {
                     "cross-fitted temperature scaling, ECE with bootstrap intervals"),
     "temporal": ("harness.probes.temporal", "TemporalProbe",
                  "frame-rate and frame-count sweeps, frame order, single frame, apex coverage of micro-expressions"),
+    "modality": ("harness.probes.modality", "ModalityProbe",
+                 "audio on vs off, paired: UAR/WAR differences (stratified paired bootstrap, McNemar), per class where "
+                 "sound helps, hurts or does not matter, per sound cue"),
 }
 
 

@@ -1,0 +1,199 @@
+"""Audio with video (issue 23): the sound track decoded, cut, cached, logged and refused where it cannot
+be sent; the listening control and the ``modality`` probe that must find where sound helps and hurts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import decodepool, evaluator, host, samplelog
+from harness.errors import CapabilityError, UsageError
+from harness.frames.cache import FrameCache
+from harness.frames.video import read_frames, write_mp4
+from harness.params import parse_tasks
+from harness.testing.sound import CUE_HZ, hear_cue
+from harness.types import FrameProtocol, Sample
+
+from .conftest import read_results
+
+RATE = 16000
+ON = FrameProtocol(num_frames=8, audio_rate=RATE)
+
+
+def _clip(path: Path, seconds: float = 2.0, fps: int = 25, sound: np.ndarray | None = None,
+          rate: int = 44100) -> str:
+    frames = np.random.default_rng(0).integers(0, 255, (int(seconds * fps), 32, 32, 3), dtype=np.uint8)
+    write_mp4(str(path), frames, fps=fps, audio=sound, audio_rate=rate)
+    return str(path)
+
+
+def _burst(seconds: float, at: float, hz: float = 1000.0, rate: int = 44100) -> np.ndarray:
+    """Stereo silence with a tone from ``at`` seconds to the end."""
+    t = np.arange(int(seconds * rate)) / rate
+    tone = np.where(t >= at, 0.4 * np.sin(2 * np.pi * hz * t), 0.0)
+    return np.stack([tone, tone])
+
+
+def _onset(samples: np.ndarray, rate: int) -> float:
+    """Seconds to the first sample louder than a tenth of the peak."""
+    return float(np.argmax(np.abs(samples) > 0.1 * np.abs(samples).max())) / rate
+
+
+def test_the_track_is_resampled_to_mono_at_the_models_rate_and_spans_the_frames(tmp_path):
+    path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 1.0))
+    whole = read_frames(path, ON)
+    audio = whole.audio
+    assert audio.rate == RATE and audio.samples.dtype == np.float32 and audio.samples.ndim == 1
+    assert (audio.source_rate, audio.source_channels) == (44100, 2)
+    # uniform frames run from the first frame to the last: the whole clip's sound, not a window
+    assert audio.start == 0.0 and audio.end == pytest.approx(whole.duration) and not audio.window
+    assert audio.duration == pytest.approx(2.0, abs=1 / RATE)
+    assert _onset(audio.samples, RATE) == pytest.approx(1.0, abs=0.03)  # aligned with the frames' clock
+    heard = np.abs(np.fft.rfft(audio.samples))
+    assert np.argmax(heard) * RATE / len(audio.samples) == pytest.approx(1000.0, abs=2)
+    # dense frames around the centre: the sound of their window only, stated as a window
+    dense = read_frames(path, FrameProtocol(strategy="dense", num_frames=8, audio_rate=RATE))
+    a = dense.audio
+    assert a.window and a.start == pytest.approx(dense.timestamps[0]) and a.end == pytest.approx(
+        dense.timestamps[-1] + 1 / 25)
+    assert _onset(a.samples, RATE) == pytest.approx(1.0 - a.start, abs=0.03)
+    log = a.to_log()
+    assert log["present"] and log["window"] and log["span"] == [round(a.start, 6), round(a.end, 6)]
+    # reversed frames show the same span: the sound stays in time order
+    rev = read_frames(path, FrameProtocol(num_frames=8, order="reversed", audio_rate=RATE)).audio
+    np.testing.assert_array_equal(rev.samples, audio.samples)
+
+
+def test_a_clip_without_usable_sound_fails_with_its_reason_and_the_rest_are_decoded(tmp_path):
+    good = Sample("good", "happy", _clip(tmp_path / "good.mp4", sound=_burst(2.0, 0.5)))
+    silent = Sample("mute", "happy", _clip(tmp_path / "mute.mp4"))
+    short = Sample("short", "happy", _clip(tmp_path / "short.mp4", sound=_burst(1.0, 0.5)))
+    out = {s.id: (f, err) for s, f, err, _, _ in decodepool.decoded([good, silent, short], ON, workers=0)}
+    assert out["good"][0].audio is not None and out["good"][1] is None
+    assert out["mute"][0] is None and "mute.mp4: no audio track" in out["mute"][1] and "--audio off" in out["mute"][1]
+    assert out["short"][0] is None and "short.mp4: the audio track covers" in out["short"][1]
+    # under --audio off the same clips decode, with no sound at all
+    off = {s.id: f for s, f, err, _, _ in decodepool.decoded([good, silent, short], FrameProtocol(num_frames=8),
+                                                              workers=0)}
+    assert all(f is not None and f.audio is None for f in off.values())
+
+
+def test_frame_folders_carry_no_sound(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    from PIL import Image
+    for i in range(4):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{i:03d}.jpg")
+    frames, error, _, _ = decodepool.decode_one(Sample("f", "happy", str(folder), fps=25.0), ON, None)
+    assert frames is None and "carries no sound" in error
+
+
+def test_the_sound_is_cached_beside_the_frames_and_changes_the_content_digest(tmp_path):
+    sample = Sample("c", "happy", _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5)))
+    cache = FrameCache(tmp_path / "cache")
+    first, err, _, hit = decodepool.decode_one(sample, ON, str(tmp_path / "cache"))
+    again, _, _, hit_again = decodepool.decode_one(sample, ON, str(tmp_path / "cache"))
+    assert err is None and not hit and hit_again
+    np.testing.assert_array_equal(first.audio.samples, again.audio.samples)
+    assert first.audio.to_log() == again.audio.to_log() and first.content_digest() == again.content_digest()
+    off = FrameProtocol(num_frames=8)
+    assert cache.key(sample, off) != cache.key(sample, ON)  # on and off are other entries
+    pictures = read_frames(sample.media, off)
+    np.testing.assert_array_equal(pictures.array, first.array)
+    assert pictures.content_digest() != first.content_digest()  # a response cache never confuses them
+
+
+def test_the_protocol_names_its_sound_and_older_records_keep_their_keys():
+    assert ON.name == "uniform8+audio16k" and ON.to_dict()["audio_rate"] == RATE
+    assert "audio_rate" not in FrameProtocol(num_frames=8).to_dict()
+    with pytest.raises(ValueError, match="audio_rate"):
+        FrameProtocol(audio_rate=44)
+
+
+def test_synthetic_cues_survive_aac_and_resampling(synthetic_sound):
+    _, samples = synthetic_sound
+    for sample in samples:
+        heard, _ = hear_cue(read_frames(sample.media, ON).audio.samples, RATE)
+        assert heard == sample.meta["sound_class"], sample.id
+    assert {s.meta["sound_cue"] for s in samples} == {"agrees", "contradicts", "absent"}
+    assert set(CUE_HZ) == {s.label for s in samples}
+
+
+def _run(out: Path, tasks: str, model: str, audio: str, **more) -> evaluator.RunOutput:
+    config = evaluator.RunConfig(tasks=parse_tasks(tasks), model=model, output_path=out, progress=False,
+                                 bootstrap=100, log_samples=True, audio=audio, **more)
+    return evaluator.evaluate(host.load([]), config)
+
+
+SOUND_TASK = "synthetic:n=42,seed=3,sound=true"
+
+
+def test_audio_on_is_part_of_the_results_and_every_row_logs_what_was_heard(synthetic_sound, tmp_path):
+    run = _run(tmp_path / "on", SOUND_TASK, "synthetic-listener", "on")
+    doc = run.document
+    [task] = doc["tasks"].values()
+    assert doc["config"]["audio"] == "on" and task["frame_protocol"]["name"] == "uniform8+audio16k"
+    assert task["audio"]["with_sound"] == 42 and task["audio"]["rate"] == RATE and task["audio"]["windowed"] == 0
+    rows = samplelog.read_samples(next(iter(run.sample_paths.values())))
+    assert all(r["audio"]["present"] and r["audio"]["rate"] == RATE and r["audio"]["span"][0] == 0.0 for r in rows)
+    off = _run(tmp_path / "off", SOUND_TASK, "synthetic-listener", "off")
+    [task_off] = off.document["tasks"].values()
+    assert "audio" not in task_off and "audio_rate" not in task_off["frame_protocol"]
+    assert all("audio" not in r for r in samplelog.read_samples(next(iter(off.sample_paths.values()))))
+    # the listener with ears: right wherever the cue agrees, wrong wherever it contradicts, unchanged without one
+    on_rows = {r["id"]: r for r in rows}
+    for r in samplelog.read_samples(next(iter(off.sample_paths.values()))):
+        heard = on_rows[r["id"]]
+        cue = r["meta"]["sound_cue"]
+        if cue == "agrees":
+            assert heard["prediction"] == r["label"]
+        elif cue == "contradicts":
+            assert heard["prediction"] == r["meta"]["sound_class"] != r["label"]
+        else:
+            assert heard["prediction"] == r["prediction"]
+
+
+@pytest.mark.parametrize("tasks,model,more,error,words", [
+    ("synthetic:n=14", "synthetic-listener", {}, UsageError, "carry no sound track"),
+    (SOUND_TASK, "synthetic-oracle", {}, CapabilityError, "takes no sound"),
+    (SOUND_TASK, "synthetic-listener", {"strategy": "msce"}, UsageError, "carry no sound"),
+])
+def test_audio_on_is_refused_before_any_work_where_it_cannot_be_heard(synthetic_sound, tmp_path, tasks, model,
+                                                                        more, error, words):
+    with pytest.raises(error, match=words):
+        _run(tmp_path, tasks, model, "on", **more)
+    assert not list(tmp_path.glob("results_*.json"))
+
+
+def test_the_modality_probe_finds_where_sound_helps_hurts_and_does_not_matter(synthetic_sound, tmp_path, run_cli):
+    r = run_cli("diagnose", "--tasks", SOUND_TASK, "--model", "synthetic-listener", "--probes", "modality",
+                "--output-path", str(tmp_path), "--no-progress")
+    assert r.code == 0, r
+    doc = json.loads(next(tmp_path.glob("diagnostics_*.json")).read_text())
+    [entry] = doc["tasks"].values()
+    probe = entry["probes"]["modality"]
+    f = probe["figures"]
+    cues = f["by_sound_cue"]
+    assert cues["agrees"]["accuracy_on"] == 1.0 and cues["agrees"]["difference"] >= 0
+    assert cues["contradicts"]["accuracy_on"] == 0.0 and cues["contradicts"]["accuracy_off"] > 0.5
+    assert cues["absent"]["difference"] == 0.0 and cues["absent"]["only_on_right"] == 0
+    per_class = f["per_class"]
+    for c in ("disgust", "fear"):  # contradicted by the sound
+        assert per_class[c]["difference"] < 0 and per_class[c]["verdict"] in ("hurts", "unclear")
+    for c in ("surprise", "neutral"):  # no cue
+        assert per_class[c]["verdict"] == "unchanged" and per_class[c]["difference"] == 0.0
+    for c in ("happy", "sad", "angry"):
+        assert per_class[c]["difference"] >= 0 and per_class[c]["verdict"] != "hurts"
+    assert f["uar"]["ci95"][0] <= f["uar"]["difference"] <= f["uar"]["ci95"][1]
+    assert f["war"]["only_a_right"] == cues["agrees"]["only_on_right"]
+    assert f["sound"]["clips_with_sound"] == 42 and f["frame_protocol"] == {"on": "uniform8+audio16k", "off": "uniform8"}
+    assert {v["audio"] for v in probe["variants"].values()} == {"on", "off"}
+    assert all((tmp_path / p).is_file() for p in probe["plots"])
+    assert "UAR on - off" in r.out and "by sound cue" in r.out
+    # harness compare pairs the two runs too: the same frames, with and without their sound
+    files = [tmp_path / v["results_file"] for v in probe["variants"].values()]
+    c = run_cli("compare", *map(str, files))
+    assert c.code == 0 and "McNemar" in c.out, c
