@@ -46,6 +46,7 @@ class DFEWTask(ReleaseTask, Task):
         self.folds = parse_folds(self.name, params.get("fold"))
         self.media = self._media(tuple(MEDIA_DIRS), "video")
         self.fps = self._fps(self.media)
+        self.has_audio = self.media == "video"  # the clips keep their sound track; frame folders have none
         self.has_time_base = self.media == "video" or self.fps is not None
 
     def _locate(self) -> Path:

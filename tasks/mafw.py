@@ -41,6 +41,7 @@ class MAFWTask(ReleaseTask, Task):
         self.folds = parse_folds(self.name, params.get("fold"))
         self.media = self._media(("video", "frames"), "video")
         self.fps = self._fps(self.media)
+        self.has_audio = self.media == "video"  # the clips keep their sound track; frame folders have none
         self.caption = str(params.get("caption", "false")).lower() in ("true", "1", "yes")
         if self.caption:  # the captioned protocol has no neutral class and other fold sizes
             self.classes = tuple(c for c in MAFW11 if c != "neutral")

@@ -215,3 +215,24 @@ def test_a_split_file_with_a_header_and_no_rows_is_an_error_naming_it(copy, run_
     split.write_text("")
     with pytest.raises(DataError, match=r"set_2/test\.txt: the split file lists no samples"):
         MAFWTask({"fold": 2}, ctx(root)).prepare()
+
+
+def test_dfew_and_mafw_clips_carry_their_sound_and_ferv39k_and_frame_folders_do_not(data, tmp_path):
+    from harness import host
+    from harness.errors import UsageError
+    from harness.frames.video import read_frames
+    from harness.params import parse_tasks
+    from harness.plan import RunConfig, plan_run
+    from harness.types import FrameProtocol
+
+    h = host.load([])
+    on = {"audio": "on", "data_dir": data, "cache_dir": tmp_path, "output_path": tmp_path}
+    plans, _ = plan_run(h, RunConfig(tasks=parse_tasks("dfew:fold=1,mafw:fold=1"), model="majority", **on))
+    assert [p.task.has_audio for p in plans] == [True, True]
+    for plan in plans:
+        clip = plan.task.samples(plan.task.splits()[0])[0].media
+        audio = read_frames(clip, FrameProtocol(num_frames=8, audio_rate=16000)).audio
+        assert audio.rate == 16000 and audio.source_channels == 2 and not audio.window
+    for spec in ("dfew:fold=1,media=frames", "ferv39k", "mafw:fold=1,media=frames"):
+        with pytest.raises(UsageError, match="carry no sound track"):
+            plan_run(h, RunConfig(tasks=parse_tasks(spec), model="majority", **on))

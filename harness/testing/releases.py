@@ -1,7 +1,7 @@
 """Tiny copies of the DFEW, FERV39k and MAFW releases, laid out exactly as distributed.
 
 Real clips are drawn by the synthetic face renderer and written with PyAV
-(mp4) and Pillow (JPEG frame folders); the split files follow each release's
+(mp4; DFEW's and MAFW's with a quiet sound track, as theirs carry one) and Pillow (JPEG frame folders); the split files follow each release's
 format, quirks included (DFEW's header and 1-based labels and its two
 spellings of the split folder, FERV39k's space-separated ``.csv``, MAFW's
 CRLF lines and its GBK, tab-separated captioned variant).
@@ -36,6 +36,13 @@ def _frames(label: str, seed: int, size: int) -> np.ndarray:
     return np.stack([renderer.frame(intensity_at(i / FPS, clip), i / FPS) for i in range(count)])
 
 
+def _sound(frames: np.ndarray, seed: int) -> np.ndarray:
+    """A clip's sound track, as the real DFEW and MAFW clips carry one: quiet seeded noise (stereo, 44.1 kHz)."""
+    n = int(round(len(frames) / FPS * 44100))
+    noise = 0.02 * np.random.default_rng([seed, 97]).standard_normal(n).astype(np.float32)
+    return np.stack([noise, noise])
+
+
 def _write_folder(folder: Path, frames: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(frames, start=1):  # 1.jpg, 2.jpg, ... 10.jpg: natural sort matters
@@ -68,7 +75,8 @@ def make_dfew(root: str | Path, per_class: int = 1, size: int = 64, split_folder
                 frames = _frames(label, seed * 100000 + number, size)
                 if "video" in media:
                     (root / "Clip" / "original").mkdir(parents=True, exist_ok=True)
-                    write_mp4(str(root / "Clip" / "original" / f"{name}.mp4"), frames, fps=FPS)
+                    write_mp4(str(root / "Clip" / "original" / f"{name}.mp4"), frames, fps=FPS,
+                              audio=_sound(frames, number))
                 if "frames" in media:
                     _write_folder(root / "Clip" / "clip_224x224" / name, frames)
                 if "frames16" in media:
@@ -117,7 +125,7 @@ def make_mafw(root: str | Path, per_class: int = 1, size: int = 64, frames: bool
                 name = f"{number:05d}"
                 clip = _frames(label, seed * 100000 + number, size)
                 (root / "data" / "clips").mkdir(parents=True, exist_ok=True)
-                write_mp4(str(root / "data" / "clips" / f"{name}.mp4"), clip, fps=FPS)
+                write_mp4(str(root / "data" / "clips" / f"{name}.mp4"), clip, fps=FPS, audio=_sound(clip, number))
                 if frames:
                     _write_folder(root / "data" / "frames" / name, clip)
                 plain.append(f"{name}.mp4 {label}")
