@@ -14,6 +14,7 @@ Every ``*.yaml`` / ``*.yml`` file in the context's include paths
     aliases: {joyful: happy}
     frames: segment=16           # default frame protocol (a --frames preset)
     fps: 25                      # frame rate of frame folders (null: no time base)
+    audio: true                  # the clips carry a sound track (--audio on may send it; default false)
 
 See ``harness/schemas/yaml-task.schema.json`` for every field.
 """
@@ -149,6 +150,7 @@ class YAMLTask(ManifestTask):
         self.split = definition.get("split", "test")
         self.fps = _rate(self.name, params.get("fps", definition.get("fps")))
         self.has_time_base = True  # videos carry their rate; folders need fps (checked per clip)
+        self.has_audio = bool(definition.get("audio", False))  # a clip without its track then fails, with the reason
         base = FrameProtocol(strategy="segment", num_frames=16)
         self.frame_protocol = parse_frames(definition["frames"], base) if "frames" in definition else base
         templates = dict(DEFAULT_TEMPLATES)

@@ -4,18 +4,21 @@ be sent; the listening control and the ``modality`` probe that must find where s
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import decodepool, evaluator, host, samplelog
+from harness.context import Context
 from harness.errors import CapabilityError, UsageError
 from harness.frames.cache import FrameCache
 from harness.frames.video import read_frames, write_mp4
+from harness.model import Model
 from harness.params import parse_tasks
 from harness.testing.sound import CUE_HZ, hear_cue
-from harness.types import FrameProtocol, Sample
+from harness.types import FrameProtocol, Response, Sample
 
 from .conftest import read_results
 
@@ -197,3 +200,46 @@ def test_the_modality_probe_finds_where_sound_helps_hurts_and_does_not_matter(sy
     files = [tmp_path / v["results_file"] for v in probe["variants"].values()]
     c = run_cli("compare", *map(str, files))
     assert c.code == 0 and "McNemar" in c.out, c
+
+
+class _Ears(Model):
+    """A test model that takes sound and answers the first choice: only the run around it is under test."""
+
+    name = "ears"
+
+    def identity(self):
+        return {"id": "ears"}
+
+    def audio_rate(self):
+        return RATE
+
+    def time_family(self):
+        return "generic"
+
+    def predict(self, requests):
+        assert all(r.has_audio and r.frames.audio.rate == RATE for r in requests)
+        return [Response(text=r.candidates[0]) for r in requests]
+
+
+def test_a_yaml_task_declares_its_sound_and_one_clip_without_it_fails_alone(synthetic_sound, tmp_path):
+    _, samples = synthetic_sound
+    media = tmp_path / "media"
+    media.mkdir()
+    rows = ["media,label"]
+    for s in samples[:3]:
+        shutil.copy(s.media, media / f"{s.id}.mp4")
+        rows.append(f"media/{s.id}.mp4,{s.label}")
+    _clip(media / "mute.mp4")
+    rows.append("media/mute.mp4,happy")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "t.yaml").write_text("task: heard\nmanifest: clips.csv\nclasses: [happy, sad, neutral, angry, "
+                                     "surprise, disgust, fear]\naudio: true\nframes: uniform=4\n")
+    config = evaluator.RunConfig(tasks=parse_tasks("heard"), model="majority", output_path=tmp_path / "out",
+                                 progress=False, bootstrap=0, log_samples=True, audio="on")
+    run = evaluator.evaluate(host.load([], context=Context(include_paths=(str(tmp_path),))), config, model=_Ears())
+    [task] = run.document["tasks"].values()
+    assert task["counts"]["failed"] == 1 and task["counts"]["evaluated"] == 4
+    assert task["audio"] == {**task["audio"], "with_sound": 3, "failed": 1}
+    rows = samplelog.read_samples(next(iter(run.sample_paths.values())))
+    [failed] = [r for r in rows if r["status"] == "failed"]
+    assert "mute.mp4: no audio track" in failed["error"] and failed["audio"] is None and failed["prediction"] is None
