@@ -1,5 +1,9 @@
 """The leaderboard: one row per model x task x frame protocol x prompt template x task fingerprint.
 
+Every row states what the model was given as ``modality``, one word of :data:`MODALITIES`
+(measured rows: from the run's frame protocol; reported rows: as their source says; baselines,
+which take no input: null). Rows that differ only in modality never share a key.
+
 Rows come only from results files that pass the schema; a newer run
 replaces an older row with the same key; the board itself is validated
 before it is written, atomically, under a file lock (two publishers never
@@ -26,13 +30,42 @@ from harness.errors import DataError
 #: board row should not rest on a broken copy of the data).
 MAX_FAILED_SHARE = 0.01
 
+#: What a row's model was given, the ``modality`` of every row (the schema's enum says the same).
+MODALITIES = {
+    "video": "video frames only, no sound",
+    "video+audio": "video frames and the clip's sound track",
+    "features": "pre-extracted features such as audio and visual encoder outputs, not raw frames or sound",
+}
+
 
 def empty_board() -> dict:
     return {"schema_version": 1, "updated_at": None, "rows": []}
 
 
 def load_board(path: str | Path) -> dict:
-    return results.load(path, "leaderboard") if Path(path).exists() else empty_board()
+    """The board at ``path`` (empty if there is none). Rows of boards written before rows stated their
+    modality gain it where it is known: measured rows from their frame protocol's name (``+audio16k``
+    is the sound track), baselines null; a reported row keeps none until its file is reported again."""
+    board = results.load(path, "leaderboard") if Path(path).exists() else empty_board()
+    for row in board["rows"]:
+        kind = row.get("kind", "measured")
+        if "modality" not in row and kind != "reported":
+            row["modality"] = None if kind == "baseline" else (
+                "video+audio" if "+audio" in row.get("frame_protocol", "") else "video")
+    return board
+
+
+def modality_of(protocol: dict) -> str:
+    """A measured row's modality: ``video+audio`` when its frame protocol sent the sound track
+    (``audio_rate``, and ``+audio...`` in its name), else ``video``. A protocol whose name and
+    ``audio_rate`` disagree is refused: the name keys the row, so it must say what was sent."""
+    audio = protocol.get("audio_rate") is not None
+    if audio != ("+audio" in protocol["name"]):
+        raise DataError(f"frame protocol {protocol['name']!r} "
+                        + (f"has audio_rate {protocol['audio_rate']} but its name lacks '+audio'" if audio else
+                           "names audio ('+audio') but has no audio_rate")
+                        + ": the name and the record disagree on whether the sound was sent (an edited file?)")
+    return "video+audio" if audio else "video"
 
 
 def _template_label(prompt: dict) -> str:
@@ -74,9 +107,11 @@ def rows_from_results(document: dict) -> list[dict]:
 
     def row(task: str, version: str, fingerprint: str, protocol: dict, prompt: dict, **values) -> dict:
         template = _template_label(prompt)
+        # the protocol's name carries its sound ("+audio16k"): rows differing only in modality never merge
         key = json.dumps([model["identity"], task, protocol["name"], template, fingerprint], sort_keys=True)
         return {"key": key, "task": task, "task_version": version, "task_fingerprint": fingerprint,
-                "frame_protocol": protocol["name"], "prompt_template": template, **common, **values}
+                "frame_protocol": protocol["name"], "modality": modality_of(protocol), "prompt_template": template,
+                **common, **values}
 
     for spec, task in document["tasks"].items():
         m = task["metrics"]
@@ -148,7 +183,7 @@ def baseline_rows(board: dict) -> list[dict]:
         share = {c: support[c] / n for c in support} if n else {c: 0.0 for c in support}
         chance_f1 = sum(2 * share[c] * (1 / k) / (share[c] + 1 / k) for c in present) / len(present) if present else 0.0
         common = {"kind": "baseline", "task": r["task"], "task_fingerprint": r.get("task_fingerprint"),
-                  "frame_protocol": "-", "prompt_template": "-", "n": n, "splits": r.get("splits", 1),
+                  "frame_protocol": "-", "modality": None, "prompt_template": "-", "n": n, "splits": r.get("splits", 1),
                   "classes_total": r.get("classes_total"), "classes_evaluated": len(present)}
         out.append({**common, "key": json.dumps(["baseline", "chance", r["task"], r.get("task_fingerprint")]),
                     "model": "chance (uniform guess)", "uar": 1 / k if k else 0.0, "war": 1 / k if k else 0.0,
@@ -188,26 +223,46 @@ def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
                                        "$ref": "#/$defs/reported_file"})
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        raise DataError(f"{path}: {errors[0].json_path}: {errors[0].message}")
-    rows = []
+        raise DataError(_reported_error(path, data, errors[0]))
+    rows, legacy = [], set()
     for entry in data["reported"]:
+        # the modality is part of the key: a source's figures with and without sound are two rows
         rows.append({"kind": "reported", "key": json.dumps(["reported", entry["model"], entry["task"],
-                                                            entry["source"]]),
+                                                            entry["source"], entry["modality"]]),
                      "model": entry["model"], "task": entry["task"], "uar": entry["uar"] / 100,
                      "war": entry["war"] / 100,
                      "macro_f1": entry["macro_f1"] / 100 if entry.get("macro_f1") is not None else None,
                      "n": entry.get("n"), "frame_protocol": entry["input"], "prompt_template": "-",
-                     **{k: entry[k] for k in ("source", "protocol", "input", "answer_mapping", "status")},
+                     **{k: entry[k] for k in ("source", "protocol", "input", "modality", "answer_mapping", "status")},
                      "notes": entry.get("notes", "")})
+        legacy.add(json.dumps(["reported", entry["model"], entry["task"], entry["source"]]))
     with locked(board_path):
         board = load_board(board_path)
-        by_key = {r["key"]: r for r in board["rows"]}
+        # rows of this file added before reported rows stated a modality (keyed without it) are replaced
+        by_key = {r["key"]: r for r in board["rows"] if r["key"] not in legacy}
         for row in rows:
             by_key[row["key"]] = row
         board["rows"] = sorted(by_key.values(), key=_rank_key)
         board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results.write_json(board_path, board, "leaderboard")
     return board, len(rows)
+
+
+def _reported_error(path, data, error) -> str:
+    """A schema error of a reported file: the file, the row (its place, model and task) and, for the
+    modality, the fix."""
+    where = list(error.absolute_path)
+    row = ""
+    if len(where) >= 2 and where[0] == "reported" and isinstance(where[1], int):
+        entry = data["reported"][where[1]]
+        if isinstance(entry, dict):
+            row = f" (row {where[1] + 1}: {entry.get('model', '?')} on {entry.get('task', '?')})"
+    text = f"{path}: {error.json_path}{row}: {error.message}"
+    if where[2:3] == ["modality"] or (error.validator == "required" and "'modality'" in error.message):
+        words = "; ".join(f"{k} ({v})" for k, v in MODALITIES.items())
+        text += (f". Give the row `modality:` as its source states the model's input, one of: {words}; "
+                 f"keep the words in `input`")
+    return text
 
 
 @contextlib.contextmanager
@@ -236,7 +291,11 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
         if document.get("aborted"):
             raise DataError(f"{path}: this run was aborted ({document['aborted']['reason'].splitlines()[0]}); "
                             f"it is no leaderboard result. Rerun the same command: its answers are cached")
-        for row in rows_from_results(document):
+        try:
+            document_rows = rows_from_results(document)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        for row in document_rows:
             if row["partial"] and not allow_partial:
                 raise DataError(f"{path}: {row['task']} is a partial run ({'; '.join(row['partial_reasons'])}); "
                                 f"a leaderboard row must cover the whole split. Merge the shards first "

@@ -23,7 +23,7 @@ from harness import leaderboard, results
 from harness.errors import UsageError
 
 VIEWER_FILES = ("index.html", "viewer.js", "viewer.css")
-DETAIL_FIELDS = ("kind", "model", "task", "uar", "war", "macro_f1", "n", "frame_protocol", "frames_words",
+DETAIL_FIELDS = ("kind", "model", "task", "uar", "war", "macro_f1", "n", "frame_protocol", "modality", "frames_words",
                  "prompt_template", "per_class_recall", "class_support", "confusion", "source", "protocol",
                  "input", "answer_mapping", "status", "notes", "basis", "model_identity", "model_revision",
                  "backend", "backend_version", "harness_version", "harness_commit")

@@ -20,8 +20,6 @@ from harness.params import parse_tasks
 from harness.testing.sound import CUE_HZ, hear_cue
 from harness.types import FrameProtocol, Response, Sample
 
-from .conftest import read_results
-
 RATE = 16000
 ON = FrameProtocol(num_frames=8, audio_rate=RATE)
 

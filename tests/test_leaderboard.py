@@ -235,3 +235,179 @@ def test_reported_rows_state_what_each_figure_is():
             assert "Run-log figure, not the paper's table" in r["notes"]
         if r["source"] == "HumanMLLM/HumanOmni:README.md":
             assert "does not say whether the evaluation is zero-shot" in r["protocol"]
+
+
+# --- every row states its input modality (issue 23, item 6) ---
+
+
+def with_audio(source: Path, folder: Path, name: str = "audio.json", rate: int = 16000, rename: bool = True) -> Path:
+    """The results file of ``source`` as an ``--audio on`` run writes it: ``config.audio`` on, each task's
+    frame protocol with ``audio_rate`` and ``+audio16k`` in its name (the same answers: only the record)."""
+    document = json.loads(source.read_text())
+    document["config"]["audio"] = "on"
+    document["run_id"] += "-audio"
+    for task in document["tasks"].values():
+        task["frame_protocol"]["audio_rate"] = rate
+        if rename:
+            task["frame_protocol"]["name"] += f"+audio{rate / 1000:g}k"
+    path = folder / name
+    path.write_text(json.dumps(document))
+    results.load(path)  # a valid results file
+    return path
+
+
+def test_an_audio_run_is_a_video_audio_row_apart_from_its_pictures_only_twin(runs, tmp_path, run_cli):
+    audio = with_audio(runs["prior"], tmp_path)
+    board_path = tmp_path / "board.json"
+    board, added = leaderboard.add(board_path, [runs["prior"], audio])
+    rows = measured(board)
+    assert added == 2 and len(rows) == 2  # same model, task, prompt and frames: only the sound differs
+    by_modality = {r["modality"]: r for r in rows}
+    assert set(by_modality) == {"video", "video+audio"}
+    assert by_modality["video"]["frame_protocol"] == "uniform8"
+    assert by_modality["video+audio"]["frame_protocol"] == "uniform8+audio16k"
+    assert by_modality["video"]["key"] != by_modality["video+audio"]["key"]
+    # every row states it; baselines (one pair per task, shared by both) take no input
+    assert all("modality" in r for r in board["rows"])
+    assert [r["modality"] for r in board["rows"] if r["kind"] == "baseline"] == [None, None]
+    assert results.load(board_path, "leaderboard") == leaderboard.load_board(board_path)
+    # a newer audio run replaces the audio row only
+    newer = json.loads(audio.read_text())
+    newer.update(created_at="2999-01-01T00:00:00+00:00", run_id="newer-audio")
+    (tmp_path / "newer.json").write_text(json.dumps(newer))
+    board, added = leaderboard.add(board_path, [tmp_path / "newer.json"])
+    assert added == 1 and {r["modality"]: r["run_id"] for r in measured(board)} == {
+        "video": json.loads(runs["prior"].read_text())["run_id"], "video+audio": "newer-audio"}
+    r = run_cli("leaderboard", "show", "--board", str(board_path))
+    assert r.code == 0 and "uniform8+audio16k" in r.out
+
+
+def test_a_partial_audio_run_does_not_compete_with_a_complete_pictures_only_row(runs, tmp_path, cache_dir):
+    board_path = tmp_path / "board.json"
+    leaderboard.add(board_path, [runs["majority"]])
+    evaluate_once(tmp_path / "limited", model="majority", limit=12)
+    partial = with_audio(next((tmp_path / "limited").glob("results_*.json")), tmp_path)
+    board, added = leaderboard.add(board_path, [partial], allow_partial=True)
+    assert added == 1 and sorted((r["modality"], r["partial"]) for r in measured(board)) == [
+        ("video", False), ("video+audio", True)]
+
+
+@pytest.mark.parametrize("rename, rate", [(False, 16000), (True, None)])
+def test_a_protocol_whose_name_and_audio_rate_disagree_is_refused(runs, tmp_path, rename, rate):
+    document = json.loads(runs["prior"].read_text())
+    for task in document["tasks"].values():
+        if rate:
+            task["frame_protocol"]["audio_rate"] = rate
+        if rename:
+            task["frame_protocol"]["name"] += "+audio16k"
+    path = tmp_path / "disagrees.json"
+    path.write_text(json.dumps(document))
+    board_path = tmp_path / "board.json"
+    leaderboard.add(board_path, [runs["majority"]])
+    before = board_path.read_bytes()
+    with pytest.raises(DataError, match=r"disagrees\.json: frame protocol 'uniform8.*disagree on whether the sound"):
+        leaderboard.add(board_path, [path])
+    assert board_path.read_bytes() == before
+
+
+def test_rows_of_an_older_board_gain_their_modality_when_it_is_known(runs, tmp_path):
+    board_path = tmp_path / "board.json"
+    leaderboard.add(board_path, [runs["prior"], with_audio(runs["prior"], tmp_path)])
+    leaderboard.add_reported(board_path, REPORTED)
+    old = json.loads(board_path.read_text())
+    for row in old["rows"]:
+        del row["modality"]  # a board written before rows stated it
+    board_path.write_text(json.dumps(old))
+    board = leaderboard.load_board(board_path)
+    assert sorted(r["modality"] for r in measured(board)) == ["video", "video+audio"]
+    assert {r["modality"] for r in board["rows"] if r["kind"] == "baseline"} == {None}
+    assert all("modality" not in r for r in board["rows"] if r["kind"] == "reported")  # not guessed
+    # reporting the file again replaces its rows (keyed without the modality then) instead of doubling them
+    board, added = leaderboard.add_reported(board_path, REPORTED)
+    reported = [r for r in board["rows"] if r["kind"] == "reported"]
+    assert len(reported) == added == 18 and all(r["modality"] in leaderboard.MODALITIES for r in reported)
+
+
+def _reported_file(folder: Path, *entries: dict) -> Path:
+    import yaml
+
+    base = {"model": "X", "task": "dfew", "uar": 40.0, "war": 50.0, "source": "org/repo:README.md",
+            "protocol": "zero-shot", "input": "video and audio", "modality": "video+audio",
+            "answer_mapping": "generated", "status": "as stated"}
+    rows = [{k: v for k, v in {**base, **e}.items() if v is not ...} for e in entries]  # ...: left out
+    path = folder / "reported.yaml"
+    path.write_text(yaml.safe_dump({"reported": rows}, allow_unicode=True))
+    return path
+
+
+def test_a_reported_row_without_a_known_modality_is_refused_with_the_fix(tmp_path, run_cli):
+    board_path = tmp_path / "b.json"
+    leaderboard.add_reported(board_path, _reported_file(tmp_path, {}))
+    before = board_path.read_bytes()
+    for modality, expected in ((..., "'modality' is a required property"), (None, "None is not one of"),
+                               ("audio-visual", "'audio-visual' is not one of")):
+        path = _reported_file(tmp_path, {"model": "Fine"}, {"model": "Y", "task": "mafw", "modality": modality})
+        with pytest.raises(DataError) as err:
+            leaderboard.add_reported(board_path, path)
+        message = str(err.value)
+        assert message.startswith(f"{path}: $.reported[1]") and "(row 2: Y on mafw)" in message, message
+        assert expected in message and "Give the row `modality:`" in message, message
+        assert all(word in message for word in leaderboard.MODALITIES)
+        assert board_path.read_bytes() == before
+        r = run_cli("leaderboard", "report", "--file", str(path), "--board", str(board_path))
+        assert r.code == 1 and "(row 2: Y on mafw)" in r.err and "Traceback" not in r.err
+    # another field's error names the row too, without the modality's advice
+    path = _reported_file(tmp_path, {"status": "guessed"})
+    with pytest.raises(DataError, match=r"\$\.reported\[0\]\.status \(row 1: X on dfew\): 'guessed'") as err:
+        leaderboard.add_reported(board_path, path)
+    assert "modality" not in str(err.value)
+
+
+def test_reported_rows_differing_only_in_modality_are_two_rows(tmp_path):
+    path = _reported_file(tmp_path, {"input": "video frames; no audio", "modality": "video", "uar": 30.0},
+                          {"input": "video and audio", "modality": "video+audio"})
+    board, added = leaderboard.add_reported(tmp_path / "b.json", path)
+    assert added == 2 and sorted(r["modality"] for r in board["rows"]) == ["video", "video+audio"]
+    assert len({r["key"] for r in board["rows"]}) == 2
+
+
+def test_the_modality_vocabulary_is_the_schemas():
+    defs = results.schema("leaderboard")["$defs"]
+    assert defs["reported_entry"]["properties"]["modality"]["enum"] == list(leaderboard.MODALITIES)
+    assert defs["row"]["properties"]["modality"]["enum"] == [*leaderboard.MODALITIES, None]
+    assert "modality" in defs["reported_entry"]["required"]
+
+
+def test_each_reported_rows_modality_is_what_its_input_says():
+    """The one word agrees with the row's words: features for pre-extracted features, video+audio where
+    the input names the sound (not 'no audio'), video otherwise; a reading beyond the source's words
+    is said in the notes."""
+    import yaml
+
+    rows = yaml.safe_load(REPORTED.read_text(encoding="utf-8"))["reported"]
+    for r in rows:
+        words = r["input"].lower()
+        expected = ("features" if "features" in words else
+                    "video+audio" if "audio" in words and "no audio" not in words else "video")
+        assert r["modality"] == expected, (r["model"], r["task"], r["input"], r["modality"])
+        if r["source"] == "HumanMLLM/HumanOmni:README.md":  # the table's Modalities column: V or AV
+            assert ("Modalities column: AV" in r["input"]) == (r["modality"] == "video+audio"), r["model"]
+        if r["model"] in ("Emotion-LLaMA", "R1-Omni-0.5B", "HumanOmni-0.5B"):  # read, not stated per row
+            assert r["notes"].startswith(f"Modality '{r['modality']}': "), r["model"]
+    assert {r["modality"] for r in rows} == set(leaderboard.MODALITIES)
+
+
+def test_real_runs_with_and_without_sound_are_two_rows(cache_dir, tmp_path, run_cli):
+    """The same model, task, frames and prompt, run with --audio on and off (the synthetic task's clips
+    carry a sound track): a video+audio row and a video row, under their own protocol names."""
+    paths = []
+    for audio in ("on", "off"):
+        evaluate_once(tmp_path / audio, model="synthetic-listener", tasks="synthetic:n=7,sound=true", audio=audio)
+        paths.append(next((tmp_path / audio).glob("results_*.json")))
+    assert json.loads(paths[0].read_text())["config"]["audio"] == "on"
+    board_path = tmp_path / "board.json"
+    r = run_cli("leaderboard", "add", *map(str, paths), "--board", str(board_path))
+    assert r.code == 0 and "2 row(s) added" in r.out, r
+    rows = measured(leaderboard.load_board(board_path))
+    assert sorted((r["frame_protocol"], r["modality"]) for r in rows) == [
+        ("uniform8", "video"), ("uniform8+audio16k", "video+audio")]

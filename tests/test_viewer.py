@@ -25,7 +25,8 @@ HOSTILE = '<img src=x onerror="alert(1)">'
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory, cache_dir):
-    """The demo board: three baselines on the synthetic task, a hostile model name, the reported rows."""
+    """The demo board: three baselines on the synthetic task, a hostile model name, the prior's run as an
+    ``--audio on`` run writes it (a video+audio row), the reported rows."""
     out = tmp_path_factory.mktemp("viewer-board")
     paths = []
     for model in ("majority", "prior", "uniform"):
@@ -36,8 +37,13 @@ def board(tmp_path_factory, cache_dir):
     doc["run_id"] = "hostile"
     hostile = out / "hostile.json"
     results.write_json(hostile, doc, "results")
+    audio = json.loads(paths[1].read_text())  # the prior's answers, recorded as an --audio on run
+    audio["config"]["audio"], audio["run_id"] = "on", "audio"
+    for task in audio["tasks"].values():
+        task["frame_protocol"].update(audio_rate=16000, name=task["frame_protocol"]["name"] + "+audio16k")
+    results.write_json(out / "audio.json", audio, "results")
     board = out / "board.json"
-    leaderboard.add(board, paths + [hostile])
+    leaderboard.add(board, paths + [hostile, out / "audio.json"])
     leaderboard.add_reported(board, REPO / "leaderboard" / "reported.yaml")
     return board
 
@@ -112,6 +118,31 @@ def test_filters_by_kind_task_and_model(page):
     page.select_option("#task", "")
     page.fill("#search", "omni")
     assert {m.split("reported")[0] for m in column(page, "model")} == {"R1-Omni-0.5B", "HumanOmni-0.5B"}
+
+
+def test_the_input_modality_is_shown_and_filters_rows(page, board):
+    rows = leaderboard.load_board(board)["rows"]
+    shown = column(page, "modality")
+    assert len(shown) == len(rows) and set(shown) == {"video", "video+audio", "features", "-"}  # -: baselines
+    assert [r.get("modality") or "-" for r in rows].count("video+audio") == shown.count("video+audio")
+    options = page.eval_on_selector_all("#modality option", "os => os.map(o => o.value)")
+    assert options == ["", "features", "video", "video+audio"]
+    page.select_option("#modality", "video+audio")
+    audio = [r for r in rows if r.get("modality") == "video+audio"]
+    assert len(audio) >= 11 and page.locator("#board tbody tr").count() == len(audio)
+    assert set(column(page, "modality")) == {"video+audio"}
+    assert page.locator("#board tbody tr.measured").count() == 1  # the --audio on run, beside reported rows
+    assert page.locator("#board tbody tr.baseline").count() == 0  # baselines take no input
+    assert set(column(page, "frame_protocol")) >= {"uniform8+audio16k", "video and audio"}
+    assert f"{len(audio)} of {len(rows)} rows" in page.text_content("#status")
+    page.locator("#board tbody tr.measured").first.click()
+    assert "input: video+audio" in page.text_content("#details")
+    page.select_option("#modality", "features")
+    assert [m.split("reported")[0] for m in column(page, "model")] == ["Emotion-LLaMA"]
+    page.select_option("#modality", "video")
+    assert set(column(page, "modality")) == {"video"} and "uniform8+audio16k" not in column(page, "frame_protocol")
+    page.select_option("#modality", "")
+    assert page.locator("#board tbody tr").count() == len(rows)
 
 
 def test_a_row_opens_its_details(page):

@@ -1,7 +1,8 @@
 """Tiny copies of the DFEW, FERV39k and MAFW releases, laid out exactly as distributed.
 
 Real clips are drawn by the synthetic face renderer and written with PyAV
-(mp4; DFEW's and MAFW's with a quiet sound track, as theirs carry one) and Pillow (JPEG frame folders); the split files follow each release's
+(mp4; DFEW's and MAFW's with a quiet sound track, as theirs carry one) and
+Pillow (JPEG frame folders); the split files follow each release's
 format, quirks included (DFEW's header and 1-based labels and its two
 spellings of the split folder, FERV39k's space-separated ``.csv``, MAFW's
 CRLF lines and its GBK, tab-separated captioned variant).

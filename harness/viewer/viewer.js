@@ -5,13 +5,17 @@
 const COLUMNS = [
   ["rank", "#", false], ["model", "model", false], ["task", "task", false], ["uar", "UAR %", false],
   ["war", "WAR %", false], ["macro_f1", "macro-F1 %", false], ["invalid_rate", "invalid %", false],
-  ["n", "n", false], ["frame_protocol", "frames", false], ["prompt_template", "prompt", false],
+  ["n", "n", false], ["frame_protocol", "frames", false], ["modality", "input", false],
+  ["prompt_template", "prompt", false],
   ["kind", "kind", false], ["per_class_recall", "per-class recall %", true], ["backend", "backend", true],
   ["model_revision", "revision", true], ["seconds_per_clip", "s / clip", true],
   ["visual_tokens_per_clip", "visual tokens / clip", true],
 ];
 const state = {rows: [], task: "", kinds: new Set(["measured", "baseline", "reported"]), protocol: "",
-               prompt: "", search: "", sortKey: "uar", sortDir: -1};
+               modality: "", prompt: "", search: "", sortKey: "uar", sortDir: -1};
+// what each modality means, for the input column's tooltip (the leaderboard schema's vocabulary)
+const MODALITIES = {"video": "video frames only, no sound", "video+audio": "video frames and the clip's sound track",
+                    "features": "pre-extracted features, not raw frames or sound"};
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -53,6 +57,7 @@ function visible() {
   return state.rows.filter(r => (!state.task || r.task === state.task)
     && state.kinds.has(r.kind || "measured")
     && (!state.protocol || r.frame_protocol === state.protocol)
+    && (!state.modality || r.modality === state.modality)
     && (!state.prompt || r.prompt_template === state.prompt)
     && (!q || r.model.toLowerCase().includes(q)));
 }
@@ -93,6 +98,8 @@ function render() {
         td.dataset.value = r.model;
         td.appendChild(el("span", r.kind || "measured", `badge ${r.kind || "measured"}`));
       }
+      if (k === "modality") td.title = r.kind === "baseline" ? "no input: computed from class counts"
+        : r.input || MODALITIES[r.modality] || "not stated (a row of a board written before rows stated it)";
       row.appendChild(td);
     }
     fragment.appendChild(row);
@@ -108,6 +115,7 @@ function details(r) {
   const box = document.getElementById("details");
   box.replaceChildren(el("h2", `${r.model} on ${r.task}`));
   box.appendChild(el("p", `${r.kind || "measured"} row; UAR ${uarText(r)}, WAR ${pct(r.war)}`));
+  if (r.modality) box.appendChild(el("p", `input: ${r.modality} (${MODALITIES[r.modality] || r.modality})`));
   if (r.kind === "reported") {
     const dl = el("dl");
     for (const k of ["source", "protocol", "input", "answer_mapping", "status", "notes"]) {
@@ -183,6 +191,7 @@ function init(board) {
   const unique = key => [...new Set(state.rows.map(r => r[key]).filter(v => v !== undefined && v !== null))].sort();
   options("task", unique("task"), "all tasks");
   options("protocol", unique("frame_protocol"), "all");
+  options("modality", unique("modality"), "all");
   options("prompt", unique("prompt_template"), "all");
   document.querySelectorAll("input.kind").forEach(box => box.addEventListener("change", () => {
     box.checked ? state.kinds.add(box.value) : state.kinds.delete(box.value);
