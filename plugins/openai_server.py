@@ -24,6 +24,19 @@ when no request can succeed: a 401/403/404, ``breaker_refusals`` refusals before
 ``breaker_seconds``. Until the server has answered once, requests go one at a time. The
 answers received stay in the response cache, so rerunning the command resumes.
 The API key is read from the env var named by ``api_key_env`` and never recorded.
+
+Sound (``--audio on``): a server model hears only when told so, by ``audio_rate=16000`` or by a
+served name of an omni family (Qwen2.5-Omni, Qwen3-Omni); otherwise ``--audio on`` is refused. The
+sound of a request's video goes as one 16-bit PCM mono WAV at that rate, in the part right after the
+video, in one of two dialects (``audio=``):
+
+- ``audio_url`` (the default with ``vllm_fields``): vLLM's ``{"type": "audio_url", "audio_url": {"url":
+  "data:audio/wav;base64,..."}}`` plus ``mm_processor_kwargs["use_audio_in_video"] = true``, so an omni
+  model's processor interleaves it with the frames; held to the vLLM release with PR #33605 (0.16.0).
+- ``input_audio`` (the default without): the OpenAI API's ``{"type": "input_audio", "input_audio":
+  {"data": <base64 WAV>, "format": "wav"}}``, nothing else.
+
+A request under ``--audio off`` carries no audio part and no ``use_audio_in_video``.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import os
 import random
 import re
 import sys
+import wave
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,7 +87,12 @@ PARAMS = {
     "breaker_failures": Param(int, "failures in a row that open the circuit breaker (default 16)"),
     "breaker_seconds": Param(float, "seconds of failures that open it (default 60)"),
     "breaker_refusals": Param(int, "fatal refusals that stop the run (default 3)"),
+    "audio_rate": Param(int, "the served model hears: --audio on sends the sound at this rate, e.g. 16000 "
+                             "(default: 16000 for an omni model's served name, else it takes no sound)"),
+    "audio": Param(str, "how the sound goes: audio_url (vLLM, with use_audio_in_video) or input_audio (OpenAI) "
+                        "(default: audio_url with vllm_fields, else input_audio)", ("audio_url", "input_audio")),
 }
+AUDIO_DIALECTS = ("audio_url", "input_audio")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # A 500 whose error message is a Python exception (``KeyError: ...``, a traceback) is a bug on the
 # server when the same request gets the same one twice in a row. The API's standard error format names
@@ -104,6 +123,44 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(x or 0) for x in match.groups()) if match else None
 
 
+def wav_base64(samples, rate: int) -> str:
+    """The sound as a base64 WAV: 16-bit PCM, mono, at ``rate`` (standard-library ``wave``); samples in
+    [-1, 1] are scaled by 32767 and rounded, so they come back within half a step (1 / 65534)."""
+    import numpy as np
+
+    pcm = np.round(np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(rate))
+        out.writeframes(pcm.tobytes())
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def read_wav(data: str | bytes):
+    """``(samples, rate)`` from a base64 WAV (or its bytes) as :func:`wav_base64` writes it: float32 mono."""
+    import numpy as np
+
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    with wave.open(io.BytesIO(raw), "rb") as src:
+        if src.getsampwidth() != 2 or src.getnchannels() != 1:
+            raise ValueError(f"expected 16-bit mono WAV, got {src.getsampwidth() * 8}-bit, {src.getnchannels()} channels")
+        rate, frames = src.getframerate(), src.readframes(src.getnframes())
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32767.0, rate
+
+
+def audio_part(request: Request, dialect: str) -> dict[str, Any]:
+    """The content part carrying the sound of ``request``'s video, in ``dialect``."""
+    audio = request.frames.audio
+    data = wav_base64(audio.samples, audio.rate)
+    if dialect == "input_audio":
+        return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    if dialect == "audio_url":
+        return {"type": "audio_url", "audio_url": {"url": f"data:audio/wav;base64,{data}"}}
+    raise ValueError(f"unknown audio dialect {dialect!r}; choose one of {', '.join(AUDIO_DIALECTS)}")
+
+
 def _jpeg(frame, quality: int) -> str:
     from PIL import Image
 
@@ -115,10 +172,18 @@ def _jpeg(frame, quality: int) -> str:
 def build_body(request: Request, served: str, *, video: str = "frames", family: families.Family | None = None,
                max_tokens: int = 16, jpeg_quality: int = 90,
                vllm_fields: bool = True, top_logprobs: int = 20,
-               mm_processor_kwargs: dict | None = None) -> dict[str, Any]:
+               mm_processor_kwargs: dict | None = None, audio: str | None = None) -> dict[str, Any]:
     """The chat-completions request body for one resolved request (pure: tested without a server):
-    its mode and the timing it tells come from the core (``request.mode``, ``request.told``)."""
+    its mode and the timing it tells come from the core (``request.mode``, ``request.told``). A video
+    with its sound (``request.has_audio``) is followed by an audio part in the ``audio`` dialect
+    (default: ``audio_url`` with ``vllm_fields``, else ``input_audio``); ``audio_url`` also sets
+    ``mm_processor_kwargs["use_audio_in_video"]``."""
     frames = request.frames
+    dialect = audio or ("audio_url" if vllm_fields else "input_audio")
+    sound = request.has_audio
+    if sound and video == "images":
+        raise CapabilityError("video=images sends the frames as separate images, which carry no sound: run "
+                              "--audio on with video=frames")
     if not request.has_video:
         media = []
     elif video == "images":
@@ -127,6 +192,8 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
     else:
         joined = ",".join(_jpeg(f, jpeg_quality) for f in frames.array)
         media = [{"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{joined}"}}]
+        if sound:  # the video's own track, right after it
+            media.append(audio_part(request, dialect))
     messages = []
     for message in request.messages:
         content: list[dict] = []
@@ -158,6 +225,8 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
         # the family's processor arguments (its sampling off, what carries the told time), then the user's
         own = family.request_kwargs(request) if family is not None else {"do_sample_frames": False}
         body["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
+    if sound and dialect == "audio_url":  # vLLM's processor interleaves the sound with the frames
+        body.setdefault("mm_processor_kwargs", {})["use_audio_in_video"] = True
     return body
 
 
@@ -236,8 +305,23 @@ class OpenAIServerModel(Model):
         self.family = time_told.family_of(args.get("family") or str(args["model"]))
         self.adapter = families.guess(args.get("family") or str(args["model"]))  # harness.plugins.families
         self.allow_old_server = bool(args.get("allow_old_server", False))
+        rate = args.get("audio_rate")
+        if rate is None:  # an omni model's served name says it hears
+            from harness.plugins.vllm_engine import family_audio_rate
+            rate = family_audio_rate(self.adapter)
+        if rate is not None and rate != 0 and not 1000 <= int(rate) <= 192_000:
+            raise UsageError(f"{alias}: audio_rate is the served model's sample rate in Hz (e.g. 16000), or 0 for a "
+                             f"model that takes no sound; got {rate}")
+        self._audio_rate = int(rate) if rate else None  # audio_rate=0: it takes no sound, whatever its name
+        self.audio = str(args.get("audio") or ("audio_url" if args.get("vllm_fields", True) else "input_audio"))
+        if self.audio not in AUDIO_DIALECTS:
+            raise UsageError(f"{alias}: audio is one of {', '.join(AUDIO_DIALECTS)}, got {self.audio!r}")
+        if self.audio == "audio_url" and not args.get("vllm_fields", True):
+            raise UsageError(f"{alias}: audio=audio_url is vLLM's dialect (with use_audio_in_video), which "
+                             f"vllm_fields=false leaves out; use audio=input_audio")
         self.server_version: str | None = None
         self._version_checked = False
+        self._audio_checked = False
         if "structured" in args:
             raise UsageError(f"{alias}: structured= was replaced by the run option --answer-format choice "
                              f"(or json), which every backend honours and results record")
@@ -281,7 +365,8 @@ class OpenAIServerModel(Model):
                 "args": {"mode": self.mode, "video": self.video,
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
-                         "family": self.family}}
+                         "family": self.family,
+                         **({"audio": self.audio, "audio_rate": self._audio_rate} if self._audio_rate else {})}}
 
     def runtime(self) -> dict[str, Any]:
         return {"max_concurrency": self.max_concurrency, "timeout_s": self.timeout, "retries": self.retries,
@@ -289,6 +374,28 @@ class OpenAIServerModel(Model):
 
     def time_family(self) -> str | None:
         return self.family if self.video == "frames" and self.vllm_fields else None
+
+    def audio_rate(self) -> int | None:
+        """The rate at which the served model takes sound, when the user said it hears (``audio_rate=``)
+        or its served name is an omni family's; None otherwise (and with ``video=images``, whose separate
+        images carry no sound), so ``--audio on`` is refused."""
+        return self._audio_rate if self.video == "frames" else None
+
+    def check_audio_server(self) -> None:
+        """Hold sound sent the vLLM way (``audio_url`` with ``use_audio_in_video``) to the vLLM release
+        that merges it with the frames correctly (PR #33605: 0.16.0); ``allow_old_server`` only warns."""
+        if self.audio != "audio_url" or self._audio_checked:
+            return
+        self._audio_checked = True
+        from harness.plugins.vllm_engine import check_audio_in_video
+
+        version = None if self.server_version in (None, "unknown") else self.server_version
+        try:
+            check_audio_in_video(version, where=f"{self.alias} (server)")
+        except UsageError as exc:
+            if not self.allow_old_server:
+                raise
+            print(f"warning: {exc} (allow_old_server=true: running anyway, recorded)", file=sys.stderr)
 
     def prepare(self, workload) -> None:
         self.check_server()
@@ -328,7 +435,7 @@ class OpenAIServerModel(Model):
         return build_body(request, self.served, video=self.video, family=self.adapter,
                           max_tokens=self.max_tokens, jpeg_quality=self.jpeg_quality,
                           vllm_fields=self.vllm_fields, top_logprobs=self.top_logprobs,
-                          mm_processor_kwargs=self.mm_kwargs)
+                          mm_processor_kwargs=self.mm_kwargs, audio=self.audio)
 
     def preprocess(self, requests: list[Request]) -> list[dict]:
         """The request bodies (JPEG encoding of every frame), built in the prefetch thread."""
@@ -339,6 +446,8 @@ class OpenAIServerModel(Model):
 
     def predict(self, requests: list[Request], bodies: list[dict] | None = None) -> list[Response]:
         self.check_server()
+        if any(r.has_audio for r in requests):
+            self.check_audio_server()
         for request in (r for r in requests if r.mode == "score" and not r.mode_required):
             keys = list(request.answer_keys)
             if not keys or not all(len(k) == 1 and k.isupper() for k in keys):
@@ -469,4 +578,4 @@ def harness_register_models(register):
              description="A vLLM OpenAI-compatible server (alias of openai-server)")
 
 
-__all__ = ["OpenAIServerModel", "build_body", "parse_completion"]
+__all__ = ["OpenAIServerModel", "build_body", "parse_completion", "audio_part", "wav_base64", "read_wav"]

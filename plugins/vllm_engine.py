@@ -14,6 +14,16 @@ constrained to the candidates when the run asks for it (``--answer-format choice
 the end-of-turn token) appended to the prompt: the same quantity the transformers plugin scores (vLLM's prefix caching keeps the
 shared prompt from being recomputed).
 
+Sound (``--audio on``, omni families only): a request whose video carries its clip's sound
+(``request.has_audio``) goes in as vLLM's documented audio-in-video input for Qwen2.5-Omni and
+Qwen3-Omni (``examples/offline_inference/qwen2_5_omni/only_thinker.py``, ``use_audio_in_video``
+query): the prompt shows only the video placeholder, ``multi_modal_data`` holds the video item and
+``"audio": (samples, rate)`` (mono float32 at the model's rate, 16 kHz), and ``mm_processor_kwargs``
+adds ``use_audio_in_video=True``, so the processor interleaves the sound with the frames in 2-second
+chunks. vLLM merges those interleaved embeddings correctly only from PR #33605 on (first released in
+vLLM 0.16.0; 0.15.1 lacks it, read from both wheels on PyPI): on an older vLLM such requests are
+refused before the engine starts (:data:`AUDIO_IN_VIDEO_FLOOR`).
+
 vLLM is imported when the engine starts, never when plugins are listed. The request
 building and output parsing below are plain functions, tested without a GPU.
 """
@@ -21,6 +31,7 @@ building and output parsing below are plain functions, tested without a GPU.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -33,6 +44,47 @@ from harness.params import Param, check_args
 from harness.plugins import families, hub
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
+
+#: The sample rate (Hz) at which each family that hears takes a video's sound: the Whisper feature
+#: extractor of Qwen2.5-Omni and Qwen3-Omni samples at 16 kHz. Kept here until
+#: ``harness.plugins.families`` states it (a family's own ``audio_rate`` attribute wins).
+AUDIO_RATES = {"qwen2.5-omni": 16000, "qwen3-omni": 16000}
+#: The first vLLM release whose Qwen2.5-Omni / Qwen3-Omni thinkers place interleaved audio-in-video
+#: embeddings where their tokens are: PR #33605 (merged 2026-02-04) is in 0.16.0, not in 0.15.1 (its
+#: ``merge_interleaved_embeddings`` read from both wheels on PyPI). Earlier builds put video features at
+#: audio positions and the reverse, silently.
+AUDIO_IN_VIDEO_FLOOR = (0, 16, 0)
+AUDIO_IN_VIDEO_PR = "#33605"
+
+
+def family_audio_rate(family: families.Family | None) -> int | None:
+    """The rate (Hz) at which ``family`` takes a video's sound; None when it takes none (or is unknown)."""
+    if family is None:
+        return None
+    rate = getattr(family, "audio_rate", None)  # the family table's own statement, once it makes one
+    if rate:
+        return int(rate)
+    return AUDIO_RATES.get(family.name)
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """``0.16.0.dev5+g1234`` -> (0, 16, 0); None when the text holds no version."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
+    return tuple(int(x or 0) for x in match.groups()) if match else None
+
+
+def check_audio_in_video(version: str | None, where: str = "model vllm") -> None:
+    """Refuse audio-in-video requests to a vLLM below :data:`AUDIO_IN_VIDEO_FLOOR` (a UsageError that
+    names the installed and the needed version); an unknown version is refused too (nothing says the
+    fix is there)."""
+    needed = ".".join(map(str, AUDIO_IN_VIDEO_FLOOR))
+    found = parse_version(version)
+    if found is None or found < AUDIO_IN_VIDEO_FLOOR:
+        raise UsageError(f"{where}: --audio on sends each clip's sound inside its video (use_audio_in_video), which "
+                         f"vLLM {version or '(version unknown)'} gets wrong: vLLM places interleaved audio and video "
+                         f"embeddings correctly only from {needed} on (PR {AUDIO_IN_VIDEO_PR}). Upgrade vLLM to "
+                         f"{needed} or later, or run with --audio off")
+
 
 ENGINE_PARAMS = {
     "tensor_parallel_size": Param(int, "GPUs per engine (tensor parallel)"),
@@ -64,12 +116,23 @@ def video_item(request: Request) -> tuple[Any, dict[str, Any]]:
     return request.frames.array, meta
 
 
+def audio_item(request: Request) -> tuple[Any, int]:
+    """vLLM's ``(samples, rate)`` audio item: the sound of the request's video, mono float32 at the
+    model's rate (vLLM resamples a tuple whose rate differs from its feature extractor's)."""
+    import numpy as np
+
+    audio = request.frames.audio
+    return np.ascontiguousarray(audio.samples, dtype=np.float32), int(audio.rate)
+
+
 def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs: dict | None = None,
                   family: families.Family | None = None) -> dict:
     """One prompt for ``LLM.generate``: text (or token ids) plus the request's video, or plus still
     images of the frames its messages name (a strategy's keyframes), in the order the prompt shows them.
     Its ``mm_processor_kwargs`` are the family's (``harness.plugins.families``: the processor's own
-    sampling off, and whatever carries the told time where the metadata does not), then the user's."""
+    sampling off, and whatever carries the told time where the metadata does not), then the user's.
+    A video with its sound (``request.has_audio``) also carries ``"audio": (samples, rate)`` and
+    ``use_audio_in_video=True``: the prompt keeps only the video placeholder, as vLLM takes it."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
     images = request.still_frames
     if images:
@@ -77,9 +140,14 @@ def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs
         media = {"image": [Image.fromarray(request.frames.array[i]) for i in images]}
     else:
         media = {"video": [video_item(request)]}
+    audio = request.has_audio and not images
+    if audio:
+        media["audio"] = [audio_item(request)]
     out: dict[str, Any] = {key: prompt, "multi_modal_data": media}
     own = family.request_kwargs(request) if family is not None and not images else {"do_sample_frames": False}
     out["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
+    if audio:  # set last: the sound goes in the video, whatever else the user's arguments say
+        out["mm_processor_kwargs"]["use_audio_in_video"] = True
     return out
 
 
@@ -141,6 +209,7 @@ class VLLMModel(Model):
         except ValueError as exc:
             raise UsageError(f"mm_processor_kwargs must be JSON, e.g. '{{\"max_pixels\": 200704}}': {exc}") from None
         self.llm = None
+        self._audio_engine = False
         self.processor = None
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
@@ -158,6 +227,11 @@ class VLLMModel(Model):
     def time_family(self) -> str | None:
         return self.family
 
+    def audio_rate(self) -> int | None:
+        """16 kHz for the omni families (Qwen2.5-Omni, Qwen3-Omni): their sound goes in with the video
+        (``use_audio_in_video``); None for every other family, so ``--audio on`` is refused."""
+        return family_audio_rate(self.adapter)
+
     def identity(self) -> dict[str, Any]:
         return {"id": self.args["pretrained"], "revision": self.args.get("revision"), "engine": "vllm",
                 "dtype": self.args.get("dtype", "auto"),
@@ -174,9 +248,10 @@ class VLLMModel(Model):
         except metadata.PackageNotFoundError:
             return None
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, audio: bool = False) -> dict[str, Any]:
         # generation_config="vllm": the checkpoint's sampling defaults are not applied to our requests
-        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": {"video": 1, "image": 16},
+        limits = {"video": 1, "image": 16, **({"audio": 1} if audio else {})}  # audio: the video's own track
+        kwargs = {"model": self.args["pretrained"], "limit_mm_per_prompt": limits,
                   "generation_config": "vllm",
                   "mm_processor_kwargs": {"do_sample_frames": False, **self.mm_kwargs}}
         for key in ENGINE_PARAMS:
@@ -184,9 +259,14 @@ class VLLMModel(Model):
                 kwargs[key] = self.args[key]
         return kwargs
 
-    def _start(self) -> None:
+    def _start(self, audio: bool = False) -> None:
         if self.llm is not None:
+            if audio and not self._audio_engine:
+                raise UsageError("model vllm: the engine was started without room for sound, but a request carries "
+                                 "its clip's sound (a run mixes --audio on and off in one engine)")
             return
+        if audio:  # before any import or load: an old vLLM cannot take the sound inside the video
+            check_audio_in_video(self._engine_version())
         started = time.perf_counter()
         try:
             import vllm
@@ -197,7 +277,8 @@ class VLLMModel(Model):
         self.vllm = vllm
         self.processor = AutoProcessor.from_pretrained(self.args["pretrained"], revision=self.args.get("revision"),
                                                        trust_remote_code=bool(self.args.get("trust_remote_code")))
-        self.llm = vllm.LLM(**self.engine_kwargs())
+        self.llm = vllm.LLM(**self.engine_kwargs(audio))
+        self._audio_engine = audio
         self.load_s += time.perf_counter() - started
 
     def _params(self, kwargs: dict[str, Any]):
@@ -211,7 +292,7 @@ class VLLMModel(Model):
         return self.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
 
     def predict(self, requests: list[Request]) -> list[Response]:
-        self._start()
+        self._start(audio=any(r.has_audio for r in requests))
         texts = [self._text(r) for r in requests]
         mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
@@ -248,4 +329,5 @@ def harness_register_models(register):
              description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
 
 
-__all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "parse_generate", "candidate_logprob"]
+__all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "audio_item", "parse_generate",
+           "candidate_logprob", "check_audio_in_video", "AUDIO_IN_VIDEO_FLOOR", "AUDIO_RATES"]

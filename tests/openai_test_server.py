@@ -5,6 +5,11 @@ vLLM's server uses for video (``video_url`` with ``data:video/jpeg;base64,...``
 frames and ``media_io_kwargs`` timing), and can inject faults: a share of
 HTTP 500s, slow answers, a stop after N answers, an API key it insists on, a
 refusal of every request.
+
+Sound: an ``audio_url`` (``data:audio/wav;base64,...``) or ``input_audio`` part is decoded and logged
+in ``Server.sounds`` (its rate, samples, dialect and the request's ``use_audio_in_video``); the tiny
+checkpoint answers from the frames alone. The module is also a plugin (``-p tests.openai_test_server``)
+registering the ``sound-clips`` task: a few small clips, each with a mono sound track.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+import harness
 from harness import request_rules
+from harness.emotions import BASIC7, SYNONYMS
 from harness.plugins.hf import HFModel
-from harness.types import Frames, Request
+from harness.plugins.openai_server import read_wav
+from harness.task import Task
+from harness.types import FrameProtocol, Frames, Request, Sample
 
 
 def _frames(url: str) -> np.ndarray:
@@ -32,6 +41,18 @@ def _frames(url: str) -> np.ndarray:
         raise ValueError(f"unsupported media {head!r}")
     return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(part))).convert("RGB"))
                      for part in data.split(",")])
+
+
+def _sound(part: dict) -> tuple[np.ndarray, int, str]:
+    """(samples, rate, dialect) of an audio content part."""
+    if part["type"] == "input_audio":
+        if part["input_audio"].get("format") != "wav":
+            raise ValueError(f"unsupported audio format {part['input_audio'].get('format')!r}")
+        return (*read_wav(part["input_audio"]["data"]), "input_audio")
+    head, _, data = part["audio_url"]["url"].partition(",")
+    if head != "data:audio/wav;base64":
+        raise ValueError(f"unsupported audio {head!r}")
+    return (*read_wav(data), "audio_url")
 
 
 class Server:
@@ -63,6 +84,7 @@ class Server:
         self.stats_lock = threading.Lock()
         self.inflight = self.max_inflight = self.answered = self.failed = 0
         self.bodies: list[dict] = []
+        self.sounds: list[dict] = []  # every audio part received: rate, samples, dialect, use_audio_in_video
         self.authorization: str | None = None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.httpd.daemon_threads = True
@@ -93,6 +115,12 @@ class Server:
                 if p["type"] == "video_url":
                     videos.append(_frames(p["video_url"]["url"]))
                     parts.append({"type": "video"})
+                elif p["type"] in ("audio_url", "input_audio"):  # heard, logged, not given to the tiny model
+                    samples, rate, dialect = _sound(p)
+                    with self.stats_lock:
+                        self.sounds.append({"rate": rate, "samples": samples, "dialect": dialect,
+                                            "use_audio_in_video": (body.get("mm_processor_kwargs") or {}).get(
+                                                "use_audio_in_video", False)})
                 else:
                     parts.append({"type": "text", "text": p["text"]})
             messages.append({"role": m["role"], "content": parts})
@@ -243,3 +271,42 @@ class Server:
                             server.inflight -= 1
 
         return Handler
+
+
+class SoundTask(Task):
+    """``sound-clips``: 7 small clips (one per class, 2 s at 8 fps, 64x64), each with a mono 16 kHz sound
+    track: a tone whose pitch rises with the clip's index, so a clip's sound is known."""
+
+    name = "sound-clips"
+    classes = BASIC7
+    aliases = SYNONYMS
+    frame_protocol = FrameProtocol(num_frames=4)
+    has_audio = True
+    RATE, FPS, FRAMES = 16000, 8, 16
+
+    def __init__(self, params, context):
+        self.folder = context.cache_dir / "sound-clips"
+
+    @classmethod
+    def tone(cls, index: int) -> np.ndarray:
+        t = np.arange(cls.FRAMES * cls.RATE // cls.FPS) / cls.RATE
+        return (0.4 * np.sin(2 * np.pi * (300 + 150 * index) * t)).astype(np.float32)
+
+    def samples(self, split=None):
+        from harness.frames.video import write_mp4
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for i, label in enumerate(self.classes):
+            path = self.folder / f"clip{i}.mp4"
+            if not path.exists():
+                frames = np.full((self.FRAMES, 64, 64, 3), 40 + 25 * i, np.uint8)
+                frames[:, 16:48, 16:48] = np.arange(self.FRAMES, dtype=np.uint8)[:, None, None, None] * 12
+                write_mp4(str(path), frames, fps=self.FPS, audio=self.tone(i), audio_rate=self.RATE)
+            out.append(Sample(id=f"clip{i}", label=label, media=str(path)))
+        return out
+
+
+@harness.hookimpl
+def harness_register_tasks(register):
+    register("sound-clips", SoundTask, description="tiny clips with a sound track (tests)")

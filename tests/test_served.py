@@ -325,3 +325,121 @@ def test_credentials_and_keys_never_reach_results_logs_or_the_terminal(server, r
     for text in (written, r.out, r.err):
         assert secret not in text and "hunter2" not in text and basic not in text
     assert "***" in written  # masked, not dropped: the reader sees that something was there
+
+
+# --- sound (--audio on) -------------------------------------------------------------------------------
+
+def a_sound_request(synthetic30, seconds: float = 0.5, rate: int = 16000) -> Request:
+    """A resolved request whose video carries a sound (a tone with a little noise, full scale at the ends)."""
+    import numpy as np
+
+    from harness.types import Audio
+    request = a_request(synthetic30)
+    n = int(seconds * rate)
+    rng = np.random.default_rng(0)
+    samples = (0.5 * np.sin(2 * np.pi * 440 * np.arange(n) / rate) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+    samples[:2] = [-1.0, 1.0]
+    frames = replace(request.frames, audio=Audio(samples=samples, rate=rate, start=0.0, end=seconds,
+                                                 source_rate=44100, source_channels=2))
+    return replace(request, frames=frames)
+
+
+def test_the_sound_goes_as_a_wav_part_right_after_the_video(synthetic30):
+    import numpy as np
+
+    from harness.plugins.openai_server import read_wav
+    request = a_sound_request(synthetic30)
+    assert request.has_audio
+    body = build_body(request, "served", family=None)  # vLLM's dialect: audio_url and use_audio_in_video
+    video, sound, text = body["messages"][1]["content"]
+    assert video["type"] == "video_url" and text["type"] == "text"
+    head, _, data = sound["audio_url"]["url"].partition(",")
+    assert sound["type"] == "audio_url" and head == "data:audio/wav;base64"
+    samples, rate = read_wav(data)
+    expected = request.frames.audio.samples
+    assert rate == 16000 and samples.shape == expected.shape
+    assert np.max(np.abs(samples - expected)) <= 0.5 / 32767 + 1e-7  # 16-bit quantisation, nothing more
+    assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "use_audio_in_video": True}
+    assert body["media_io_kwargs"]["video"]["num_frames"] == 8  # the frames' timing as before
+
+    openai = build_body(request, "served", vllm_fields=False)  # the OpenAI API's dialect: input_audio
+    part = openai["messages"][1]["content"][1]
+    assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
+    assert np.array_equal(read_wav(part["input_audio"]["data"])[0], samples)
+    assert "mm_processor_kwargs" not in openai and "media_io_kwargs" not in openai
+    assert build_body(request, "served", audio="input_audio")["mm_processor_kwargs"] == {"do_sample_frames": False}
+
+    silent = build_body(a_request(synthetic30), "served")  # --audio off: no part, no use_audio_in_video
+    assert [p["type"] for p in silent["messages"][1]["content"]] == ["video_url", "text"]
+    assert "use_audio_in_video" not in silent["mm_processor_kwargs"]
+    assert "audio" not in json.dumps(silent)
+    with pytest.raises(CapabilityError, match="no sound"):
+        build_body(request, "served", video="images")
+
+
+def test_a_server_model_hears_only_when_told(synthetic30):
+    from harness.plugins.openai_server import OpenAIServerModel
+
+    def model(**args):
+        return OpenAIServerModel({"base_url": "http://x/v1", **args})
+    assert model(model="tiny").audio_rate() is None  # --audio on is refused for it
+    assert model(model="tiny", audio_rate=16000).audio_rate() == 16000
+    assert model(model="Qwen/Qwen2.5-Omni-7B").audio_rate() == 16000  # an omni family's served name
+    assert model(model="Qwen/Qwen2.5-Omni-7B", audio_rate=0).audio_rate() is None
+    assert model(model="Qwen/Qwen2.5-Omni-7B", video="images").audio_rate() is None
+    assert model(model="tiny", audio_rate=16000).audio == "audio_url"
+    assert model(model="tiny", audio_rate=16000, vllm_fields=False).audio == "input_audio"
+    with pytest.raises(UsageError, match="vllm_fields=false"):
+        model(model="tiny", audio="audio_url", vllm_fields=False)
+    with pytest.raises(UsageError, match="audio_rate"):
+        model(model="tiny", audio_rate=12)
+
+
+def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
+    import numpy as np
+
+    s = server()
+    args = f"base_url={s.url},model=tiny,backoff=0.01"
+    r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
+                "--model-args", args, "--audio", "on", "--output-path", str(tmp_path / "deaf"), "--no-progress",
+                "--no-cache")
+    assert r.code != 0 and "takes no sound" in r.err and s.posts == 0  # not told it hears: refused before any work
+    r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
+                "--model-args", args + ",audio_rate=16000", "--audio", "on", "--output-path", str(tmp_path / "on"),
+                "--log-samples", "--no-progress", "--no-cache")
+    assert r.code == 0, r.err
+    doc = json.loads(next((tmp_path / "on").glob("results_*.json")).read_text())
+    task = doc["tasks"]["sound-clips"]
+    rows = [json.loads(x) for x in (tmp_path / "on" / task["samples_file"]).read_text().splitlines()]
+    assert task["counts"]["failed"] == 0 and task["audio"]["with_sound"] == 7
+    assert len(s.sounds) == 7 and {(x["rate"], x["dialect"], x["use_audio_in_video"]) for x in s.sounds} == {
+        (16000, "audio_url", True)}
+    durations = sorted(round(r["audio"]["duration"] * 16000) for r in rows)
+    assert sorted(len(x["samples"]) for x in s.sounds) == durations  # what the log says was sent was heard
+    # each clip's tone (300 + 150 i Hz) survives AAC, resampling and the WAV: one heard sound per clip
+    pitches = sorted(np.argmax(np.abs(np.fft.rfft(x["samples"]))) * 16000 / len(x["samples"]) for x in s.sounds)
+    assert np.allclose(pitches, [300 + 150 * i for i in range(7)], atol=1.0)
+    assert all(r["audio"]["rate"] == 16000 for r in rows)
+    assert doc["model"]["identity"]["args"]["audio"] == "audio_url"
+    s.sounds.clear()
+    r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
+                "--model-args", args + ",audio_rate=16000", "--audio", "off", "--output-path", str(tmp_path / "off"),
+                "--no-progress", "--no-cache")
+    assert r.code == 0 and s.sounds == []  # --audio off: nothing about sound is sent
+    assert not any("audio" in json.dumps(b) for b in s.bodies[-7:])
+
+
+def test_sound_the_vllm_way_is_held_to_the_audio_in_video_floor(server, run_cli, tmp_path):
+    # below the timing floor (0.20.0) the run stops anyway; a server that names no version cannot show
+    # that it has PR #33605 (vLLM 0.16.0), so sound sent the vLLM way is refused there too
+    unknown = server(version=None)
+    r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
+                "--model-args", f"base_url={unknown.url},model=tiny,audio_rate=16000", "--audio", "on",
+                "--output-path", str(tmp_path / "unknown"), "--no-progress", "--no-cache")
+    assert r.code == 2 and "0.16.0" in r.err and "#33605" in r.err and "version unknown" in r.err
+    assert unknown.posts == 0
+    old = server(version="0.15.1")  # forced past both floors: warned, recorded, run
+    r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
+                "--model-args", f"base_url={old.url},model=tiny,audio_rate=16000,allow_old_server=true,backoff=0.01",
+                "--audio", "on", "--output-path", str(tmp_path / "old"), "--no-progress", "--no-cache")
+    assert r.code == 0 and "vLLM 0.15.1 gets wrong" in r.err and len(old.sounds) == 7

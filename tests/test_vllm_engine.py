@@ -156,3 +156,76 @@ def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_pa
     rows = [__import__("json").loads(x) for x in (tmp_path / "out" / task["samples_file"]).read_text().splitlines()]
     for c in CLASSES:  # -1 per answer token, so the score is minus the whole answer's length
         assert rows[0]["scores"][c] == pytest.approx(-lengths[c], abs=0.05 * lengths[c])
+
+
+# --- sound (--audio on) -------------------------------------------------------------------------------
+
+def test_a_video_with_its_sound_goes_in_as_vllm_audio_in_video(synthetic30):
+    import numpy as np
+
+    from harness.plugins import families
+    from harness.plugins.vllm_engine import audio_item
+    from harness.types import Audio
+    r = a_request(synthetic30)
+    r.told = time_told.tell(r.frames, "qwen2.5-vl")
+    omni = families.get("qwen2.5-omni")
+    silent = engine_prompt("TEXT", r, {"max_pixels": 1000}, omni)  # --audio off: nothing about sound
+    assert set(silent["multi_modal_data"]) == {"video"} and "use_audio_in_video" not in silent["mm_processor_kwargs"]
+    samples = np.linspace(-1, 1, 8000, dtype=np.float32)
+    heard = replace(r, frames=replace(r.frames, audio=Audio(samples, 16000, 0.0, 0.5, 44100, 2)))
+    prompt = engine_prompt("TEXT", heard, {"max_pixels": 1000, "use_audio_in_video": False}, omni)
+    (sound,) = prompt["multi_modal_data"]["audio"]
+    assert sound[1] == 16000 and sound[0].dtype == np.float32 and np.array_equal(sound[0], samples)
+    assert np.array_equal(audio_item(heard)[0], sound[0]) and audio_item(heard)[1] == 16000
+    assert prompt["multi_modal_data"]["video"][0][1] == video_item(heard)[1]
+    assert prompt["mm_processor_kwargs"] == {**silent["mm_processor_kwargs"], "use_audio_in_video": True}
+
+
+def test_audio_in_video_is_refused_below_the_vllm_release_with_the_fix():
+    from harness.errors import UsageError
+    from harness.plugins.vllm_engine import AUDIO_IN_VIDEO_FLOOR, check_audio_in_video
+    assert AUDIO_IN_VIDEO_FLOOR == (0, 16, 0)
+    for ok in ("0.16.0", "0.16.1.dev3+g12ab", "0.33.0"):
+        check_audio_in_video(ok)
+    for old in ("0.15.1", "0.12.0", None):
+        with pytest.raises(UsageError, match=r"0\.16\.0 on \(PR #33605\)") as err:
+            check_audio_in_video(old)
+        assert (old or "version unknown") in str(err.value)
+
+
+def test_a_run_with_sound_through_the_engine_call(run_cli, tmp_path, monkeypatch):
+    import numpy as np
+
+    from harness.plugins.vllm_engine import VLLMModel
+    fake = FakeVLLM()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    run = ("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm", "--no-progress",
+           "--no-cache", "--audio", "on")
+    deaf = build("qwen2.5-vl", tmp_path / "vl")
+    r = run_cli(*run, "--model-args", f"pretrained={deaf}", "--output-path", str(tmp_path / "deaf"))
+    assert r.code != 0 and "takes no sound" in r.err and not fake.engines
+    from harness.testing import twins
+    ckpt = twins.build("qwen2.5-omni", tmp_path / "omni")
+    monkeypatch.setattr(VLLMModel, "_engine_version", staticmethod(lambda: "0.15.1"))
+    r = run_cli(*run, "--model-args", f"pretrained={ckpt}", "--output-path", str(tmp_path / "old"))
+    assert r.code == 2 and "vLLM 0.15.1" in r.err and "0.16.0" in r.err and not fake.engines
+    monkeypatch.setattr(VLLMModel, "_engine_version", staticmethod(lambda: "0.24.0"))
+    r = run_cli(*run, "--model-args", f"pretrained={ckpt}", "--output-path", str(tmp_path / "on"), "--log-samples")
+    assert r.code == 0, r.err
+    (engine,) = fake.engines
+    assert engine["limit_mm_per_prompt"] == {"video": 1, "image": 16, "audio": 1}
+    (prompts, _), = fake.calls
+    assert len(prompts) == 7
+    for p in prompts:
+        (samples, rate), = p["multi_modal_data"]["audio"]
+        assert rate == 16000 and samples.dtype == np.float32 and len(samples) == 32000  # the clip's 2 s
+        assert p["mm_processor_kwargs"]["use_audio_in_video"] is True and p["mm_processor_kwargs"]["fps"] > 0
+        # only the video's placeholder: vLLM derives the sound's from it
+        assert "<|vision_bos|><|VIDEO|><|vision_eos|>" in p["prompt"] and "<|AUDIO|>" not in p["prompt"]
+    task = read_results(tmp_path / "on")["tasks"]["sound-clips"]
+    assert task["audio"]["with_sound"] == 7 and task["counts"]["failed"] == 0
+    r = run_cli(*run[:-1], "off", "--model-args", f"pretrained={ckpt}", "--output-path", str(tmp_path / "off"))
+    assert r.code == 0 and fake.engines[-1]["limit_mm_per_prompt"] == {"video": 1, "image": 16}
+    assert all("audio" not in p["multi_modal_data"] and "use_audio_in_video" not in p["mm_processor_kwargs"]
+               for p in fake.calls[-1][0])
