@@ -13,7 +13,10 @@ A :class:`Family` says, for one family of checkpoints (one or more ``config.mode
   ``fps``, not from the metadata);
 - its reference pixel budget and what that costs for a 224x224 face crop;
 - chat-template quirks and the end-of-turn token score mode closes every answer with;
-- whether vLLM runs it, and the ``mm_processor_kwargs`` its requests carry there.
+- whether vLLM runs it, and the ``mm_processor_kwargs`` its requests carry there;
+- for an omni family, the rate at which it takes a video's sound (``audio_rate``, known before any
+  weights load, so ``--audio on`` is settled up front); its sound goes inside the video
+  (audio-in-video), interleaved with the frames by time.
 
 The ``hf`` plugin (:mod:`harness.plugins.hf`), the in-process vLLM engine
 (:mod:`harness.plugins.vllm_engine`) and servers (:mod:`harness.plugins.openai_server`) all take
@@ -60,6 +63,7 @@ class Family:
     vllm: str | None = None  # vLLM's architecture for it when vLLM's model registry lists it; None: not listed
     vllm_note: str = ""  # what is known beyond that (read from vLLM's source or docs, not run here)
     tested: bool = False  # its tiny twin passes the adapter tests in CI
+    audio_rate: int | None = None  # Hz at which it takes a video's sound (omni families); None: it takes none
 
     def processor_kwargs(self, requests: list[Request]) -> dict[str, Any]:
         """The video processor arguments a batch needs beyond ``videos`` and ``video_metadata``: the
@@ -215,18 +219,42 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            tested=True),
     Family("qwen2.5-omni", ("qwen2_5_omni", "qwen2_5_omni_thinker"), time_told.QWEN25,
            "seconds per temporal patch (M-RoPE temporal position ids, 25 per second), from the told frame spacing, "
-           "handed to the processor as fps (it ignores the metadata's)",
-           "one video (the thinker only: text out; audio is not sent): flattened 14-pixel patches, two frames per "
-           "temporal patch", "min 128x28x28, max 768x28x28 pixels per frame (area)",
+           "handed to the processor as fps (it ignores the metadata's); under --audio on the sound's tokens (one per "
+           "40 ms, counted from the first sampled frame) are interleaved with the frames' by those ids, in 2-second "
+           "chunks",
+           "one video (the thinker only: text out): flattened 14-pixel patches, two frames per temporal patch; under "
+           "--audio on the clip's sound over the frames' span (16 kHz mono, Whisper log-mel, 25 tokens a second) "
+           "goes inside the video (audio-in-video)", "min 128x28x28, max 768x28x28 pixels per frame (area)",
            "72 (224x224 brought up to 336x336: 144 tokens per 2 frames)",
            presets={"qwen2.5-omni": "Qwen/Qwen2.5-Omni-7B"}, fps_kwarg="fps", pixels=AREA,
            loader="Qwen2_5OmniThinkerForConditionalGeneration",
            quirks="Qwen chat with <|vision_bos|><|VIDEO|><|vision_eos|>; loaded as its thinker (transformers' "
                   "documented Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained); its processor reads the "
-                  "rate from fps (default 2.0), never from the metadata",
+                  "rate from fps (default 2.0), never from the metadata; the sound goes as audio= with "
+                  "load_audio_from_video and audio_from_video_indices (never audios=, the old name), the model "
+                  "gets use_audio_in_video=True; its feature extractor pads every sound to 30 s and cuts longer ones",
            vllm="Qwen2_5OmniThinkerForConditionalGeneration",
            vllm_note="vLLM runs the thinker; the told rate goes in mm_processor_kwargs fps, as to transformers",
-           tested=True),
+           tested=True, audio_rate=16000),
+    Family("qwen3-omni", ("qwen3_omni_moe", "qwen3_omni_moe_thinker"), time_told.QWEN25,
+           "seconds per temporal patch (M-RoPE temporal position ids, 13 per second, not rounded), from the told "
+           "frame spacing, handed to the processor as fps (it ignores the metadata's; its default is 1.0); under "
+           "--audio on the sound's tokens (13 a second, counted from the first sampled frame) are merged with the "
+           "frames' in the order of those ids",
+           "one video (the thinker only: text out): flattened 16-pixel patches, two frames per temporal patch; under "
+           "--audio on the clip's sound over the frames' span (16 kHz mono, Whisper log-mel, 13 tokens a second) "
+           "goes inside the video (audio-in-video)", "min 128x32x32, max 768x32x32 pixels per frame (area; "
+           "processor defaults)", "72 (224x224 brought up to 384x384: 144 tokens per 2 frames)",
+           presets={"qwen3-omni": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}, fps_kwarg="fps", pixels=AREA,
+           loader="Qwen3OmniMoeThinkerForConditionalGeneration",
+           quirks="Qwen chat with <|vision_start|><|video_pad|><|vision_end|>; a mixture-of-experts text model; "
+                  "loaded as its thinker (Qwen3OmniMoeThinkerForConditionalGeneration), no talker; its processor "
+                  "reads the rate from fps (default 1.0), never from the metadata; the sound goes as audio= with "
+                  "load_audio_from_video and audio_from_video_indices, the model gets use_audio_in_video=True",
+           vllm="Qwen3OmniMoeForConditionalGeneration",
+           vllm_note="vLLM's registry maps it to its Qwen3OmniMoeThinkerForConditionalGeneration (text out); the "
+                     "told rate goes in mm_processor_kwargs fps, as to transformers",
+           tested=True, audio_rate=16000),
     Family("perception-lm", ("perception_lm",), time_told.ORDER,
            "nothing (frame order only)",
            "one video: every frame resized to 448x448 for the Perception Encoder, features 2x2-pooled",

@@ -12,11 +12,15 @@ the class that loads it) is declared once in :mod:`harness.plugins.families`;
 modes: ``generate`` (chat template, greedy decoding, then the task's answer
 parser) and ``score`` (the log-likelihood of every candidate's whole answer,
 its exact string then the end-of-turn token, after the prompt; the best one
-is the prediction). Greedy decoding is pinned: the checkpoint's own sampling
-and penalty settings (Qwen2.5-VL ships ``repetition_penalty=1.05``) are not
-used. Frames are sized by the processor's own reference settings
-(``pixels=reference``, what the model was trained with); ``pixels=native``
-keeps each clip's decoded size (down to one visual token).
+is the prediction). An omni family (Qwen2.5-Omni, Qwen3-Omni: their thinkers, text out) also takes
+the clip's sound under ``--audio on``: it goes to the processor as ``audio=`` inside the video
+(``load_audio_from_video`` with ``audio_from_video_indices``; never ``audios=``, the old name, which
+a processor that does not check it drops, leaving the model deaf), the model gets
+``use_audio_in_video=True`` in both modes, and ``audio_tokens`` is logged beside ``visual_tokens``.
+Greedy decoding is pinned: the checkpoint's own sampling and penalty settings (Qwen2.5-VL ships
+``repetition_penalty=1.05``) are not used. Frames are sized by the processor's own reference settings
+(``pixels=reference``, what the model was trained with); ``pixels=native`` keeps each clip's decoded
+size (down to one visual token).
 
 torch and transformers are imported when a model is built, never when
 plugins are listed.
@@ -115,7 +119,7 @@ class HFModel(ScoreMode, Model):
         self.revision, self.family, available = hub.describe(self.args["pretrained"], self.args.get("revision"))
         # A hub checkpoint not downloaded yet has no config here: its name tells the time family until the
         # config arrives (the core resolves the first batch's times before the weights load).
-        self.named_time_family = time_told.family_of(self.args["pretrained"])
+        self.named_time_family = _time_of(self.args["pretrained"], families.guess(self.args["pretrained"]))
         self.adapter = families.for_model_type(self.family)
         self._check_pixels()
         self.declared_size = hub.declared_video_size(self.args["pretrained"], self.revision)
@@ -164,13 +168,15 @@ class HFModel(ScoreMode, Model):
         loader = getattr(transformers, adapter.loader) if adapter else AutoModelForImageTextToText
         self.model = hub.from_pretrained(loader, name, dtype=getattr(torch, dtype_name), **common, **extra)
         loaded = getattr(self.model.config, "model_type", self.family)
-        if self.video_input == "video" and self.family == "unknown" and time_told.family_of(loaded) != self.named_time_family:
+        loaded_time = _time_of(loaded, families.for_model_type(loaded))
+        if self.video_input == "video" and self.family == "unknown" and loaded_time != self.named_time_family:
             raise CapabilityError(f"{self.args['pretrained']}: its name suggested the {self.named_time_family} time input, "
                                   f"but its config says model type {loaded!r}; the checkpoint is now cached, so run the "
                                   f"command again (the family is then read from the config before any request)")
         self.family = loaded
         self.adapter = families.for_model_type(self.family) or self.adapter
         self._check_pixels()
+        self._check_audio_rate()
         if self.adapter and self.adapter.chat_template and not getattr(self.processor, "chat_template", None):
             self.processor.chat_template = self.adapter.chat_template  # a checkpoint that ships none
         self.model.to(device).eval()
@@ -207,6 +213,22 @@ class HFModel(ScoreMode, Model):
             raise UsageError(f"{self.adapter.name} resizes every frame to its processor's fixed size "
                              f"({self.adapter.reference}), so {', '.join(asked)} cannot apply; leave "
                              f"{'them' if len(asked) > 1 else 'it'} out")
+
+    def _check_audio_rate(self) -> None:
+        """The rate the family declared (what the core decodes the sound at, settled before the weights
+        load) must be the rate the checkpoint's feature extractor takes; otherwise every sound would be
+        heard at the wrong speed. Recorded here, refused when a request brings sound."""
+        self.audio_mismatch = None
+        rate = self.audio_rate()
+        if rate is None:
+            return
+        extractor = getattr(self.processor, "feature_extractor", None)
+        takes = getattr(extractor, "sampling_rate", None)
+        if takes != rate:
+            self.audio_mismatch = (f"{self.args['pretrained']}: the {self.adapter.name} family takes sound at {rate} Hz, "
+                                   f"but the checkpoint's feature extractor "
+                                   + (f"takes {takes} Hz" if extractor is not None else "is missing")
+                                   + "; its sound cannot be sent as decoded: run with --audio off")
 
     def prepare(self, workload) -> None:
         self._workload = workload
@@ -270,7 +292,15 @@ class HFModel(ScoreMode, Model):
     def time_family(self) -> str | None:
         if self.video_input != "video":
             return None
-        return self.named_time_family if self.family == "unknown" else time_told.family_of(self.family)
+        return self.named_time_family if self.family == "unknown" else _time_of(self.family, self.adapter)
+
+    def audio_rate(self) -> int | None:
+        """An omni family's declared rate (16 kHz), known before the weights load; None for every other
+        family, and for frames sent as images (no video for the sound to go with)."""
+        if self.video_input != "video":
+            return None
+        adapter = self.adapter or families.guess(self.args["pretrained"])
+        return adapter.audio_rate if adapter is not None else None
 
     def end_of_turn_id(self) -> int:
         if self.adapter and self.adapter.end_of_turn:  # the template writes none after an answer
@@ -348,6 +378,11 @@ class HFModel(ScoreMode, Model):
             texts = [t + s for t, s in zip(texts, suffixes)]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
         stills = [r.still_frames for r in requests]
+        heard = [r.has_audio for r in requests]
+        if any(heard) and (any(stills) or self.video_input != "video" or not self.audio_rate()):
+            raise CapabilityError(f"{self.args['pretrained']} takes no sound with "
+                                  + ("still frames" if any(stills) else "these inputs")
+                                  + ": run with --audio off")
         if any(stills):  # a strategy's still images (keyframes), in the order the messages name them
             kwargs["images"] = [[r.frames.array[i] for i in idx] for r, idx in zip(requests, stills)]
             size = self._size(processor.image_processor)
@@ -369,13 +404,58 @@ class HFModel(ScoreMode, Model):
                 kwargs["size"] = size
             if "cap_pixels_per_frame" in getattr(video_processor.valid_kwargs, "__annotations__", {}):
                 kwargs["cap_pixels_per_frame"] = True
+            if any(heard):
+                kwargs.update(self._audio_kwargs(requests, processor))
         else:
             kwargs["images"] = [list(r.frames.array) for r in requests]
             size = self._size(processor.image_processor)
             if size:
                 kwargs["size"] = size
         inputs = processor(**kwargs)
+        if any(heard):
+            self._check_kept(requests, inputs, processor)
+            # the thinker's rotary positions interleave the sound with the frames only when told so: it
+            # travels with the inputs into forward (score mode) and generate
+            inputs["use_audio_in_video"] = True
         return inputs.to(self.device) if to_device else inputs
+
+    def _audio_kwargs(self, requests: list[Request], processor) -> dict[str, Any]:
+        """The processor arguments that put each video's own sound inside it: ``audio=`` (never
+        ``audios=``, the old name: transformers 5.24 refuses it, a processor that does not check drops it),
+        one track per video, with
+        ``load_audio_from_video`` and ``audio_from_video_indices`` (track i is video i's: the processor
+        decodes nothing itself)."""
+        if not all(r.has_audio for r in requests):
+            raise ValueError("a batch mixes requests with and without sound; one model call is told "
+                             "use_audio_in_video for all its videos or none (the plugin groups them apart)")
+        if self.audio_mismatch:
+            raise CapabilityError(self.audio_mismatch)
+        rates = {r.frames.audio.rate for r in requests}
+        if rates != {self.audio_rate()}:
+            raise ValueError(f"sound decoded at {sorted(rates)} Hz, but {self.adapter.name} takes {self.audio_rate()} Hz")
+        accepted = getattr(getattr(processor, "valid_processor_kwargs", None), "__annotations__", {})
+        if "load_audio_from_video" not in accepted:
+            import transformers
+            raise UsageError(f"transformers {transformers.__version__}: {type(processor).__name__} has no "
+                             f"load_audio_from_video, so a clip's sound cannot go inside its video; upgrade "
+                             f"transformers, or run with --audio off")
+        return {"audio": [r.frames.audio.samples for r in requests], "load_audio_from_video": True,
+                "audio_from_video_indices": list(range(len(requests))), "sampling_rate": self.audio_rate()}
+
+    @staticmethod
+    def _check_kept(requests: list[Request], inputs, processor) -> None:
+        """Every sound reached the model whole: a feature extractor that pads to a fixed length also cuts
+        what is longer (Qwen2.5-Omni's, at 30 s), which would leave the video's end deaf."""
+        hop = getattr(processor.feature_extractor, "hop_length", None)
+        if not hop or "feature_attention_mask" not in inputs:
+            return
+        kept = inputs["feature_attention_mask"].sum(-1).tolist()
+        for request, frames in zip(requests, kept):
+            audio = request.frames.audio
+            if frames < len(audio.samples) // hop:
+                raise ValueError(f"{request.sample_id}: the processor kept {frames * hop / audio.rate:.2f} s of the "
+                                 f"{audio.duration:.2f} s of sound over the sampled frames; sample fewer seconds "
+                                 f"(a window), or run with --audio off")
 
     # -- modes -------------------------------------------------------------------------------------
 
@@ -394,13 +474,14 @@ class HFModel(ScoreMode, Model):
 
     def _groups(self, requests: list[Request]) -> list[list[int]]:
         """The batch split into model calls, each longest first: one call, unless the family needs
-        one frame count (stacked video tensors) or one told rate per call."""
+        one frame count (stacked video tensors) or one told rate per call; requests with sound never
+        share a call with requests without (``use_audio_in_video`` is one flag per call)."""
         order = self._order(requests)
         if self.adapter is None or self.video_input != "video" or any(r.still_frames for r in requests):
             return [order]
         groups: dict[tuple, list[int]] = {}
         for i in order:
-            groups.setdefault(self.adapter.batch_key(requests[i]), []).append(i)
+            groups.setdefault((requests[i].has_audio,) + self.adapter.batch_key(requests[i]), []).append(i)
         return list(groups.values())
 
     def predict(self, requests: list[Request], prepared: dict | None = None) -> list[Response]:
@@ -436,9 +517,8 @@ class HFModel(ScoreMode, Model):
         output = self.model.generate(**inputs, **GREEDY, max_new_tokens=budget,
                                      pad_token_id=self.tokenizer.pad_token_id, **constrained)
         new = output[:, inputs["input_ids"].shape[1]:]
-        tokens = self.visual_tokens(inputs)
-        return [Response(text=t, meta={"visual_tokens": v})
-                for t, v in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), tokens)]
+        metas = self.input_meta(inputs)
+        return [Response(text=t, meta=m) for t, m in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), metas)]
 
     def allowed_tokens(self, requests: list[Request], prompt_length: int):
         """transformers' ``prefix_allowed_tokens_fn`` for constrained answers: each row may only write
@@ -459,6 +539,16 @@ class HFModel(ScoreMode, Model):
             return sorted(following) or [self.tokenizer.pad_token_id]  # the answer is complete: pad to the end
         return allowed, max((len(p) for ps in paths if ps for p in ps), default=0)
 
+    def input_meta(self, inputs) -> list[dict[str, Any]]:
+        """What each request's inputs cost, for its ``Response.meta``: ``visual_tokens``, and
+        ``audio_tokens`` (the sound's placeholder tokens) when it was sent with its sound."""
+        metas = [{"visual_tokens": v} for v in self.visual_tokens(inputs)]
+        audio = getattr(self.model.config, "audio_token_id", None)
+        if inputs.get("use_audio_in_video") and audio is not None:
+            for meta, count in zip(metas, (inputs["input_ids"] == audio).sum(dim=1).tolist()):
+                meta["audio_tokens"] = count
+        return metas
+
     def visual_tokens(self, inputs) -> list[int | None]:
         """Visual tokens each request's video and images took: the cost side of a frame protocol."""
         tokens = [t for t in (getattr(self.model.config, "video_token_id", None),
@@ -466,6 +556,12 @@ class HFModel(ScoreMode, Model):
         if not tokens:
             return [None] * inputs["input_ids"].shape[0]
         return sum((inputs["input_ids"] == t).sum(dim=1) for t in tokens).tolist()
+
+
+def _time_of(name: str | None, adapter: families.Family | None) -> str:
+    """The time family of a model type or checkpoint name: its adapter's, where one adapts it (the
+    family table states it for every adapted family), else :func:`time_told.family_of`."""
+    return adapter.time if adapter is not None else time_told.family_of(name)
 
 
 # Real checkpoints by family (harness.plugins.families): name -> (checkpoint, input handling exercised by

@@ -5,7 +5,9 @@ token, after the prompt and its video, so ``sad`` does not also collect the
 mass of ``sadness``. The prompt is encoded once per batch and every candidate
 continues from a copy of its key-value cache, with the position ids
 generation would use. ``prior_correction`` adds an answer corrected by a
-content-free prior (contextual calibration, Zhao et al. 2021).
+content-free prior (contextual calibration, Zhao et al. 2021). A request with its sound (an omni
+family under ``--audio on``) is scored with the sound inside its video: the processor's inputs carry
+``use_audio_in_video``, so the prompt pass is told it as generation is.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ScoreMode:
     def _cached_scores(self, requests: list[Request], conts: list[list[list[int]]], inputs=None) -> list[list[float]]:
         torch = self.torch
         inputs = inputs if inputs is not None else self.model_inputs(requests)
-        self.last_visual_tokens = self.visual_tokens(inputs)
+        self.last_meta = self.input_meta(inputs)
         mask = inputs["attention_mask"]
         core = getattr(self.model, "model", None)
         extra = {}
@@ -61,7 +63,7 @@ class ScoreMode:
             # row then reads exactly as it would alone, and its candidates continue from the same positions.
             # (Multimodal rotary models, which keep rope_deltas, compute theirs from the mask themselves.)
             extra["position_ids"] = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
-        out = self.model(**inputs, **extra, use_cache=True)
+        out = self.model(**inputs, **extra, use_cache=True)  # with use_audio_in_video when a sound is inside
         cache = getattr(out, "cache", None) or out.past_key_values
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # left padding: last column is real
         prefix = mask.shape[1]
@@ -101,16 +103,20 @@ class ScoreMode:
     def _prior(self, request: Request) -> list[float]:
         """Per-choice log-prior from content-free inputs (contextual calibration, Zhao et al. 2021):
         the same prompt, candidates and timing with black, mid-grey and white frames, their
-        candidate probabilities averaged. A pure function of the request's prompt, choices, frame
-        size and told timing, so it never depends on which clip came first."""
+        candidate probabilities averaged; a request with its sound hears silence of the same length
+        (the same tokens, no content). A pure function of the request's prompt, choices, frame size,
+        told timing and sound length, so it never depends on which clip came first."""
         told = request.told.metadata if request.told is not None else None
-        key = json.dumps([list(request.choices), list(request.frames.array.shape), request.messages, told],
+        audio = request.frames.audio
+        heard = [audio.rate, len(audio.samples)] if audio is not None else None
+        key = json.dumps([list(request.choices), list(request.frames.array.shape), request.messages, told, heard],
                          sort_keys=True, default=str)
         if key not in self.prior_cache:
             torch = self.torch
+            silence = replace(audio, samples=np.zeros_like(audio.samples)) if audio is not None else None
             probs = []
             for level in CONTENT_FREE_LEVELS:
-                blank = replace(request, frames=replace(request.frames,
+                blank = replace(request, frames=replace(request.frames, audio=silence, digest=None,
                                                         array=np.full_like(request.frames.array, level)))
                 raw = torch.tensor(self._normalise(self.choice_scores([blank])[0], request))
                 probs.append(torch.softmax(raw, dim=0))
@@ -120,13 +126,12 @@ class ScoreMode:
     def score(self, requests: list[Request], inputs=None) -> list[Response]:
         out = []
         raws = self.choice_scores(requests, inputs=inputs)
-        tokens = self.last_visual_tokens
-        for request, raw, visual in zip(requests, raws, tokens):
+        for request, raw, meta in zip(requests, raws, self.last_meta):
             scores = self._normalise(raw, request)
             cands = list(request.candidates)
             best = max(range(len(scores)), key=lambda i: scores[i])
             response = Response(text=cands[best], scores=dict(zip(request.choices, scores)),
-                                meta={"visual_tokens": visual})
+                                meta=dict(meta))
             if self.args.get("prior_correction"):
                 corrected = [s - p for s, p in zip(scores, self._prior(request))]
                 response.variants["prior_corrected"] = cands[max(range(len(corrected)), key=lambda i: corrected[i])]

@@ -45,10 +45,6 @@ from harness.plugins import families, hub
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
-#: The sample rate (Hz) at which each family that hears takes a video's sound: the Whisper feature
-#: extractor of Qwen2.5-Omni and Qwen3-Omni samples at 16 kHz. Kept here until
-#: ``harness.plugins.families`` states it (a family's own ``audio_rate`` attribute wins).
-AUDIO_RATES = {"qwen2.5-omni": 16000, "qwen3-omni": 16000}
 #: The first vLLM release whose Qwen2.5-Omni / Qwen3-Omni thinkers place interleaved audio-in-video
 #: embeddings where their tokens are: PR #33605 (merged 2026-02-04) is in 0.16.0, not in 0.15.1 (its
 #: ``merge_interleaved_embeddings`` read from both wheels on PyPI). Earlier builds put video features at
@@ -58,13 +54,9 @@ AUDIO_IN_VIDEO_PR = "#33605"
 
 
 def family_audio_rate(family: families.Family | None) -> int | None:
-    """The rate (Hz) at which ``family`` takes a video's sound; None when it takes none (or is unknown)."""
-    if family is None:
-        return None
-    rate = getattr(family, "audio_rate", None)  # the family table's own statement, once it makes one
-    if rate:
-        return int(rate)
-    return AUDIO_RATES.get(family.name)
+    """The rate (Hz) at which ``family`` takes a video's sound, as the family table states it
+    (``Family.audio_rate``: 16 kHz for the omni families); None when it takes none (or is unknown)."""
+    return int(family.audio_rate) if family is not None and family.audio_rate else None
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:
@@ -330,4 +322,4 @@ def harness_register_models(register):
 
 
 __all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "audio_item", "parse_generate",
-           "candidate_logprob", "check_audio_in_video", "AUDIO_IN_VIDEO_FLOOR", "AUDIO_RATES"]
+           "candidate_logprob", "check_audio_in_video", "AUDIO_IN_VIDEO_FLOOR"]

@@ -130,7 +130,7 @@ def frame_colours(family: str, inputs, processor) -> np.ndarray:
     video = processor.video_processor
     if family == "internvl":
         per_frame = inputs["pixel_values"].flatten(2)  # (frames, C, H*W)
-    elif family in ("videollama3", "glm4v", "qwen2.5-omni"):  # flattened (C, temporal, patch, patch) rows, frame-major
+    elif family in ("videollama3", "glm4v", "qwen2.5-omni", "qwen3-omni"):  # flattened (C, t, patch, patch) rows, frame-major
         t, h, w = inputs["video_grid_thw"][0].tolist()
         tp = video.temporal_patch_size
         rows = inputs["pixel_values_videos"].reshape(t, h * w, 3, tp, -1)

@@ -49,7 +49,7 @@ GENERIC = "generic"
 ORDER = "order-only"
 
 _FAMILIES = {"qwen2_5_vl": QWEN25, "qwen2.5-vl": QWEN25, "qwen2_5_omni": QWEN25, "qwen2_5_omni_thinker": QWEN25,
-             "qwen2.5-omni": QWEN25,
+             "qwen2.5-omni": QWEN25, "qwen3_omni_moe": QWEN25, "qwen3_omni_moe_thinker": QWEN25, "qwen3-omni": QWEN25,
              "qwen3_vl": QWEN3, "qwen3_vl_moe": QWEN3, "qwen3-vl": QWEN3,
              "qwen2_vl": QWEN2, "qwen2-vl": QWEN2}
 # Model types whose processors take no time input: only the frame order reaches them.
@@ -69,7 +69,8 @@ def family_of(name: str | None) -> str:
         return _FAMILIES[key]
     for marker, family in (("qwen3-vl", QWEN3), ("qwen3_vl", QWEN3), ("qwen2.5-vl", QWEN25),
                            ("qwen2_5_vl", QWEN25), ("qwen2-vl", QWEN2), ("qwen2_vl", QWEN2),
-                           ("qwen2.5-omni", QWEN25), ("qwen2_5_omni", QWEN25)):
+                           ("qwen2.5-omni", QWEN25), ("qwen2_5_omni", QWEN25), ("qwen3-omni", QWEN25),
+                           ("qwen3_omni", QWEN25)):
         if marker in key:
             return family
     # served or hub names: llava-hf/LLaVA-NeXT-Video-7B-hf, OpenGVLab/InternVL3-8B-hf, ...

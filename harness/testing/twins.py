@@ -413,6 +413,52 @@ def qwen25_omni(seed: int):
     return config, processor
 
 
+def qwen3_omni(seed: int):
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        WhisperFeatureExtractor,
+    )
+
+    # Qwen/Qwen3-Omni-30B-A3B-Instruct (its thinker: text out, no talker): Qwen chat,
+    # <|vision_start|><|video_pad|><|vision_end|>; the sound of a video goes inside it (audio-in-video)
+    template = _qwen_chat("<|vision_start|><|image_pad|><|vision_end|>", "<|vision_start|><|video_pad|><|vision_end|>")
+    named = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "audio_token": "<|audio_pad|>",
+             "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
+             "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>"}
+    tok = _tokenizer(["<|im_start|>"], template, eos="<|im_end|>", pad="<|endoftext|>", named=named)
+    head = 8
+    config = Qwen3OmniMoeThinkerConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=WIDTH, intermediate_size=2 * WIDTH, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=head, max_position_embeddings=4096,
+                         moe_intermediate_size=WIDTH // 2, num_experts=4, num_experts_per_tok=2,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                          "mrope_section": [head // 4, head // 8, head // 8], "interleaved": True},
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+        vision_config=dict(depth=2, hidden_size=WIDTH, intermediate_size=2 * WIDTH, num_heads=4, out_hidden_size=WIDTH,
+                           patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
+                           deepstack_visual_indexes=[1]),
+        audio_config=dict(encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=2 * WIDTH, d_model=WIDTH,
+                          output_dim=WIDTH, num_mel_bins=128, downsample_hidden_size=8, max_source_positions=200),
+        # 13 position ids a second, as the real checkpoint and its processor: one per audio token (80 ms)
+        position_id_per_seconds=13,
+        **_ids(tok, audio_token_id="<|audio_pad|>", image_token_id="<|image_pad|>", video_token_id="<|video_pad|>",
+               audio_start_token_id="<|audio_start|>", audio_end_token_id="<|audio_end|>",
+               vision_start_token_id="<|vision_start|>", vision_end_token_id="<|vision_end|>",
+               user_token_id="<|im_start|>"))
+    unit = 32 * 32
+    image = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
+                                  size={"shortest_edge": unit, "longest_edge": unit * 64})
+    video = Qwen2VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
+                                  size={"shortest_edge": unit, "longest_edge": unit * 256})
+    processor = Qwen3OmniMoeProcessor(image_processor=image, video_processor=video,
+                                      feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok,
+                                      chat_template=template)
+    return config, processor
+
+
 def perception_lm(seed: int):
     from transformers import PerceptionLMConfig, PerceptionLMImageProcessor, PerceptionLMProcessor, PerceptionLMVideoProcessor
 
@@ -454,11 +500,32 @@ BUILDERS: dict[str, Callable] = {
     "perception-lm": perception_lm,
     "molmo2": molmo2,
     "qwen2.5-omni": qwen25_omni,
+    "qwen3-omni": qwen3_omni,
 }
 FAMILIES = tuple(BUILDERS)
 # The class that builds (and loads) a twin, where it is not AutoModelForImageTextToText: the same as the
 # family adapter's loader (harness.plugins.families; the tests check they agree).
-LOADERS = {"qwen2.5-omni": "Qwen2_5OmniThinkerForConditionalGeneration"}
+LOADERS = {"qwen2.5-omni": "Qwen2_5OmniThinkerForConditionalGeneration",
+           "qwen3-omni": "Qwen3OmniMoeThinkerForConditionalGeneration"}
+
+
+def _audible(model) -> None:
+    """Qwen3-Omni's audio front end (three strided 3x3 convolutions, then a linear layer) at the default
+    initialisation (std 0.02) shrinks the log-mel input a thousandfold, below the sinusoidal position
+    embedding added after it: every sound would give the twin the same audio tokens. Scaled to unit
+    gain (std 1/sqrt(fan-in)), what the clip sounds like reaches the text model, as it does in the real
+    checkpoint."""
+    import torch
+
+    tower = model.model.audio_tower
+    with torch.no_grad():
+        for layer in (tower.conv2d1, tower.conv2d2, tower.conv2d3, tower.conv_out):
+            fan_in = layer.weight[0].numel()
+            layer.weight.normal_(0.0, fan_in ** -0.5)
+
+
+# What a family's twin needs after its random initialisation (seeded with the rest).
+AFTER_INIT: dict[str, Callable] = {"qwen3-omni": _audible}
 
 
 def build(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
@@ -476,6 +543,8 @@ def build(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     loader = getattr(transformers, LOADERS.get(family, "AutoModelForImageTextToText"))
     model = loader.from_config(config) if hasattr(loader, "from_config") else loader(config)
+    if family in AFTER_INIT:
+        AFTER_INIT[family](model)
     return checkpoints.save_twin(model, processor, out, family, seed)
 
 
