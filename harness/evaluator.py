@@ -293,18 +293,9 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
                     "corrupt_cache_entries": timings.responses_corrupt},
         "samples_file": None,
         **({"overlap_notes": overlap_notes} if overlap_notes else {}),
-        **({"audio": _audio_summary(rows, protocol.audio_rate)} if protocol.audio_rate else {}),
+        **({"audio": samplelog.audio_summary(rows, protocol.audio_rate)} if protocol.audio_rate else {}),
     }
     return task_result, rows
-
-
-def _audio_summary(rows: list[SampleRow], rate: int) -> dict:
-    """What the samples of an ``--audio on`` run were sent: how many with their sound, over a window of
-    the clip, padded at an end, and for how long on average."""
-    sent = [r["audio"] for r in rows if r.get("audio")]
-    return {"rate": rate, "with_sound": len(sent), "failed": sum(r["status"] == "failed" for r in rows),
-            "windowed": sum(a["window"] for a in sent), "padded": sum(a["padded_s"] > 0 for a in sent),
-            "mean_duration_s": round(sum(a["duration"] for a in sent) / len(sent), 6) if sent else None}
 
 
 def _overlap_notes(config: RunConfig, task: str, split: str, sample_ids: list[str]) -> list[dict]:

@@ -17,7 +17,7 @@ from harness.evaluator import RunOutput
 
 # Settings that must agree between shards (everything but the shard itself).
 SAME = ("tasks", "model", "model_args", "limit", "seed", "frames", "prompt", "choice_order", "choice_seed",
-        "strategy", "bootstrap_rounds", "reasoning_tags", "answer_format")
+        "strategy", "bootstrap_rounds", "reasoning_tags", "answer_format", "audio")
 
 
 def _files(inputs: list[Path]) -> list[Path]:
@@ -103,6 +103,8 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
         merged.update(samplelog.summarize(rows, tuple(head["classes"]), seed, rounds, head["name"],
                                           head["version"], head["counts"]["total"],
                                           head["frame_protocol"].get("nominal_fps")))
+        if head["frame_protocol"].get("audio_rate"):  # what the merged samples were sent, recounted
+            merged["audio"] = samplelog.audio_summary(rows, head["frame_protocol"]["audio_rate"])
         merged["timings"] = {k: round(v, 4) for k, v in timings.items()}
         path = out_dir / f"samples_{run_id}_{results.slug(key)}.jsonl"
         samplelog.write_samples(path, rows)

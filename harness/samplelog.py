@@ -202,3 +202,12 @@ def aggregate(parts: list[dict], keys: list[str]) -> dict:
     out.update(name=first["name"], version=first["version"], frame_protocol=first["frame_protocol"],
                prompt=first["prompt"])
     return out
+
+
+def audio_summary(rows: list[SampleRow], rate: int) -> dict:
+    """What the samples of an ``--audio on`` run were sent: how many with their sound, over a window of
+    the clip, padded at an end, and for how long on average."""
+    sent = [r["audio"] for r in rows if r.get("audio")]
+    return {"rate": rate, "with_sound": len(sent), "failed": sum(r["status"] == "failed" for r in rows),
+            "windowed": sum(a["window"] for a in sent), "padded": sum(a["padded_s"] > 0 for a in sent),
+            "mean_duration_s": round(sum(a["duration"] for a in sent) / len(sent), 6) if sent else None}

@@ -241,3 +241,18 @@ def test_a_yaml_task_declares_its_sound_and_one_clip_without_it_fails_alone(synt
     rows = samplelog.read_samples(next(iter(run.sample_paths.values())))
     [failed] = [r for r in rows if r["status"] == "failed"]
     assert "mute.mp4: no audio track" in failed["error"] and failed["audio"] is None and failed["prediction"] is None
+
+
+def test_shards_of_an_audio_run_merge_into_the_whole_run_and_never_with_a_deaf_shard(synthetic_sound, tmp_path):
+    from harness.errors import DataError
+    from harness.merge import merge
+
+    whole = _run(tmp_path / "whole", SOUND_TASK, "synthetic-listener", "on").document
+    parts = [_run(tmp_path / f"s{i}", SOUND_TASK, "synthetic-listener", "on", shard=(i, 2)) for i in range(2)]
+    merged = merge([p.results_path for p in parts], tmp_path / "merged").document
+    [a], [b] = whole["tasks"].values(), merged["tasks"].values()
+    assert merged["config"]["audio"] == "on" and b["frame_protocol"] == a["frame_protocol"]
+    assert b["audio"] == a["audio"] and b["metrics"]["uar"] == a["metrics"]["uar"]
+    deaf = _run(tmp_path / "deaf", SOUND_TASK, "synthetic-listener", "off", shard=(1, 2))
+    with pytest.raises(DataError, match="config.audio"):
+        merge([parts[0].results_path, deaf.results_path], tmp_path / "bad")
