@@ -17,7 +17,8 @@ it and an unpaired test ignores that both models saw the same clips. Here:
 - **WAR difference**: the exact McNemar test on the discordant clips (``b``:
   only A right, ``c``: only B right; a two-sided binomial test of b out of
   b + c at 1/2).
-- **Per-class recall differences** with the same bootstrap's intervals.
+- **Per-class recall differences** with Newcombe's paired score interval (a class's clips are few:
+  the bootstrap's percentile interval collapses to a point when every clip moved the same way).
 - **More than two runs**: every pair, with Holm-adjusted p-values per test.
 - **Macro-F1** of each run averages over the classes with samples and the
   classes that run predicted (a class answered without support has F1 0), as
@@ -197,11 +198,14 @@ def paired_figures(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: list[
     only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
     mcnemar = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     per_class = {}
-    for j, c in enumerate(present):
-        d = ra[:, j] - rb[:, j]
+    for c in present:
+        mask = y == c
+        both, only_a_c = int((right_a & right_b & mask).sum()), int((right_a & ~right_b & mask).sum())
+        only_b_c, neither = int((~right_a & right_b & mask).sum()), int((~right_a & ~right_b & mask).sum())
         per_class[classes[c]] = {"recall_a": float(point_a[c]), "recall_b": float(point_b[c]),
-                                 "difference": float(point_a[c] - point_b[c]), "ci95": _interval(d),
-                                 "support": int((y == c).sum())}
+                                 "difference": float(point_a[c] - point_b[c]),
+                                 "ci95": paired_difference_interval(both, only_a_c, only_b_c, neither),
+                                 "support": int(mask.sum()), "only_a_right": only_a_c, "only_b_right": only_b_c}
     disagreements = [{"id": ids[i], "label": classes[y[i]],
                       "a": classes[pa[i]] if pa[i] >= 0 else "invalid/failed",
                       "b": classes[pb[i]] if pb[i] >= 0 else "invalid/failed"}
@@ -218,6 +222,36 @@ def paired_figures(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: list[
                 "only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": float(mcnemar)},
         "per_class": per_class, "disagreements": disagreements,
     }
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    centre, half = (k + z * z / 2) / (n + z * z), z * np.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def paired_difference_interval(both: int, only_a: int, only_b: int, neither: int,
+                               level: float = 0.95) -> list[float]:
+    """95% interval of p_A - p_B for two proportions on the same clips (a class's recall with and
+    without a change): Newcombe's hybrid score interval for paired data (Newcombe 1998, Statistics in
+    Medicine 17:2635, method 10), from the 2x2 counts. Unlike the bootstrap percentile interval it is
+    never zero-width: 6 clips that all flipped give [-1.00, -0.45], not [-1, -1] (the same arithmetic as
+    biostatUZH's ``confIntPairedProportion``)."""
+    n = both + only_a + only_b + neither
+    if n == 0:
+        return [0.0, 0.0]
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    p_a, p_b = (both + only_a) / n, (both + only_b) / n
+    l_a, u_a = _wilson(both + only_a, n, z)
+    l_b, u_b = _wilson(both + only_b, n, z)
+    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    cross = both * neither - only_a * only_b
+    if cross > 0:
+        cross = max(cross - n / 2, 0.0)  # Newcombe's continuity correction of phi when ad > bc
+    phi = cross / np.sqrt(margins) if margins else 0.0
+    d = p_a - p_b
+    low = d - np.sqrt(max(0.0, (p_a - l_a) ** 2 - 2 * phi * (p_a - l_a) * (u_b - p_b) + (u_b - p_b) ** 2))
+    high = d + np.sqrt(max(0.0, (u_a - p_a) ** 2 - 2 * phi * (u_a - p_a) * (p_b - l_b) + (p_b - l_b) ** 2))
+    return [float(max(-1.0, low)), float(min(1.0, high))]
 
 
 def holm(pvalues: list[float]) -> list[float]:

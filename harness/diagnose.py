@@ -23,7 +23,7 @@ from harness import evaluator, results, samplelog
 from harness.errors import UsageError
 from harness.host import Host
 from harness.params import TaskSpec, parse_value
-from harness.plan import context_of, plan_run
+from harness.plan import context_of, plan_run, with_audio
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import cached_plot
 
@@ -113,6 +113,12 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                 models[key] = exc
         return models[key]
 
+    if base.audio == "on" or any(probe.needs_audio for _, probe in probes):
+        # refused now, not after the other variants ran: every task must carry sound, the model must take it
+        plan_run(host, replace(base, audio="on"))
+        heard = model_for(Variant("sound check"))
+        if not isinstance(heard, UsageError):
+            with_audio([], replace(base, audio="on"), heard)  # refuses a model that takes no sound
     for plan in plans:
         spec: TaskSpec = plan.spec
         task_config = replace(base, tasks=[spec])
@@ -192,7 +198,9 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
 def _describe_run(run: RunRows) -> dict[str, Any]:
     v = run.variant
     out = {"frames": v.frames, "prompt": v.prompt, "choice_order": v.choice_order, "choice_seed": v.choice_seed,
-           "model_args": dict(v.model_args), "audio": v.audio, "results_file": run.results_file or None, "skipped": run.skipped}
+           "model_args": dict(v.model_args),
+           # the sound as run (the variant's, else the command's --audio), read from the run itself
+           "audio": ("on" if run.task["frame_protocol"].get("audio_rate") else "off") if run.task else v.audio, "results_file": run.results_file or None, "skipped": run.skipped}
     if run.task:
         out["frame_protocol"] = run.task["frame_protocol"]["name"]
         out["n"] = run.task["counts"]["evaluated"]

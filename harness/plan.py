@@ -199,8 +199,9 @@ def plan_run(host: Host, config: RunConfig) -> tuple[list[Plan], Entry]:
             raise UsageError(f"task {spec}: its media has no time base (no real frame rate), so "
                              f"--frames {protocol.name} cannot be used; choose uniform or segment sampling")
         if config.audio == "on" and not task.has_audio:
-            raise UsageError(f"task {spec}: its media carry no sound track, so --audio on cannot be used "
-                             f"(FERV39k's clips and frame folders have none); run it with --audio off")
+            raise UsageError(f"task {spec}: its media carry no sound track (the task declares none: FERV39k's clips, "
+                             f"frame folders and the synthetic task without sound=true have none), so --audio on cannot "
+                             f"be used; run it with --audio off")
         template = config.prompt or task.default_template
         if template not in task.prompt_templates:
             raise UsageError(f"task {spec} has no prompt template {template!r}; it has "

@@ -72,6 +72,9 @@ class Probe(abc.ABC):
     name: str = ""
     description: str = ""
     PARAMS: tuple[str, ...] = ()  # the parameters it takes (``--probes name:k=v``)
+    #: It runs a variant with the clip's sound (``Variant(audio="on")``): ``harness diagnose`` then checks
+    #: that every task carries sound and the model takes it before any variant runs.
+    needs_audio: bool = False
 
     def __init__(self, params: dict[str, Any]):
         check_params(f"probe {self.name}", params, self.PARAMS)

@@ -137,6 +137,7 @@ class Audio:
     source_channels: int  # its channels before the down-mix to mono
     window: bool = False  # the span is a part of the clip, not all of it
     padded_s: float = 0.0  # silence added where the track started late or ended early (within tolerance)
+    aligned: bool = True  # the frames are shown in time order, as the sound plays (False: reversed or shuffled frames)
 
     @property
     def duration(self) -> float:
@@ -147,7 +148,7 @@ class Audio:
         return {"present": True, "rate": self.rate, "duration": round(self.duration, 6),
                 "span": [round(self.start, 6), round(self.end, 6)], "window": self.window,
                 "source_rate": self.source_rate, "source_channels": self.source_channels,
-                "padded_s": round(self.padded_s, 6),
+                "padded_s": round(self.padded_s, 6), "aligned": self.aligned,
                 "rms": round(float(np.sqrt(np.mean(np.square(self.samples, dtype=np.float64)))), 6)
                 if len(self.samples) else 0.0}
 

@@ -632,7 +632,9 @@ def harness_register_models(register):
         said = "".join(f", {k}={v} by default" for k, v in defaults.items())
         register(name, _preset(name, checkpoint, defaults), params=PARAMS,
                  description=f"{checkpoint} [family {family.name}: {family.status()}]"
-                 + (f" (reasoning model{said})" if name in REASONING_PRESETS else ""))
+                 + (f" (reasoning model{said})" if name in REASONING_PRESETS else "")
+                 + (f" (hears the clip's sound with --audio on, {family.audio_rate // 1000} kHz)"
+                    if family.audio_rate else ""))
     register("tiny-qwen-vl", tiny_qwen_vl, params=TINY_PARAMS, description="A tiny random Qwen2.5-VL built "
              "offline: chance-level, for trying the VLM path (family=qwen2-vl|qwen2.5-vl|qwen3-vl)")
     register("tiny-vlm", tiny_vlm, params=TINY_VLM_PARAMS, description="The tiny random twin of any adapted "

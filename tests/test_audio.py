@@ -256,3 +256,68 @@ def test_shards_of_an_audio_run_merge_into_the_whole_run_and_never_with_a_deaf_s
     deaf = _run(tmp_path / "deaf", SOUND_TASK, "synthetic-listener", "off", shard=(1, 2))
     with pytest.raises(DataError, match="config.audio"):
         merge([parts[0].results_path, deaf.results_path], tmp_path / "bad")
+
+
+@pytest.mark.parametrize("tasks,model,words", [("synthetic:n=14", "synthetic-listener", "carry no sound track"),
+                                               (SOUND_TASK, "synthetic-oracle", "takes no sound")])
+def test_diagnose_refuses_a_modality_probe_that_cannot_hear_before_any_run(synthetic_sound, tmp_path, run_cli,
+                                                                         tasks, model, words):
+    r = run_cli("diagnose", "--tasks", tasks, "--model", model, "--probes", "longtail,modality",
+                "--output-path", str(tmp_path), "--no-progress")
+    assert r.code != 0 and words in r.err, r
+    assert not list(tmp_path.rglob("results_*.json"))  # not even the audio-off run was made
+
+
+@pytest.mark.parametrize("frames", ["fps=2", "segment=16", "uniform=8", "fps=5"])
+def test_protocols_that_sample_the_whole_clip_send_the_whole_clips_sound(tmp_path, frames):
+    from harness.frames.sampling import parse_frames
+    path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5))
+    protocol = parse_frames(frames, FrameProtocol(audio_rate=RATE))
+    got = read_frames(path, protocol)
+    assert got.audio.start == 0.0 and got.audio.end == pytest.approx(got.duration) and not got.audio.window, frames
+
+
+def test_a_span_the_track_does_not_reach_fails_instead_of_sending_silence(tmp_path):
+    from harness.errors import MediaError
+    from harness.frames.audio import read_audio
+    path = _clip(tmp_path / "c.mp4", seconds=2.0, sound=_burst(2.0, 0.5))
+    with pytest.raises(MediaError, match="covers"):
+        read_audio(path, RATE, 2.03, 2.07, 0.0, True)  # wholly after the track's end: nothing of it is heard
+    near = read_audio(path, RATE, 1.9, 2.1, 0.0, True)  # the track (AAC pads it to 2.02 s) ends first: padded
+    assert len(near.samples) == round(0.2 * RATE) and 0.05 < near.padded_s < 0.1
+    assert not near.samples[-round(near.padded_s * RATE):].any()
+
+
+def test_a_track_whose_timestamps_jump_fails_instead_of_drifting(tmp_path):
+    import av
+
+    from harness.frames.audio import read_audio
+    from harness.errors import MediaError
+    path = tmp_path / "gap.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=44100)
+        sound.layout = "mono"
+        for i in range(50):
+            image = np.full((32, 32, 3), i * 4, np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        for k, at in enumerate(range(0, 44100, 1024)):  # one second of sound, then a 0.5 s jump in its clock
+            frame = av.AudioFrame.from_ndarray(np.full((1, 1024), 0.1, np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, at + (22050 if k >= 20 else 0)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
+    with pytest.raises(MediaError, match="jumps"):
+        read_audio(str(path), RATE, 0.0, 1.0, 0.0, False)
+
+
+def test_reversed_frames_are_logged_as_not_playing_along_with_their_sound(tmp_path):
+    path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5))
+    assert read_frames(path, ON).audio.to_log()["aligned"] is True
+    assert read_frames(path, FrameProtocol(num_frames=8, order="reversed", audio_rate=RATE)).audio.to_log()["aligned"] is False

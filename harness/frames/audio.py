@@ -7,8 +7,9 @@ silent deaf answer.
 
 Alignment: the frames' clock counts from the clip's first displayed frame; the track may start a
 little before or after it (encoder priming, muxing). Its samples are placed on the frames' clock by
-its own first timestamp, and a span the track does not reach is padded with silence only up to
-``PAD_TOLERANCE_S`` (recorded as ``padded_s``); beyond that the clip fails.
+its own first timestamp (a track whose timestamps jump is refused: joined as if continuous it would
+drift), and a span the track does not reach is padded with silence only up to ``PAD_TOLERANCE_S``
+or half the span, whichever is less (recorded as ``padded_s``); beyond that the clip fails.
 """
 
 from __future__ import annotations
@@ -26,18 +27,30 @@ PAD_TOLERANCE_S = 0.1
 
 
 def frames_span(timestamps: list[float], period: float, duration: float | None) -> tuple[float, float, bool]:
-    """The stretch of the clip the sampled frames show: the earliest frame's time to the latest one's
-    plus one frame period (capped at the clip's end), and whether that is less than the whole clip.
-    Reversed or shuffled frames cover the same span: the sound stays in time order."""
-    start = min(timestamps)
-    end = max(timestamps) + period
-    if duration is not None:
-        end = min(end, duration)
-    whole = start <= period / 2 and (duration is None or end >= duration - period / 2)
+    """The stretch of the clip the sampled frames stand for, and whether it is less than the whole clip.
+
+    Each sampled frame stands for the time up to the next one: the span runs from the earliest frame
+    to the latest plus one sampling step (the median spacing of the sampled times; one native frame
+    ``period`` for a single frame or consecutive frames), and it takes in the clip's start when the
+    earliest frame lies within one step of it and the clip's end when it stops less than half a step
+    short of it (sampled times fall on native frames, so ``fps=2`` at 25 fps steps 0.48 or 0.52 s). So uniform, segment and ``fps``
+    sampling of a whole clip cover the whole clip, and its length is what a model is told the frames
+    last (K steps); dense, apex and single-frame protocols cover their window. Reversed or shuffled
+    frames cover the same span: the sound stays in time order."""
+    times = sorted(set(timestamps))
+    gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 0]
+    step = max(float(sorted(gaps)[len(gaps) // 2]), period) if gaps else period
+    first, last = times[0], times[-1]
+    start = 0.0 if first <= step + 1e-9 else first
+    end = last + step
+    if duration is not None:  # sampled times fall on native frames: a last step short by under half a step ends the clip
+        end = duration if end >= duration - step / 2 else end
+    whole = start == 0.0 and (duration is None or end == duration)
     return start, end, not whole
 
 
-def read_audio(path: str, rate: int, start: float, end: float, origin: float, window: bool) -> Audio:
+def read_audio(path: str, rate: int, start: float, end: float, origin: float, window: bool,
+               aligned: bool = True) -> Audio:
     """The sound of ``path`` from ``start`` to ``end`` seconds on the frames' clock, whose zero is the
     first displayed frame at ``origin`` seconds of the container's timeline; mono float32 at ``rate``."""
     try:
@@ -52,7 +65,7 @@ def read_audio(path: str, rate: int, start: float, end: float, origin: float, wi
                                   or len(getattr(stream.codec_context.layout, "channels", ())) or 0)
             resampler = AudioResampler(format="flt", layout="mono", rate=rate)
             chunks: list[np.ndarray] = []
-            first, damaged = None, 0
+            first, damaged, heard_s = None, 0, 0.0
             for packet in container.demux(stream):
                 try:
                     decoded = packet.decode()
@@ -60,8 +73,16 @@ def read_audio(path: str, rate: int, start: float, end: float, origin: float, wi
                     damaged += 1
                     continue
                 for frame in decoded:
-                    if first is None and frame.pts is not None and frame.time_base is not None:
-                        first = float(frame.pts * frame.time_base)
+                    if frame.pts is not None and frame.time_base is not None:
+                        at = float(frame.pts * frame.time_base)
+                        if first is None:
+                            first = at
+                        elif abs(at - (first + heard_s)) > PAD_TOLERANCE_S:
+                            # joined as if continuous, the rest of the track would drift off the frames
+                            raise MediaError(f"{path}: the audio track jumps from {first + heard_s:.3f} s to {at:.3f} s "
+                                             f"(a gap or overlap of {at - first - heard_s:+.3f} s), so its sound cannot "
+                                             f"be placed on the frames' clock; this sample fails")
+                    heard_s += frame.samples / (frame.sample_rate or source_rate or rate)
                     chunks.extend(o.to_ndarray().reshape(-1) for o in resampler.resample(frame))
             chunks.extend(o.to_ndarray().reshape(-1) for o in resampler.resample(None))
     except MediaError:
@@ -76,17 +97,22 @@ def read_audio(path: str, rate: int, start: float, end: float, origin: float, wi
         raise MediaError(f"{path}: the audio track holds no decodable sound")
     offset = (first - origin) if first is not None else 0.0  # where the track starts on the frames' clock
     i0, i1 = round((start - offset) * rate), round((end - offset) * rate)
-    before, after = max(0, -i0), max(0, i1 - len(samples))
-    padded = (before + after) / rate
-    if padded > PAD_TOLERANCE_S:
+    i1 = max(i1, i0 + 1)
+    overlap = max(0, min(i1, len(samples)) - max(i0, 0))  # samples of the span the track holds
+    padded = (i1 - i0 - overlap) / rate
+    tolerance = min(PAD_TOLERANCE_S, (end - start) / 2)
+    if overlap == 0 or padded > tolerance:
         covers = (offset, offset + len(samples) / rate)
         raise MediaError(f"{path}: the audio track covers {covers[0]:.3f}-{covers[1]:.3f} s but the sampled frames "
-                         f"span {start:.3f}-{end:.3f} s; {padded:.3f} s of sound are missing (more than "
-                         f"{PAD_TOLERANCE_S} s), so this sample fails")
+                         f"span {start:.3f}-{end:.3f} s; {padded:.3f} s of their sound are missing (more than "
+                         f"{tolerance:.3f} s), so this sample fails")
+    before = max(0, -i0)
     cut = samples[max(0, i0):max(0, min(i1, len(samples)))]
+    after = (i1 - i0) - before - len(cut)
     if before or after:
         cut = np.concatenate([np.zeros(before, np.float32), cut, np.zeros(after, np.float32)])
     if not np.all(np.isfinite(cut)):
         raise MediaError(f"{path}: the audio track decodes to non-finite samples")
     return Audio(samples=np.ascontiguousarray(cut), rate=rate, start=float(start), end=float(end),
-                 source_rate=source_rate, source_channels=source_channels, window=window, padded_s=padded)
+                 source_rate=source_rate, source_channels=source_channels, window=window, padded_s=padded,
+                 aligned=aligned)

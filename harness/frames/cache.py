@@ -18,6 +18,7 @@ import numpy as np
 from harness.types import Audio, FrameProtocol, Frames, Sample
 
 CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
+AUDIO_VERSION = 1  # entries with sound (--audio on): how the track is cut and placed; pictures-only keys never carry it
 
 
 class FrameCache:
@@ -35,6 +36,8 @@ class FrameCache:
                     "mtime": st.st_mtime_ns, "fps": sample.fps, "protocol": protocol.to_dict(),
                     # seeded orders and random segments depend on the sample id
                     "id": sample.id}
+        if protocol.audio_rate:
+            identity["audio_v"] = AUDIO_VERSION
         if os.path.isdir(sample.media):
             identity["files"] = len(os.listdir(sample.media))
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -70,7 +73,7 @@ class FrameCache:
                            "header_fps": frames.header_fps, "digest": frames.content_digest(),
                            "audio": None if frames.audio is None else {
                                k: getattr(frames.audio, k) for k in ("rate", "start", "end", "source_rate",
-                                                                     "source_channels", "window", "padded_s")}})
+                                                                     "source_channels", "window", "padded_s", "aligned")}})
         arrays = {"array": frames.array, "meta": np.array(meta)}
         if frames.audio is not None:  # the sound beside the frames, in the same entry
             arrays["audio"] = frames.audio.samples

@@ -88,7 +88,8 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
     audio = None
     if protocol.audio_rate:  # the sound over the frames' span, from the same container
         start, end, window = frames_span(timestamps, period, duration)
-        audio = read_audio(path, protocol.audio_rate, start, end, origin, window)
+        audio = read_audio(path, protocol.audio_rate, start, end, origin, window,
+                           aligned=protocol.order == "natural")
     return Frames(array=array, indices=indices, timestamps=timestamps,
                   fps=round(fps, 6) if fps else None, total_frames=len(decoded), time_base="decoded",
                   duration=duration, header_fps=header if disagrees else None, audio=audio)

@@ -4,12 +4,14 @@ clip's sound track (``--audio on``) and without it (``--audio off``), paired cli
 Figures (A = audio on, B = audio off, differences on minus off):
 
 - UAR and macro-F1 differences with the paired, class-stratified bootstrap, and the WAR difference
-  with the exact McNemar test: the tests ``harness compare`` uses (:func:`harness.compare.paired_figures`);
-- per class: the recall difference with its bootstrap interval, and a verdict from the exact McNemar
+  with the exact McNemar test: the tests ``harness compare`` uses (:func:`harness.compare.paired_figures`),
+  over the clips answered in both runs (a clip that failed in either, e.g. without usable sound, is
+  left out and counted: broken media is not an effect of the sound);
+- per class: the recall difference with Newcombe's paired score interval, and a verdict from the exact McNemar
   test on that class's clips whose answer changed, Holm-adjusted over the classes where the sound
   changed an answer (one where it changed none cannot show an effect): **helps** or
-  **hurts** (adjusted p below ``alpha``, default 0.05), **unchanged** (the sound changed no answer of
-  the class), or **unclear** (answers changed, but not more one way than chance explains; a small
+  **hurts** (adjusted p below ``alpha``, default 0.05), **unchanged** (the sound turned no clip of the
+  class right or wrong), or **unclear** (answers changed, but not more one way than chance explains; a small
   class often lands here: its interval says how much is left open);
 - on tasks whose metadata states what each clip's sound carries (``sound_cue``: the synthetic task's
   cue agrees with the face, contradicts it or is absent), the same figures per cue: the ground truth
@@ -29,7 +31,7 @@ from scipy import stats
 
 from harness.compare import holm, paired_figures
 from harness.probe import Probe, ProbeContext, RunRows, Variant
-from harness.probes.common import ROUNDS, pct, pct_ci, pyplot, save
+from harness.probes.common import ROUNDS, pct, pct_ci, pyplot, row_metrics, save
 
 VERDICTS = ("helps", "hurts", "unchanged", "unclear")
 
@@ -45,6 +47,7 @@ class ModalityProbe(Probe):
     description = ("audio on vs off, paired: UAR/WAR differences with the stratified paired bootstrap and "
                    "McNemar, per class where sound helps, hurts or does not matter, per sound cue")
     PARAMS = ("alpha",)
+    needs_audio = True
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
@@ -58,16 +61,22 @@ class ModalityProbe(Probe):
     def compute(self, runs: dict[str, RunRows], context: ProbeContext) -> dict[str, Any]:
         classes = list(context.classes)
         index = {c: i for i, c in enumerate(classes)}
-        on_rows, off = runs["audio-on"].rows, {r["id"]: r for r in runs["audio-off"].rows}
-        rows = [r for r in on_rows if r["id"] in off]
-        if len(rows) != len(on_rows) or len(rows) != len(off):
+        on_all, off_all = runs["audio-on"].rows, {r["id"]: r for r in runs["audio-off"].rows}
+        if {r["id"] for r in on_all} != set(off_all):
             raise ValueError("the audio-on and audio-off runs hold other clips; a paired comparison needs the same ones")
+        # A clip that failed in either run (no usable sound, a decoder or model error) says nothing about what
+        # the sound does: it is left out of the pairing, counted and named, never scored as "sound hurts".
+        excluded = [r["id"] for r in on_all if r["status"] == "failed" or off_all[r["id"]]["status"] == "failed"]
+        dropped = set(excluded)
+        rows = [r for r in on_all if r["id"] not in dropped]
+        if not rows:
+            raise ValueError("every clip failed in the audio-on or the audio-off run: nothing to pair")
 
         def predicted(row: dict) -> int:
             return index[row["prediction"]] if row["status"] == "ok" and row["prediction"] in index else -1
         y = np.array([index[r["label"]] for r in rows])
         p_on = np.array([predicted(r) for r in rows])
-        p_off = np.array([predicted(off[r["id"]]) for r in rows])
+        p_off = np.array([predicted(off_all[r["id"]]) for r in rows])
         ids = [r["id"] for r in rows]
         paired = paired_figures(y, p_on, p_off, classes, ids, rounds=ROUNDS, seed=context.seed)
         right_on, right_off = p_on == y, p_off == y
@@ -87,7 +96,7 @@ class ModalityProbe(Probe):
             c["mcnemar_p_holm"] = p
         for c in per_class.values():
             p = c.setdefault("mcnemar_p_holm", 1.0)
-            if c["answers_changed"] == 0:
+            if c["only_on_right"] + c["only_off_right"] == 0:  # recall unchanged (answers may have moved between wrong classes)
                 c["verdict"] = "unchanged"
             elif p < self.alpha:
                 c["verdict"] = "helps" if c["difference"] > 0 else "hurts"
@@ -106,13 +115,16 @@ class ModalityProbe(Probe):
                            "only_on_right": only_on, "only_off_right": only_off,
                            "mcnemar_p": _mcnemar(only_on, only_off)}
 
-        heard = [r["audio"] for r in rows if r.get("audio")]
+        heard = [r["audio"] for r in on_all if r.get("audio")]
+        # each run's UAR interval over the paired clips (as harness run computes it), beside the paired difference
+        ci_on = row_metrics(rows, context.classes, seed=context.seed, rounds=1000)["uar_ci95"]
+        ci_off = row_metrics([off_all[i] for i in ids], context.classes, seed=context.seed, rounds=1000)["uar_ci95"]
         task_on, task_off = runs["audio-on"].task, runs["audio-off"].task
         return {
             "n": int(len(y)), "alpha": self.alpha, "rounds": paired["rounds"],
+            "excluded_failed": {"count": len(excluded), "ids": excluded[:50]},
             "frame_protocol": {"on": task_on["frame_protocol"]["name"], "off": task_off["frame_protocol"]["name"]},
-            "uar": {**paired["uar"], "ci95_on": task_on["metrics"]["uar_ci95"],
-                    "ci95_off": task_off["metrics"]["uar_ci95"]},
+            "uar": {**paired["uar"], "ci95_on": ci_on, "ci95_off": ci_off},
             "war": paired["war"], "macro_f1": paired["macro_f1"], "per_class": per_class,
             "verdicts": {v: [c for c, f in per_class.items() if f["verdict"] == v] for v in VERDICTS},
             "by_sound_cue": by_cue,
@@ -148,6 +160,9 @@ class ModalityProbe(Probe):
             lines.append(("accuracy off -> on by sound cue", "  ".join(
                 f"{cue}: {pct(g['accuracy_off'])} -> {pct(g['accuracy_on'])} (n={g['n']})"
                 for cue, g in f["by_sound_cue"].items())))
+        if f["excluded_failed"]["count"]:
+            lines.append(("! left out", f"{f['excluded_failed']['count']} clips failed in one of the runs (e.g. no usable "
+                                        f"sound) and are not paired: the figures above are over {f['n']} clips"))
         s = f["sound"]
         lines.append(("sound sent", f"{s['clips_with_sound']} clips at {s['rate']} Hz, mean "
                                     f"{s['mean_duration_s'] or 0:.2f} s, {s['windowed']} windowed, "
