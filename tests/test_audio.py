@@ -291,8 +291,8 @@ def test_a_span_the_track_does_not_reach_fails_instead_of_sending_silence(tmp_pa
 def test_a_track_whose_timestamps_jump_fails_instead_of_drifting(tmp_path):
     import av
 
-    from harness.frames.audio import read_audio
     from harness.errors import MediaError
+    from harness.frames.audio import read_audio
     path = tmp_path / "gap.mp4"
     with av.open(str(path), "w", format="mp4") as container:
         video = container.add_stream("libx264", rate=25)
