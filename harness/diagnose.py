@@ -200,7 +200,8 @@ def _describe_run(run: RunRows) -> dict[str, Any]:
     out = {"frames": v.frames, "prompt": v.prompt, "choice_order": v.choice_order, "choice_seed": v.choice_seed,
            "model_args": dict(v.model_args),
            # the sound as run (the variant's, else the command's --audio), read from the run itself
-           "audio": ("on" if run.task["frame_protocol"].get("audio_rate") else "off") if run.task else v.audio, "results_file": run.results_file or None, "skipped": run.skipped}
+           "audio": ("on" if run.task["frame_protocol"].get("audio_rate") else "off") if run.task else v.audio,
+           "results_file": run.results_file or None, "skipped": run.skipped}
     if run.task:
         out["frame_protocol"] = run.task["frame_protocol"]["name"]
         out["n"] = run.task["counts"]["evaluated"]

@@ -43,7 +43,7 @@ def frames_span(timestamps: list[float], period: float, duration: float | None) 
     first, last = times[0], times[-1]
     start = 0.0 if first <= step + 1e-9 else first
     end = last + step
-    if duration is not None:  # sampled times fall on native frames: a last step short by under half a step ends the clip
+    if duration is not None:  # sampled times fall on native frames: ending under half a step short ends the clip
         end = duration if end >= duration - step / 2 else end
     whole = start == 0.0 and (duration is None or end == duration)
     return start, end, not whole
