@@ -33,9 +33,10 @@ def frames_span(timestamps: list[float], period: float, duration: float | None) 
     to the latest plus one sampling step (the median spacing of the sampled times; one native frame
     ``period`` for a single frame or consecutive frames), and it takes in the clip's start when the
     earliest frame lies within one step of it and the clip's end when it stops less than half a step
-    short of it (sampled times fall on native frames, so ``fps=2`` at 25 fps steps 0.48 or 0.52 s). So uniform, segment and ``fps``
-    sampling of a whole clip cover the whole clip, and its length is what a model is told the frames
-    last (K steps); dense, apex and single-frame protocols cover their window. Reversed or shuffled
+    short of it (sampled times fall on native frames, so ``fps=2`` at 25 fps steps 0.48 or 0.52 s).
+    So uniform, segment and ``fps`` sampling of a whole clip cover the whole clip, and its length is
+    what a model is told the frames last (K steps); dense, apex and single-frame protocols cover their
+    window. Reversed or shuffled
     frames cover the same span: the sound stays in time order."""
     times = sorted(set(timestamps))
     gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 0]
