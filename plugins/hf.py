@@ -476,13 +476,29 @@ class HFModel(ScoreMode, Model):
         """The batch split into model calls, each longest first: one call, unless the family needs
         one frame count (stacked video tensors) or one told rate per call; requests with sound never
         share a call with requests without (``use_audio_in_video`` is one flag per call)."""
-        order = self._order(requests)
+        order = [i for i in self._order(requests) if self._unheard(requests[i]) is None]
+        if not order:
+            return []
         if self.adapter is None or self.video_input != "video" or any(r.still_frames for r in requests):
             return [order]
         groups: dict[tuple, list[int]] = {}
         for i in order:
             groups.setdefault((requests[i].has_audio,) + self.adapter.batch_key(requests[i]), []).append(i)
         return list(groups.values())
+
+    def _unheard(self, request: Request) -> str | None:
+        """Why a request's sound cannot reach the model whole (None: it can, or it has none): a feature
+        extractor that pads to a fixed length also cuts what is longer (Whisper's ``n_samples``, 30 s for
+        Qwen2.5-Omni). Only that sample fails; the rest of its batch is answered."""
+        if not request.has_audio:
+            return None
+        limit = getattr(getattr(self.processor, "feature_extractor", None), "n_samples", None)
+        audio = request.frames.audio
+        if limit and len(audio.samples) > limit:
+            return (f"{request.sample_id}: {audio.duration:.2f} s of sound over the sampled frames, but the processor "
+                    f"keeps at most {limit / audio.rate:.0f} s (it would cut the rest, leaving the video's end unheard); "
+                    f"sample a shorter span (a window), or run with --audio off")
+        return None
 
     def predict(self, requests: list[Request], prepared: dict | None = None) -> list[Response]:
         self._load()
@@ -492,7 +508,7 @@ class HFModel(ScoreMode, Model):
         ready: dict[tuple, Any] = {}
         if prepared is not None and prepared["mode"] == mode and [g for g, _ in prepared["groups"]] == groups:
             ready = {tuple(g): inputs for g, inputs in prepared["groups"]}
-        out: list[Response] = [Response()] * len(requests)
+        out: list[Response] = [Response(error=self._unheard(r)) for r in requests]  # answered below unless unheard
         with self.torch.inference_mode():
             for group in groups:
                 ordered = [requests[i] for i in group]

@@ -201,7 +201,7 @@ class VLLMModel(Model):
         except ValueError as exc:
             raise UsageError(f"mm_processor_kwargs must be JSON, e.g. '{{\"max_pixels\": 200704}}': {exc}") from None
         self.llm = None
-        self._audio_engine = False
+        self._audio_engine = False  # the vLLM version was checked for audio-in-video requests
         self.processor = None
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
@@ -252,13 +252,11 @@ class VLLMModel(Model):
         return kwargs
 
     def _start(self, audio: bool = False) -> None:
-        if self.llm is not None:
-            if audio and not self._audio_engine:
-                raise UsageError("model vllm: the engine was started without room for sound, but a request carries "
-                                 "its clip's sound (a run mixes --audio on and off in one engine)")
-            return
-        if audio:  # before any import or load: an old vLLM cannot take the sound inside the video
+        if audio and not self._audio_engine:  # once, before any import or load: an old vLLM mixes up the sound
             check_audio_in_video(self._engine_version())
+            self._audio_engine = True
+        if self.llm is not None:
+            return
         started = time.perf_counter()
         try:
             import vllm
@@ -269,8 +267,9 @@ class VLLMModel(Model):
         self.vllm = vllm
         self.processor = AutoProcessor.from_pretrained(self.args["pretrained"], revision=self.args.get("revision"),
                                                        trust_remote_code=bool(self.args.get("trust_remote_code")))
-        self.llm = vllm.LLM(**self.engine_kwargs(audio))
-        self._audio_engine = audio
+        # a family that hears always gets room for the sound: a later variant with --audio on (harness
+        # diagnose reuses the engine) must not find the engine started without it
+        self.llm = vllm.LLM(**self.engine_kwargs(audio or bool(self.audio_rate())))
         self.load_s += time.perf_counter() - started
 
     def _params(self, kwargs: dict[str, Any]):

@@ -214,9 +214,13 @@ def test_a_sound_the_processor_would_cut_is_refused(omni_models, two_sounds):
     heard = request(model, two_sounds["tone"], HEARD)
     long = Audio(samples=np.zeros(31 * RATE, np.float32), rate=RATE, start=0.0, end=31.0, source_rate=44100,
                  source_channels=1)
-    too_long = replace(heard, frames=replace(heard.frames, audio=long))
+    too_long = replace(heard, sample_id="long", frames=replace(heard.frames, audio=long, digest=None))
     with pytest.raises(ValueError, match="kept 30.00 s of the 31.00 s of sound"):
-        model.model_inputs([too_long])
+        model.model_inputs([too_long])  # the backstop, should a request reach the processor
+    # in a batch, only the long clip fails, with its reason; the other is answered
+    long_answer, answer = model.predict([too_long, heard])
+    assert long_answer.error and "long: 31.00 s of sound" in long_answer.error and "at most 30 s" in long_answer.error
+    assert answer.error is None and (answer.text is not None or answer.scores)
 
 
 # -- the time told to the frames and the sound agree ------------------------------------------------

@@ -226,6 +226,15 @@ def test_a_run_with_sound_through_the_engine_call(run_cli, tmp_path, monkeypatch
     task = read_results(tmp_path / "on")["tasks"]["sound-clips"]
     assert task["audio"]["with_sound"] == 7 and task["counts"]["failed"] == 0
     r = run_cli(*run[:-1], "off", "--model-args", f"pretrained={ckpt}", "--output-path", str(tmp_path / "off"))
-    assert r.code == 0 and fake.engines[-1]["limit_mm_per_prompt"] == {"video": 1, "image": 16}
+    # a family that hears keeps room for sound in its engine (a later --audio on variant reuses it), but
+    # under --audio off no request carries any
+    assert r.code == 0 and fake.engines[-1]["limit_mm_per_prompt"] == {"video": 1, "image": 16, "audio": 1}
     assert all("audio" not in p["multi_modal_data"] and "use_audio_in_video" not in p["mm_processor_kwargs"]
                for p in fake.calls[-1][0])
+    # harness diagnose runs audio off, then on, through one engine: it was started with room for the sound
+    engines = len(fake.engines)
+    r = run_cli("diagnose", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm",
+                "--no-progress", "--probes", "modality", "--model-args", f"pretrained={ckpt}",
+                "--output-path", str(tmp_path / "diag"))
+    assert r.code == 0, r.err
+    assert len(fake.engines) == engines + 1 and "sound sent" in r.out
