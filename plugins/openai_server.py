@@ -87,10 +87,11 @@ PARAMS = {
     "breaker_failures": Param(int, "failures in a row that open the circuit breaker (default 16)"),
     "breaker_seconds": Param(float, "seconds of failures that open it (default 60)"),
     "breaker_refusals": Param(int, "fatal refusals that stop the run (default 3)"),
-    "audio_rate": Param(int, "the served model hears: --audio on sends the sound at this rate, e.g. 16000 "
-                             "(default: 16000 for an omni model's served name, else it takes no sound)"),
-    "audio": Param(str, "how the sound goes: audio_url (vLLM, with use_audio_in_video) or input_audio (OpenAI) "
-                        "(default: audio_url with vllm_fields, else input_audio)", ("audio_url", "input_audio")),
+    "audio_rate": Param(int, "the rate at which the served model takes sound, e.g. 16000 (default: its omni "
+                             "family's, from the served name); needs audio="),
+    "audio": Param(str, "the served model hears (--audio on), its sound sent as audio_url (a vLLM server, with "
+                        "use_audio_in_video) or input_audio (the OpenAI API); default: it takes no sound",
+                   ("audio_url", "input_audio")),
 }
 AUDIO_DIALECTS = ("audio_url", "input_audio")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -305,20 +306,29 @@ class OpenAIServerModel(Model):
         self.family = time_told.family_of(args.get("family") or str(args["model"]))
         self.adapter = families.guess(args.get("family") or str(args["model"]))  # harness.plugins.families
         self.allow_old_server = bool(args.get("allow_old_server", False))
+        # A served model hears only when told how its sound goes (audio=): neither dialect is confirmed
+        # against every server (docs/timing.md), so none is assumed, not even for an omni served name.
+        self.audio = args.get("audio")
         rate = args.get("audio_rate")
-        if rate is None:  # an omni model's served name says it hears
-            from harness.plugins.vllm_engine import family_audio_rate
-            rate = family_audio_rate(self.adapter)
-        if rate is not None and rate != 0 and not 1000 <= int(rate) <= 192_000:
-            raise UsageError(f"{alias}: audio_rate is the served model's sample rate in Hz (e.g. 16000), or 0 for a "
-                             f"model that takes no sound; got {rate}")
-        self._audio_rate = int(rate) if rate else None  # audio_rate=0: it takes no sound, whatever its name
-        self.audio = str(args.get("audio") or ("audio_url" if args.get("vllm_fields", True) else "input_audio"))
-        if self.audio not in AUDIO_DIALECTS:
-            raise UsageError(f"{alias}: audio is one of {', '.join(AUDIO_DIALECTS)}, got {self.audio!r}")
-        if self.audio == "audio_url" and not args.get("vllm_fields", True):
-            raise UsageError(f"{alias}: audio=audio_url is vLLM's dialect (with use_audio_in_video), which "
-                             f"vllm_fields=false leaves out; use audio=input_audio")
+        if self.audio is None:
+            if rate:
+                raise UsageError(f"{alias}: audio_rate= says the served model hears, but not how its sound is sent: add "
+                                 f"audio=audio_url (a vLLM server, with use_audio_in_video) or audio=input_audio "
+                                 f"(the OpenAI API's part)")
+            self._audio_rate = None
+        else:
+            if self.audio not in AUDIO_DIALECTS:
+                raise UsageError(f"{alias}: audio is one of {', '.join(AUDIO_DIALECTS)}, got {self.audio!r}")
+            if self.audio == "audio_url" and not args.get("vllm_fields", True):
+                raise UsageError(f"{alias}: audio=audio_url is vLLM's dialect (with use_audio_in_video), which "
+                                 f"vllm_fields=false leaves out; use audio=input_audio")
+            if rate is None:  # an omni model's served name says at which rate it hears
+                from harness.plugins.vllm_engine import family_audio_rate
+                rate = family_audio_rate(self.adapter)
+            if not rate or not 1000 <= int(rate) <= 192_000:
+                raise UsageError(f"{alias}: audio={self.audio} needs the served model's sample rate in Hz, "
+                                 f"audio_rate=16000 for example (its served name names no omni family); got {rate}")
+            self._audio_rate = int(rate)
         self.server_version: str | None = None
         self._version_checked = False
         self._audio_checked = False
@@ -376,9 +386,9 @@ class OpenAIServerModel(Model):
         return self.family if self.video == "frames" and self.vllm_fields else None
 
     def audio_rate(self) -> int | None:
-        """The rate at which the served model takes sound, when the user said it hears (``audio_rate=``)
-        or its served name is an omni family's; None otherwise (and with ``video=images``, whose separate
-        images carry no sound), so ``--audio on`` is refused."""
+        """The rate at which the served model takes sound, when the user said how it hears (``audio=``, at
+        ``audio_rate=`` or its omni family's rate); None otherwise (and with ``video=images``, whose
+        separate images carry no sound), so ``--audio on`` is refused."""
         return self._audio_rate if self.video == "frames" else None
 
     def check_audio_server(self) -> None:

@@ -383,16 +383,21 @@ def test_a_server_model_hears_only_when_told(synthetic30):
     def model(**args):
         return OpenAIServerModel({"base_url": "http://x/v1", **args})
     assert model(model="tiny").audio_rate() is None  # --audio on is refused for it
-    assert model(model="tiny", audio_rate=16000).audio_rate() == 16000
-    assert model(model="Qwen/Qwen2.5-Omni-7B").audio_rate() == 16000  # an omni family's served name
-    assert model(model="Qwen/Qwen2.5-Omni-7B", audio_rate=0).audio_rate() is None
-    assert model(model="Qwen/Qwen2.5-Omni-7B", video="images").audio_rate() is None
-    assert model(model="tiny", audio_rate=16000).audio == "audio_url"
-    assert model(model="tiny", audio_rate=16000, vllm_fields=False).audio == "input_audio"
+    # an omni served name hears only when told how its sound goes: neither dialect is assumed, and the
+    # identity (cache keys, leaderboard rows) of a model that was not told stays what it was
+    omni = model(model="Qwen/Qwen2.5-Omni-7B")
+    assert omni.audio_rate() is None and "audio" not in omni.identity()["args"]
+    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="audio_url").audio_rate() == 16000  # its family's rate
+    assert model(model="tiny", audio="input_audio", audio_rate=16000).audio_rate() == 16000
+    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="audio_url", video="images").audio_rate() is None
+    with pytest.raises(UsageError, match="not how its sound is sent"):
+        model(model="tiny", audio_rate=16000)
+    with pytest.raises(UsageError, match="needs the served model's sample rate"):
+        model(model="tiny", audio="input_audio")
     with pytest.raises(UsageError, match="vllm_fields=false"):
         model(model="tiny", audio="audio_url", vllm_fields=False)
     with pytest.raises(UsageError, match="audio_rate"):
-        model(model="tiny", audio_rate=12)
+        model(model="tiny", audio="input_audio", audio_rate=12)
 
 
 def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
@@ -405,7 +410,7 @@ def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
                 "--no-cache")
     assert r.code != 0 and "takes no sound" in r.err and s.posts == 0  # not told it hears: refused before any work
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000", "--audio", "on", "--output-path", str(tmp_path / "on"),
+                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "on", "--output-path", str(tmp_path / "on"),
                 "--log-samples", "--no-progress", "--no-cache")
     assert r.code == 0, r.err
     doc = json.loads(next((tmp_path / "on").glob("results_*.json")).read_text())
@@ -423,7 +428,7 @@ def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
     assert doc["model"]["identity"]["args"]["audio"] == "audio_url"
     s.sounds.clear()
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000", "--audio", "off", "--output-path", str(tmp_path / "off"),
+                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "off", "--output-path", str(tmp_path / "off"),
                 "--no-progress", "--no-cache")
     assert r.code == 0 and s.sounds == []  # --audio off: nothing about sound is sent
     assert not any("audio" in json.dumps(b) for b in s.bodies[-7:])
@@ -434,12 +439,12 @@ def test_sound_the_vllm_way_is_held_to_the_audio_in_video_floor(server, run_cli,
     # that it has PR #33605 (vLLM 0.16.0), so sound sent the vLLM way is refused there too
     unknown = server(version=None)
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", f"base_url={unknown.url},model=tiny,audio_rate=16000", "--audio", "on",
+                "--model-args", f"base_url={unknown.url},model=tiny,audio_rate=16000,audio=audio_url", "--audio", "on",
                 "--output-path", str(tmp_path / "unknown"), "--no-progress", "--no-cache")
     assert r.code == 2 and "0.16.0" in r.err and "#33605" in r.err and "version unknown" in r.err
     assert unknown.posts == 0
     old = server(version="0.15.1")  # forced past both floors: warned, recorded, run
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", f"base_url={old.url},model=tiny,audio_rate=16000,allow_old_server=true,backoff=0.01",
+                "--model-args", f"base_url={old.url},model=tiny,audio_rate=16000,audio=audio_url,allow_old_server=true,backoff=0.01",
                 "--audio", "on", "--output-path", str(tmp_path / "old"), "--no-progress", "--no-cache")
     assert r.code == 0 and "vLLM 0.15.1 gets wrong" in r.err and len(old.sounds) == 7
