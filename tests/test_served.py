@@ -410,7 +410,8 @@ def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
                 "--no-cache")
     assert r.code != 0 and "takes no sound" in r.err and s.posts == 0  # not told it hears: refused before any work
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "on", "--output-path", str(tmp_path / "on"),
+                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "on",
+                "--output-path", str(tmp_path / "on"),
                 "--log-samples", "--no-progress", "--no-cache")
     assert r.code == 0, r.err
     doc = json.loads(next((tmp_path / "on").glob("results_*.json")).read_text())
@@ -428,7 +429,8 @@ def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
     assert doc["model"]["identity"]["args"]["audio"] == "audio_url"
     s.sounds.clear()
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "off", "--output-path", str(tmp_path / "off"),
+                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "off",
+                "--output-path", str(tmp_path / "off"),
                 "--no-progress", "--no-cache")
     assert r.code == 0 and s.sounds == []  # --audio off: nothing about sound is sent
     assert not any("audio" in json.dumps(b) for b in s.bodies[-7:])
@@ -445,6 +447,7 @@ def test_sound_the_vllm_way_is_held_to_the_audio_in_video_floor(server, run_cli,
     assert unknown.posts == 0
     old = server(version="0.15.1")  # forced past both floors: warned, recorded, run
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", f"base_url={old.url},model=tiny,audio_rate=16000,audio=audio_url,allow_old_server=true,backoff=0.01",
+                "--model-args",
+                f"base_url={old.url},model=tiny,audio_rate=16000,audio=audio_url,allow_old_server=true,backoff=0.01",
                 "--audio", "on", "--output-path", str(tmp_path / "old"), "--no-progress", "--no-cache")
     assert r.code == 0 and "vLLM 0.15.1 gets wrong" in r.err and len(old.sounds) == 7
