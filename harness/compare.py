@@ -57,7 +57,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        return f"{self.document['model']['name']} ({self.path.name})"
+        """The model and file; ``with sound`` for an ``--audio on`` run (runs that differ only in sound pair)."""
+        sound = " with sound" if self.task["frame_protocol"].get("audio_rate") else ""
+        return f"{self.document['model']['name']}{sound} ({self.path.name})"
 
 
 def load_run(path: str | Path, task: str | None = None) -> Run:

@@ -252,6 +252,9 @@ def evaluate_split(plan: Plan, split: str, model: Model, config: RunConfig, batc
     letters = template.kind == "letters"
     rows = [_row(o, position[o.sample.id], parser, letters, task.group(o.sample), plan.strategy is not None,
                  audio=bool(protocol.audio_rate)) for o in outcomes]
+    deaf = [r["id"] for r in rows if protocol.audio_rate and r["status"] != "failed" and not r.get("audio")]
+    if deaf:  # never a silent deaf answer: decoding fails a clip without its sound, so this is a harness bug
+        raise RuntimeError(f"samples {deaf[:5]} were answered without their sound under --audio on")
 
     loop_s = max(0.0, timings.wall_s - timings.model_load_s)  # the model's load is start-up, not loop
     if clock is not None:

@@ -197,7 +197,7 @@ def test_the_modality_probe_finds_where_sound_helps_hurts_and_does_not_matter(sy
     # harness compare pairs the two runs too: the same frames, with and without their sound
     files = [tmp_path / v["results_file"] for v in probe["variants"].values()]
     c = run_cli("compare", *map(str, files))
-    assert c.code == 0 and "McNemar" in c.out, c
+    assert c.code == 0 and "McNemar" in c.out and "synthetic-listener with sound (" in c.out, c
 
 
 class _Ears(Model):
