@@ -130,6 +130,7 @@ def test_list_and_show(run_cli):
     assert r.code == 0
     assert "happy, sad, neutral, angry, surprise, disgust, fear" in r.out
     assert "uniform8" in r.out and "'names' (default)" in r.out and "samples:     50" in r.out
+    assert "sound:       none (--audio on is refused)" in r.out  # the synthetic task without sound=true
 
 
 def test_validate_command(run_cli, results_doc, tmp_path):

@@ -151,6 +151,8 @@ def cmd_show(args, argv: list[str], started: float | None = None) -> int:
     p = task.frame_protocol
     print(f"frames:      {p.name} (strategy={p.strategy}, num_frames={p.num_frames}, order={p.order}, "
           f"short_side={p.short_side or 'native'})")
+    sound = "the clips carry a sound track (--audio on sends it)" if task.has_audio else "none (--audio on is refused)"
+    print(f"sound:       {sound}")
     for name, template in task.prompt_templates.items():
         default = " (default)" if name == task.default_template else ""
         print(f"\nprompt template {name!r}{default}, the messages exactly as a model receives them "
