@@ -28,7 +28,8 @@ test: $(BIN)/python
 		|| echo "warning: chromium could not be installed; the browser tests will be skipped"
 	$(BIN)/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -q
+	@# both cores: each test file runs whole in one of two worker processes (module fixtures shared, Ray tests together)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) results *.egg-info
