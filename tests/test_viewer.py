@@ -25,8 +25,8 @@ HOSTILE = '<img src=x onerror="alert(1)">'
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory, cache_dir):
-    """The demo board: three baselines on the synthetic task, a hostile model name, the prior's run as an
-    ``--audio on`` run writes it (a video+audio row), the reported rows."""
+    """The demo board: three baselines on the synthetic task, a hostile model name, the listening control
+    with ``--audio on`` (a video+audio row), the reported rows."""
     out = tmp_path_factory.mktemp("viewer-board")
     paths = []
     for model in ("majority", "prior", "uniform"):
@@ -37,13 +37,11 @@ def board(tmp_path_factory, cache_dir):
     doc["run_id"] = "hostile"
     hostile = out / "hostile.json"
     results.write_json(hostile, doc, "results")
-    audio = json.loads(paths[1].read_text())  # the prior's answers, recorded as an --audio on run
-    audio["config"]["audio"], audio["run_id"] = "on", "audio"
-    for task in audio["tasks"].values():
-        task["frame_protocol"].update(audio_rate=16000, name=task["frame_protocol"]["name"] + "+audio16k")
-    results.write_json(out / "audio.json", audio, "results")
+    # a real --audio on run: the listening control on the synthetic clips with sound (a video+audio row)
+    evaluate_once(out / "listener", model="synthetic-listener", tasks="synthetic:n=7,seed=3,sound=true", audio="on")
+    audio = next((out / "listener").glob("results_*.json"))
     board = out / "board.json"
-    leaderboard.add(board, paths + [hostile, out / "audio.json"])
+    leaderboard.add(board, paths + [hostile, audio])
     leaderboard.add_reported(board, REPO / "leaderboard" / "reported.yaml")
     return board
 
@@ -92,7 +90,8 @@ def test_the_board_renders_every_kind_and_marks_reported_rows(page, board):
     assert page.locator("#board tbody tr").count() == len(rows)
     reported = sum(1 for r in rows if r["kind"] == "reported")
     assert reported >= 18 and page.locator("#board tbody tr.reported").count() == reported
-    assert page.locator("#board tbody tr.baseline").count() == 2
+    tasks = {r["task"] for r in rows if r["kind"] == "measured"}
+    assert page.locator("#board tbody tr.baseline").count() == 2 * len(tasks) == 4  # chance and majority per task
     assert "rows" in page.text_content("#status")
     if os.environ.get("HARNESS_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["HARNESS_SCREENSHOTS"]) / "viewer.png"), full_page=True)
