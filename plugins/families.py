@@ -64,6 +64,7 @@ class Family:
     vllm_note: str = ""  # what is known beyond that (read from vLLM's source or docs, not run here)
     tested: bool = False  # its tiny twin passes the adapter tests in CI
     audio_rate: int | None = None  # Hz at which it takes a video's sound (omni families); None: it takes none
+    audio_max_s: float | None = None  # its processor cuts a longer sound (Qwen2.5-Omni: 30 s); None: kept whole
 
     def processor_kwargs(self, requests: list[Request]) -> dict[str, Any]:
         """The video processor arguments a batch needs beyond ``videos`` and ``video_metadata``: the
@@ -235,7 +236,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                   "gets use_audio_in_video=True; its feature extractor pads every sound to 30 s and cuts longer ones",
            vllm="Qwen2_5OmniThinkerForConditionalGeneration",
            vllm_note="vLLM runs the thinker; the told rate goes in mm_processor_kwargs fps, as to transformers",
-           tested=True, audio_rate=16000),
+           tested=True, audio_rate=16000, audio_max_s=30.0),
     Family("qwen3-omni", ("qwen3_omni_moe", "qwen3_omni_moe_thinker"), time_told.QWEN25,
            "seconds per temporal patch (M-RoPE temporal position ids, 13 per second, not rounded), from the told "
            "frame spacing, handed to the processor as fps (it ignores the metadata's; its default is 1.0); under "

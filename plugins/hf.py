@@ -487,16 +487,16 @@ class HFModel(ScoreMode, Model):
         return list(groups.values())
 
     def _unheard(self, request: Request) -> str | None:
-        """Why a request's sound cannot reach the model whole (None: it can, or it has none): a feature
-        extractor that pads to a fixed length also cuts what is longer (Whisper's ``n_samples``, 30 s for
-        Qwen2.5-Omni). Only that sample fails; the rest of its batch is answered."""
-        if not request.has_audio:
+        """Why a request's sound cannot reach the model whole (None: it can, or it has none): Qwen2.5-Omni's
+        processor pads every sound to 30 s and cuts what is longer (``Family.audio_max_s``; Qwen3-Omni's
+        keeps it whole). Only that sample fails; the rest of its batch is answered."""
+        limit = self.adapter.audio_max_s if self.adapter is not None else None
+        if not request.has_audio or not limit:  # Qwen3-Omni's processor keeps a long sound whole
             return None
-        limit = getattr(getattr(self.processor, "feature_extractor", None), "n_samples", None)
         audio = request.frames.audio
-        if limit and len(audio.samples) > limit:
+        if audio.duration > limit + 1e-9:
             return (f"{request.sample_id}: {audio.duration:.2f} s of sound over the sampled frames, but the processor "
-                    f"keeps at most {limit / audio.rate:.0f} s (it would cut the rest, leaving the video's end unheard); "
+                    f"keeps at most {limit:.0f} s (it would cut the rest, leaving the video's end unheard); "
                     f"sample a shorter span (a window), or run with --audio off")
         return None
 

@@ -268,13 +268,30 @@ def test_diagnose_refuses_a_modality_probe_that_cannot_hear_before_any_run(synth
     assert not list(tmp_path.rglob("results_*.json"))  # not even the audio-off run was made
 
 
-@pytest.mark.parametrize("frames", ["fps=2", "segment=16", "uniform=8", "fps=5"])
+@pytest.mark.parametrize("frames", ["fps=2", "segment=16", "uniform=8", "fps=5", "2", "fps=5,max=4", "all",
+                                    *(f"segment=8,pick=random,seed={seed}" for seed in range(6))])
 def test_protocols_that_sample_the_whole_clip_send_the_whole_clips_sound(tmp_path, frames):
     from harness.frames.sampling import parse_frames
     path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5))
     protocol = parse_frames(frames, FrameProtocol(audio_rate=RATE))
     got = read_frames(path, protocol)
     assert got.audio.start == 0.0 and got.audio.end == pytest.approx(got.duration) and not got.audio.window, frames
+
+
+def test_one_frame_at_the_clips_end_takes_the_usual_muxing_offset(tmp_path):
+    """A single frame's span is 40 ms: inside the clip at most half of it may be silence, but at the
+    clip's ends, where tracks start late or end early by a few tens of ms, the full 0.1 s may."""
+    path = _clip(tmp_path / "c.mp4", seconds=2.0, sound=_burst(1.96, 0.5))  # AAC pads the track to 1.974 s
+    last = read_frames(path, FrameProtocol(strategy="apex", num_frames=1, audio_rate=RATE),
+                       apex=(1.99, 2.0)).audio
+    assert last.window and last.end == pytest.approx(2.0) and 0.02 < last.padded_s < 0.1
+
+
+def test_a_dense_window_sends_its_own_stretch(tmp_path):
+    path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5))
+    got = read_frames(path, FrameProtocol(strategy="dense", num_frames=4, audio_rate=RATE))
+    assert got.audio.window and got.audio.start == pytest.approx(got.timestamps[0])
+    assert got.audio.end - got.audio.start == pytest.approx(4 / 25)
 
 
 def test_a_span_the_track_does_not_reach_fails_instead_of_sending_silence(tmp_path):
@@ -321,3 +338,25 @@ def test_reversed_frames_are_logged_as_not_playing_along_with_their_sound(tmp_pa
     path = _clip(tmp_path / "c.mp4", sound=_burst(2.0, 0.5))
     assert read_frames(path, ON).audio.to_log()["aligned"] is True
     assert read_frames(path, FrameProtocol(num_frames=8, order="reversed", audio_rate=RATE)).audio.to_log()["aligned"] is False
+
+
+def test_the_modality_probe_names_a_class_whose_clips_all_failed_and_labels_its_uar():
+    from harness.probe import ProbeContext, RunRows, Variant
+    from harness.probes.modality import ModalityProbe
+
+    def row(i, label, prediction, status="ok", sound=True):
+        return {"id": f"{label}{i}", "label": label, "prediction": prediction, "status": status,
+                "audio": {"duration": 1.0, "window": False, "padded_s": 0.0, "rate": RATE} if sound else None}
+    off = [row(i, c, c) for c in ("happy", "sad", "angry") for i in range(5)]
+    on = [row(i, c, c) for c in ("happy", "sad") for i in range(5)] + \
+         [row(i, "angry", None, "failed", sound=False) for i in range(5)]
+    task = {"frame_protocol": {"name": "uniform8"}, "counts": {"failed": 5}}
+    runs = {"audio-off": RunRows(Variant("audio-off"), task, off, ""),
+            "audio-on": RunRows(Variant("audio-on"), task, on, "")}
+    context = ProbeContext("t", "test", ("happy", "sad", "angry"), 0, None, None, "m")
+    probe = ModalityProbe({})
+    figures = probe.compute(runs, context)
+    assert figures["missing_classes"] == ["angry"] and figures["excluded_failed"]["count"] == 5
+    assert "angry" not in figures["per_class"] and figures["n"] == 10
+    lines = dict(probe.summary(figures))
+    assert "UAR* audio off / on" in lines and "angry" in lines["* UAR"] and "5 clips failed" in lines["! left out"]

@@ -221,6 +221,10 @@ def test_a_sound_the_processor_would_cut_is_refused(omni_models, two_sounds):
     long_answer, answer = model.predict([too_long, heard])
     assert long_answer.error and "long: 31.00 s of sound" in long_answer.error and "at most 30 s" in long_answer.error
     assert answer.error is None and (answer.text is not None or answer.scores)
+    # Qwen3-Omni's processor keeps a long sound whole (no padding to 30 s): nothing is refused there
+    q3 = omni_models("qwen3-omni")
+    heard3 = request(q3, two_sounds["tone"], HEARD)
+    assert q3._unheard(replace(heard3, frames=replace(heard3.frames, audio=long, digest=None))) is None
 
 
 # -- the time told to the frames and the sound agree ------------------------------------------------

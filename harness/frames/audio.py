@@ -9,7 +9,8 @@ Alignment: the frames' clock counts from the clip's first displayed frame; the t
 little before or after it (encoder priming, muxing). Its samples are placed on the frames' clock by
 its own first timestamp (a track whose timestamps jump is refused: joined as if continuous it would
 drift), and a span the track does not reach is padded with silence only up to ``PAD_TOLERANCE_S``
-or half the span, whichever is less (recorded as ``padded_s``); beyond that the clip fails.
+at the clip's ends (where muxing offsets are) and up to half the span inside it (recorded as
+``padded_s``); beyond that, or when the span holds none of the track, the clip fails.
 """
 
 from __future__ import annotations
@@ -26,32 +27,28 @@ from harness.types import Audio
 PAD_TOLERANCE_S = 0.1
 
 
-def frames_span(timestamps: list[float], period: float, duration: float | None) -> tuple[float, float, bool]:
+def frames_span(timestamps: list[float], period: float, duration: float | None,
+                covers_clip: bool) -> tuple[float, float, bool]:
     """The stretch of the clip the sampled frames stand for, and whether it is less than the whole clip.
 
-    Each sampled frame stands for the time up to the next one: the span runs from the earliest frame
-    to the latest plus one sampling step (the median spacing of the sampled times; one native frame
-    ``period`` for a single frame or consecutive frames), and it takes in the clip's start when the
-    earliest frame lies within one step of it and the clip's end when it stops less than half a step
-    short of it (sampled times fall on native frames, so ``fps=2`` at 25 fps steps 0.48 or 0.52 s).
-    So uniform, segment and ``fps`` sampling of a whole clip cover the whole clip, and its length is
-    what a model is told the frames last (K steps); dense, apex and single-frame protocols cover their
-    window. Reversed or shuffled
-    frames cover the same span: the sound stays in time order."""
+    A protocol that samples the whole clip (``covers_clip``: uniform, segment, ``fps`` and ``all``, whose
+    frames spread over it, seeded picks included) stands for the whole clip once it shows two frames or
+    more: its sound is the clip's, start to end. Otherwise (dense, apex, a single frame) the frames
+    stand for their own stretch: from the earliest to the latest plus one native frame ``period``, a
+    window unless that reaches both ends. Reversed or shuffled frames cover the same span: the sound
+    stays in time order."""
     times = sorted(set(timestamps))
-    gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 0]
-    step = max(float(sorted(gaps)[len(gaps) // 2]), period) if gaps else period
-    first, last = times[0], times[-1]
-    start = 0.0 if first <= step + 1e-9 else first
-    end = last + step
-    if duration is not None:  # sampled times fall on native frames: ending under half a step short ends the clip
-        end = duration if end >= duration - step / 2 else end
-    whole = start == 0.0 and (duration is None or end == duration)
+    if covers_clip and len(times) >= 2 and duration is not None:
+        return 0.0, float(duration), False
+    start, end = times[0], times[-1] + period
+    if duration is not None:
+        end = min(end, duration)
+    whole = start <= period / 2 and (duration is None or end >= duration - period / 2)
     return start, end, not whole
 
 
 def read_audio(path: str, rate: int, start: float, end: float, origin: float, window: bool,
-               aligned: bool = True) -> Audio:
+               aligned: bool = True, clip_end: float | None = None) -> Audio:
     """The sound of ``path`` from ``start`` to ``end`` seconds on the frames' clock, whose zero is the
     first displayed frame at ``origin`` seconds of the container's timeline; mono float32 at ``rate``."""
     try:
@@ -101,7 +98,10 @@ def read_audio(path: str, rate: int, start: float, end: float, origin: float, wi
     i1 = max(i1, i0 + 1)
     overlap = max(0, min(i1, len(samples)) - max(i0, 0))  # samples of the span the track holds
     padded = (i1 - i0 - overlap) / rate
-    tolerance = min(PAD_TOLERANCE_S, (end - start) / 2)
+    # muxing offsets live at the clip's ends: there a span may be padded by the full tolerance; inside the
+    # clip at most half of it may be silence
+    at_edge = start <= 0.0 or (clip_end is not None and end >= clip_end - 1e-6)
+    tolerance = PAD_TOLERANCE_S if at_edge else min(PAD_TOLERANCE_S, (end - start) / 2)
     if overlap == 0 or padded > tolerance:
         covers = (offset, offset + len(samples) / rate)
         raise MediaError(f"{path}: the audio track covers {covers[0]:.3f}-{covers[1]:.3f} s but the sampled frames "

@@ -87,9 +87,10 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
     duration = round(times[-1] + period, 6)
     audio = None
     if protocol.audio_rate:  # the sound over the frames' span, from the same container
-        start, end, window = frames_span(timestamps, period, duration)
+        start, end, window = frames_span(timestamps, period, duration,
+                                         covers_clip=protocol.strategy in ("uniform", "segment", "fps", "all"))
         audio = read_audio(path, protocol.audio_rate, start, end, origin, window,
-                           aligned=protocol.order == "natural")
+                           aligned=protocol.order == "natural", clip_end=duration)
     return Frames(array=array, indices=indices, timestamps=timestamps,
                   fps=round(fps, 6) if fps else None, total_frames=len(decoded), time_base="decoded",
                   duration=duration, header_fps=header if disagrees else None, audio=audio)

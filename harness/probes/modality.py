@@ -31,7 +31,7 @@ from scipy import stats
 
 from harness.compare import holm, paired_figures
 from harness.probe import Probe, ProbeContext, RunRows, Variant
-from harness.probes.common import ROUNDS, pct, pct_ci, pyplot, row_metrics, save
+from harness.probes.common import ROUNDS, missing_note, pct, pct_ci, pyplot, row_metrics, save, uar_label
 
 VERDICTS = ("helps", "hurts", "unchanged", "unclear")
 
@@ -79,6 +79,9 @@ class ModalityProbe(Probe):
         p_off = np.array([predicted(off_all[r["id"]]) for r in rows])
         ids = [r["id"] for r in rows]
         paired = paired_figures(y, p_on, p_off, classes, ids, rounds=ROUNDS, seed=context.seed)
+        # classes left without a paired clip (every one of them failed in a run): named, and the UARs are
+        # over the others, labelled so (UAR*), never passed off as the task's full-class UAR
+        missing = [c for c in classes if not (y == index[c]).any()]
         right_on, right_off = p_on == y, p_off == y
 
         per_class = {}
@@ -123,6 +126,7 @@ class ModalityProbe(Probe):
         return {
             "n": int(len(y)), "alpha": self.alpha, "rounds": paired["rounds"],
             "excluded_failed": {"count": len(excluded), "ids": excluded[:50]},
+            "missing_classes": missing, "class_count": len(classes),
             "frame_protocol": {"on": task_on["frame_protocol"]["name"], "off": task_off["frame_protocol"]["name"]},
             "uar": {**paired["uar"], "ci95_on": ci_on, "ci95_off": ci_off},
             "war": paired["war"], "macro_f1": paired["macro_f1"], "per_class": per_class,
@@ -149,8 +153,9 @@ class ModalityProbe(Probe):
                              f"[{signed(f['per_class'][c]['ci95'][0])}, {signed(f['per_class'][c]['ci95'][1])}]"
                              for c in names)
         from harness.compare import p_text
-        lines = [("UAR audio off / on", f"{pct_ci(u['b'], u['ci95_off'])} / {pct_ci(u['a'], u['ci95_on'])}"),
-                 ("UAR on - off (paired bootstrap)", f"{signed(u['difference'])} [{signed(u['ci95'][0])}, "
+        missing = f.get("missing_classes", [])
+        lines = [(uar_label("UAR audio off / on", missing), f"{pct_ci(u['b'], u['ci95_off'])} / {pct_ci(u['a'], u['ci95_on'])}"),
+                 (uar_label("UAR on - off (paired bootstrap)", missing), f"{signed(u['difference'])} [{signed(u['ci95'][0])}, "
                                                      f"{signed(u['ci95'][1])}], p {p_text(u['p'], u['p_bound'])}"),
                  ("WAR on - off (McNemar)", f"{signed(w['difference'])}: only on right {w['only_a_right']}, only off "
                                             f"right {w['only_b_right']}, p {w['mcnemar_p']:.4g}"),
@@ -163,6 +168,7 @@ class ModalityProbe(Probe):
         if f["excluded_failed"]["count"]:
             lines.append(("! left out", f"{f['excluded_failed']['count']} clips failed in one of the runs (e.g. no usable "
                                         f"sound) and are not paired: the figures above are over {f['n']} clips"))
+        lines += missing_note(missing, f.get("class_count", 0))
         s = f["sound"]
         lines.append(("sound sent", f"{s['clips_with_sound']} clips at {s['rate']} Hz, mean "
                                     f"{s['mean_duration_s'] or 0:.2f} s, {s['windowed']} windowed, "
