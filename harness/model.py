@@ -90,6 +90,11 @@ class Model(abc.ABC):
         default): the model takes no sound, and ``--audio on`` is refused before any work."""
         return None
 
+    def check_audio(self) -> None:
+        """Called once under ``--audio on``, before any work: refuse (a :class:`harness.errors.UsageError`
+        naming the fix) when the backend cannot take the sound as its ``audio_rate()`` promises, e.g. an
+        engine or server release that mixes up audio-in-video. Default: nothing to check."""
+
     def prepare(self, workload: Workload) -> None:
         """Called once per task before its first batch."""
 

@@ -223,6 +223,7 @@ def with_audio(plans: list[Plan], config: RunConfig, model: Model) -> None:
         raise CapabilityError(f"model {config.model} takes no sound, so --audio on cannot be used: its answers "
                               f"would be deaf while the protocol says they heard (omni models take it: "
                               f"'harness list models'); run it with --audio off")
+    model.check_audio()  # e.g. the engine's or server's release, before any clip is decoded
     for plan in plans:
         plan.protocol = replace(plan.protocol, audio_rate=int(rate))
 

@@ -391,6 +391,12 @@ class OpenAIServerModel(Model):
         separate images carry no sound), so ``--audio on`` is refused."""
         return self._audio_rate if self.video == "frames" else None
 
+    def check_audio(self) -> None:
+        """Under --audio on, before any work: the server's version is asked and held to the floor of
+        audio-in-video (audio=audio_url)."""
+        self.check_server()
+        self.check_audio_server()
+
     def check_audio_server(self) -> None:
         """Hold sound sent the vLLM way (``audio_url`` with ``use_audio_in_video``) to the vLLM release
         that merges it with the frames correctly (PR #33605: 0.16.0); ``allow_old_server`` only warns."""

@@ -251,10 +251,15 @@ class VLLMModel(Model):
                 kwargs[key] = self.args[key]
         return kwargs
 
-    def _start(self, audio: bool = False) -> None:
-        if audio and not self._audio_engine:  # once, before any import or load: an old vLLM mixes up the sound
+    def check_audio(self) -> None:
+        """Under --audio on, before any work: the installed vLLM must merge audio-in-video correctly."""
+        if not self._audio_engine:
             check_audio_in_video(self._engine_version())
             self._audio_engine = True
+
+    def _start(self, audio: bool = False) -> None:
+        if audio:  # normally checked before any work (check_audio); here for a caller that did not
+            self.check_audio()
         if self.llm is not None:
             return
         started = time.perf_counter()

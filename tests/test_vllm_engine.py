@@ -238,3 +238,18 @@ def test_a_run_with_sound_through_the_engine_call(run_cli, tmp_path, monkeypatch
                 "--output-path", str(tmp_path / "diag"))
     assert r.code == 0, r.err
     assert len(fake.engines) == engines + 1 and "sound sent" in r.out
+
+
+def test_diagnose_refuses_sound_on_an_old_vllm_before_the_audio_off_run(run_cli, tmp_path, monkeypatch):
+    from harness.plugins.vllm_engine import VLLMModel
+    from harness.testing import twins
+    fake = FakeVLLM()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    ckpt = twins.build("qwen2.5-omni", tmp_path / "omni")
+    monkeypatch.setattr(VLLMModel, "_engine_version", staticmethod(lambda: "0.15.1"))
+    r = run_cli("diagnose", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm",
+                "--no-progress", "--probes", "modality", "--model-args", f"pretrained={ckpt}",
+                "--output-path", str(tmp_path / "diag"))
+    assert r.code == 2 and "0.16.0" in r.err and not fake.engines
+    assert not list((tmp_path / "diag").rglob("results_*.json"))
