@@ -198,7 +198,7 @@ def paired_figures(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: list[
     f1_b = float(_macro_f1(y, pb, k, identity, present)[0])
     right_a, right_b = pa == y, pb == y
     only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
-    mcnemar = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    mcnemar = mcnemar_p(only_a, only_b)
     per_class = {}
     for c in present:
         mask = y == c
@@ -224,6 +224,12 @@ def paired_figures(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: list[
                 "only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": float(mcnemar)},
         "per_class": per_class, "disagreements": disagreements,
     }
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """The exact two-sided McNemar p on the discordant clips (only A right, only B right); 1.0 when none."""
+    n = only_a + only_b
+    return float(stats.binomtest(only_a, n, 0.5).pvalue) if n else 1.0
 
 
 def _wilson(k: int, n: int, z: float) -> tuple[float, float]:

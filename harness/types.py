@@ -83,6 +83,13 @@ class FrameProtocol:
             raise ValueError(f"audio_rate must be a whole number of Hz from 1000 to 192000, got {self.audio_rate!r}")
 
     @property
+    def covers_clip(self) -> bool:
+        """Its frames spread over the whole clip (uniform, segment, fps, all), so with two or more of
+        them they stand for all of it (and ``--audio on`` sends the whole clip's sound); dense and apex
+        frames stand for their own stretch."""
+        return self.strategy in ("uniform", "segment", "fps", "all")
+
+    @property
     def needs_time_base(self) -> bool:
         return self.strategy in ("fps", "apex")
 

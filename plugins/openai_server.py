@@ -323,8 +323,7 @@ class OpenAIServerModel(Model):
                 raise UsageError(f"{alias}: audio=audio_url is vLLM's dialect (with use_audio_in_video), which "
                                  f"vllm_fields=false leaves out; use audio=input_audio")
             if rate is None:  # an omni model's served name says at which rate it hears
-                from harness.plugins.vllm_engine import family_audio_rate
-                rate = family_audio_rate(self.adapter)
+                rate = self.adapter.audio_rate if self.adapter is not None else None
             if not rate or not 1000 <= int(rate) <= 192_000:
                 raise UsageError(f"{alias}: audio={self.audio} needs the served model's sample rate in Hz, "
                                  f"audio_rate=16000 for example (its served name names no omni family); got {rate}")

@@ -53,12 +53,6 @@ AUDIO_IN_VIDEO_FLOOR = (0, 16, 0)
 AUDIO_IN_VIDEO_PR = "#33605"
 
 
-def family_audio_rate(family: families.Family | None) -> int | None:
-    """The rate (Hz) at which ``family`` takes a video's sound, as the family table states it
-    (``Family.audio_rate``: 16 kHz for the omni families); None when it takes none (or is unknown)."""
-    return int(family.audio_rate) if family is not None and family.audio_rate else None
-
-
 def parse_version(text: str | None) -> tuple[int, ...] | None:
     """``0.16.0.dev5+g1234`` -> (0, 16, 0); None when the text holds no version."""
     match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
@@ -201,7 +195,7 @@ class VLLMModel(Model):
         except ValueError as exc:
             raise UsageError(f"mm_processor_kwargs must be JSON, e.g. '{{\"max_pixels\": 200704}}': {exc}") from None
         self.llm = None
-        self._audio_engine = False  # the vLLM version was checked for audio-in-video requests
+        self._audio_checked = False  # the vLLM release was checked for audio-in-video requests
         self.processor = None
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
@@ -222,7 +216,7 @@ class VLLMModel(Model):
     def audio_rate(self) -> int | None:
         """16 kHz for the omni families (Qwen2.5-Omni, Qwen3-Omni): their sound goes in with the video
         (``use_audio_in_video``); None for every other family, so ``--audio on`` is refused."""
-        return family_audio_rate(self.adapter)
+        return self.adapter.audio_rate if self.adapter is not None else None
 
     def identity(self) -> dict[str, Any]:
         return {"id": self.args["pretrained"], "revision": self.args.get("revision"), "engine": "vllm",
@@ -253,9 +247,9 @@ class VLLMModel(Model):
 
     def check_audio(self) -> None:
         """Under --audio on, before any work: the installed vLLM must merge audio-in-video correctly."""
-        if not self._audio_engine:
+        if not self._audio_checked:
             check_audio_in_video(self._engine_version())
-            self._audio_engine = True
+            self._audio_checked = True
 
     def _start(self, audio: bool = False) -> None:
         if audio:  # normally checked before any work (check_audio); here for a caller that did not

@@ -88,7 +88,7 @@ def read_frames(path: str, protocol: FrameProtocol, sample_id: str = "",
     audio = None
     if protocol.audio_rate:  # the sound over the frames' span, from the same container
         start, end, window = frames_span(timestamps, period, duration,
-                                         covers_clip=protocol.strategy in ("uniform", "segment", "fps", "all"))
+                                         covers_clip=protocol.covers_clip)
         audio = read_audio(path, protocol.audio_rate, start, end, origin, window,
                            aligned=protocol.order == "natural", clip_end=duration)
     return Frames(array=array, indices=indices, timestamps=timestamps,

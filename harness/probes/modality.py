@@ -27,19 +27,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from harness.compare import holm, paired_figures
+from harness.compare import holm, mcnemar_p, paired_figures
 from harness.probe import Probe, ProbeContext, RunRows, Variant
 from harness.probes.common import ROUNDS, missing_note, pct, pct_ci, pyplot, row_metrics, save, uar_label
 
 VERDICTS = ("helps", "hurts", "unchanged", "unclear")
-
-
-def _mcnemar(only_on: int, only_off: int) -> float:
-    """Exact two-sided McNemar p on the discordant clips (1.0 when none changed)."""
-    n = only_on + only_off
-    return float(stats.binomtest(only_on, n, 0.5).pvalue) if n else 1.0
 
 
 class ModalityProbe(Probe):
@@ -91,7 +84,7 @@ class ModalityProbe(Probe):
             only_off = int((~right_on & right_off & mask).sum())
             per_class[name] = {**figures, "only_on_right": only_on, "only_off_right": only_off,
                                "answers_changed": int(((p_on != p_off) & mask).sum()),
-                               "mcnemar_p": _mcnemar(only_on, only_off)}
+                               "mcnemar_p": mcnemar_p(only_on, only_off)}
         # Holm over the classes where the sound changed an answer: a class where it changed none cannot
         # show an effect either way, so it does not count against the others (Tarone's argument)
         tested = [c for c in per_class.values() if c["only_on_right"] + c["only_off_right"] > 0]
@@ -116,7 +109,7 @@ class ModalityProbe(Probe):
                            "accuracy_on": float(right_on[mask].mean()),
                            "difference": float(right_on[mask].mean() - right_off[mask].mean()),
                            "only_on_right": only_on, "only_off_right": only_off,
-                           "mcnemar_p": _mcnemar(only_on, only_off)}
+                           "mcnemar_p": mcnemar_p(only_on, only_off)}
 
         heard = [r["audio"] for r in on_all if r.get("audio")]
         # each run's UAR interval over the paired clips (as harness run computes it), beside the paired difference

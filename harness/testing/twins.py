@@ -372,12 +372,22 @@ def minicpm_v(seed: int):
     return config, processor
 
 
+def _qwen_vision_processors(patch: int):
+    """The Qwen-style image and video processors of an omni twin: ``patch``-pixel patches merged 2x2, two
+    frames per temporal patch, up to 64 (images) and 256 (video frames) merged tokens."""
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    unit = (2 * patch) ** 2
+    return (Qwen2VLImageProcessor(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                  size={"shortest_edge": unit, "longest_edge": unit * 64}),
+            Qwen2VLVideoProcessor(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                  size={"shortest_edge": unit, "longest_edge": unit * 256}))
+
+
 def qwen25_omni(seed: int):
     from transformers import (
         Qwen2_5OmniProcessor,
         Qwen2_5OmniThinkerConfig,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
         WhisperFeatureExtractor,
     )
 
@@ -402,11 +412,7 @@ def qwen25_omni(seed: int):
         **_ids(tok, audio_token_index="<|AUDIO|>", image_token_index="<|IMAGE|>", video_token_index="<|VIDEO|>",
                audio_start_token_id="<|audio_bos|>", audio_end_token_id="<|audio_eos|>",
                vision_start_token_id="<|vision_bos|>", vision_end_token_id="<|vision_eos|>"))
-    unit = 28 * 28
-    image = Qwen2VLImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2,
-                                  size={"shortest_edge": unit, "longest_edge": unit * 64})
-    video = Qwen2VLVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2,
-                                  size={"shortest_edge": unit, "longest_edge": unit * 256})
+    image, video = _qwen_vision_processors(14)
     processor = Qwen2_5OmniProcessor(image_processor=image, video_processor=video,
                                      feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok,
                                      chat_template=template)
@@ -415,8 +421,6 @@ def qwen25_omni(seed: int):
 
 def qwen3_omni(seed: int):
     from transformers import (
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
         Qwen3OmniMoeProcessor,
         Qwen3OmniMoeThinkerConfig,
         WhisperFeatureExtractor,
@@ -448,11 +452,7 @@ def qwen3_omni(seed: int):
                audio_start_token_id="<|audio_start|>", audio_end_token_id="<|audio_end|>",
                vision_start_token_id="<|vision_start|>", vision_end_token_id="<|vision_end|>",
                user_token_id="<|im_start|>"))
-    unit = 32 * 32
-    image = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
-                                  size={"shortest_edge": unit, "longest_edge": unit * 64})
-    video = Qwen2VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
-                                  size={"shortest_edge": unit, "longest_edge": unit * 256})
+    image, video = _qwen_vision_processors(16)
     processor = Qwen3OmniMoeProcessor(image_processor=image, video_processor=video,
                                       feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok,
                                       chat_template=template)
