@@ -6,7 +6,10 @@ DEMO_OUT ?= demo-out
 DEMO_TASK ?= synthetic
 DEMO_MODELS ?= majority prior uniform
 
-.PHONY: install demo test clean
+# The tests' pinned versions (users keep pyproject's ranges): refreshed only by `make lock`.
+PIN := tests/constraints.txt
+
+.PHONY: install demo test lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +29,22 @@ test: $(BIN)/python
 	@# the viewer's browser tests drive Debian's chromium (Playwright's own browser download is blocked here)
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: chromium could not be installed; the browser tests will be skipped"
-	$(BIN)/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
+	$(BIN)/python -m pip install -q -c $(PIN) -e ".[test,hf]" ./examples/harness-example-plugin
 	$(BIN)/python -m ruff check .
 	@# both cores: each test file runs whole in one of two worker processes (module fixtures shared, Ray tests together)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# Deliberately move the pin to the newest releases: resolve them in a fresh venv, pin them, run the golden
+# tests against them and add what changed (versions, golden outcome) to docs/upgrades.md. A golden failure
+# is reported, not hidden: rerecord (tests/test_golden.py says how) and say in the commit why the numbers moved.
+lock:
+	rm -rf .venv-lock && cp $(PIN) .pin-before
+	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
+	$(PYTHON) .ci/lock.py write .venv-lock/bin/python
+	.venv-lock/bin/python -m pytest -q -p no:cacheprovider tests/test_golden.py; \
+		$(PYTHON) .ci/lock.py record .pin-before $$?; rm -f .pin-before
+	@echo "now run: make test (it installs the new pin into its venv)"
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) results *.egg-info
+	rm -rf $(VENV) .venv-lock $(DEMO_OUT) results *.egg-info

@@ -107,8 +107,10 @@ def rows_from_results(document: dict) -> list[dict]:
 
     def row(task: str, version: str, fingerprint: str, protocol: dict, prompt: dict, **values) -> dict:
         template = _template_label(prompt)
-        # the protocol's name carries its sound ("+audio16k"): rows differing only in modality never merge
-        key = json.dumps([model["identity"], task, protocol["name"], template, fingerprint], sort_keys=True)
+        # the protocol's name carries its sound ("+audio16k"): rows differing only in modality never merge;
+        # nor do runs under different backend releases (transformers 5.10-5.24 showed Qwen3-VL another prompt)
+        key = json.dumps([model["identity"], task, protocol["name"], template, fingerprint]
+                         + ([backend_version] if backend_version else []), sort_keys=True)
         return {"key": key, "task": task, "task_version": version, "task_fingerprint": fingerprint,
                 "frame_protocol": protocol["name"], "modality": modality_of(protocol), "prompt_template": template,
                 **common, **values}
@@ -368,6 +370,8 @@ def table(board: dict, task: str | None = None, fmt: str = "simple") -> str:
         if r.get("classes_evaluated") is not None and r["classes_evaluated"] < r["classes_total"]:
             uar += f"* ({r['classes_evaluated']}/{r['classes_total']} classes)"
         model = r["model"] + (" (partial)" if r.get("partial") else "")
+        if r.get("backend_version"):  # which release produced it (one may change what a family sees)
+            model += f" ({r.get('backend') or 'backend'} {r['backend_version']})"
         kind = r.get("kind", "measured")
         if kind != "measured":
             model += f" [{kind}]"

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness import upstream
 from harness.context import Context
 from harness.errors import CapabilityError, UsageError
 from harness.frames import time_told
@@ -177,6 +178,9 @@ class HFModel(ScoreMode, Model):
         self.adapter = families.for_model_type(self.family) or self.adapter
         self._check_pixels()
         self._check_audio_rate()
+        for note in upstream.notes(self.adapter.name if self.adapter else None,
+                                   {"transformers": transformers.__version__}):
+            print(f"harness: warning: {note}", file=sys.stderr)
         if self.adapter and self.adapter.chat_template and not getattr(self.processor, "chat_template", None):
             self.processor.chat_template = self.adapter.chat_template  # a checkpoint that ships none
         self.model.to(device).eval()

@@ -113,6 +113,22 @@ def test_partial_runs_are_refused_and_never_replace_a_complete_row(runs, tmp_pat
     assert added == 1 and measured(board)[0]["partial"] and "(partial)" in leaderboard.table(board)
 
 
+def test_runs_under_different_backend_releases_are_two_rows_each_showing_its_release(runs, tmp_path):
+    """transformers 5.10-5.24 showed Qwen3-VL another prompt than 5.25: such runs never merge silently."""
+    paths = []
+    for version in ("5.24.0", "5.25.0"):
+        doc = json.loads(runs["majority"].read_text())
+        doc["model"]["identity"]["engine"] = "hf"
+        doc["model"].setdefault("provenance", {})["transformers"] = version
+        doc["run_id"] = f"run-{version}"
+        paths.append(tmp_path / f"{version}.json")
+        paths[-1].write_text(json.dumps(doc))
+    board, _ = leaderboard.add(tmp_path / "board.json", paths)
+    assert sorted(r["backend_version"] for r in measured(board)) == ["5.24.0", "5.25.0"]
+    table = leaderboard.table(board)
+    assert "(hf 5.24.0)" in table and "(hf 5.25.0)" in table
+
+
 def test_the_row_key_includes_the_task_fingerprint(runs, tmp_path):
     relabelled = json.loads(runs["majority"].read_text())
     for task in relabelled["tasks"].values():

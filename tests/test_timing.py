@@ -301,3 +301,34 @@ def test_untimed_tasks_record_their_convention_in_results(tmp_path, cache_dir):
     assert all(r["told"]["time_base"] == "nominal" for r in rows)
     spacing = np.diff(rows[0]["told"]["times"])
     assert np.allclose(spacing, spacing[0]) and spacing[0] > 0.4  # 16 frames at 2 fps, segment-sampled
+
+
+def test_qwen3_vl_sees_each_frame_wrapped_once_as_released(clips, tiny):
+    """Qwen3-VL's released format: ``<t seconds><|vision_start|>...<|vision_end|>`` per temporal patch and
+    nothing around them. transformers 5.10.0-5.24.0 kept the chat template's outer pair around all of them
+    (harness.upstream names that range and warns); the pinned test environment must not be one of them."""
+    import re
+
+    import transformers
+
+    from harness import upstream
+
+    q3 = tiny["qwen3-vl"]
+    path, _ = clips["vfr.mp4"]
+    frames = read_frames(path, FrameProtocol(num_frames=8), "clip-7")
+    inputs = q3.model_inputs([_request(frames, time_told.QWEN3)])  # loads the twin
+    text = q3.tokenizer.decode(inputs["input_ids"][0])
+    video = re.sub(r"(<\|video_pad\|>)+", "V", text[text.index("<|im_start|>user"):])
+    assert re.search(r"user\n(<[\d.]+ seconds><\|vision_start\|>V<\|vision_end\|>){4}[^<]", video), video
+    assert video.count("<|vision_start|>") == 4  # 8 frames, two per temporal patch, no outer pair
+    assert not upstream.notes("qwen3-vl", {"transformers": transformers.__version__})
+
+
+def test_library_releases_that_change_a_prompt_are_named():
+    from harness import upstream
+
+    for version, warned in (("5.9.0", False), ("5.10.0", True), ("5.24.0", True), ("5.25.0", False), (None, False)):
+        notes = upstream.notes("qwen3-vl", {"transformers": version})
+        assert bool(notes) == warned, version
+    assert not upstream.notes("qwen2.5-vl", {"transformers": "5.24.0"})
+    assert "transformers<5.10.0 or >=5.25.0" in upstream.notes("qwen3-vl", {"transformers": "5.24.0"})[0]

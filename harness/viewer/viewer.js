@@ -41,6 +41,8 @@ function cell(r, key) {
     case "uar": return uarText(r);
     case "war": case "macro_f1": case "invalid_rate": return pct(r[key]);
     case "kind": return r.kind || "measured";
+    // the release that produced it: transformers and vLLM releases have changed what a family sees
+    case "backend": return r.backend ? (r.backend_version ? `${r.backend} ${r.backend_version}` : r.backend) : "-";
     case "per_class_recall":
       return r.per_class_recall ? Object.entries(r.per_class_recall).map(([c, v]) => `${c} ${pct(v)}`).join(", ") : "-";
     default: return r[key] === null || r[key] === undefined ? "-" : r[key];
