@@ -13,15 +13,17 @@ An answer goes through these steps; the first that decides names the rule record
    (nothing left: ``empty``). Full-width letters and punctuation become ASCII (NFKC), Chinese
    punctuation its Latin counterpart.
 4. ``correction``: after "wait", "actually", "on second thought", "no," and the like (等等, 不对,
-   其实), the last part that reads as an answer wins, if something was said before it.
+   其实; "不，" after a question: 开心吗？不，他很生气), the last part that reads as an answer wins, if
+   something was said before it.
 5. ``letter`` / ``exact`` / ``alias``: the whole answer is an option letter (lettered prompts
    only: ``B``, ``(B)``, ``**B**``), a class name, or a synonym (the task's aliases; by default
    harness/lexicon.py's words).
 6. ``json``: a JSON object with an answer-like key (``answer``, ``label``, ``emotion``, …);
    other keys (``alternatives``, ``confidence``, ``reasoning``) are ignored.
 7. ``final``: an explicit statement: "Final answer: …" first, then "The answer is …",
-   "Answer: …", "I'd go with …", "My choice is …", "The correct option is …", 答案是…; among
-   statements of one kind the last wins. A letter so stated gives ``letter``.
+   "Answer: …", "I'd go with …", "My choice is …", "My first (best) guess is …", "The correct
+   option is …", 答案是…; among statements of one kind the last wins (a statement ends at its
+   sentence, its line or the next marker of its kind). A letter so stated gives ``letter``.
 8. ``letter``: the answer opens with a letter ("B. sad", "B) …", "B - sad", "B (sad)").
 9. ``letter``: "option B" outside a statement (the last one not negated: "not option B",
    "option B is wrong" are skipped), "It's B", "B is correct"; "Either B or D" is ``hedge``.
@@ -31,6 +33,12 @@ An answer goes through these steps; the first that decides names the rule record
 12. ``first_line``: the first line or sentence of a longer answer is, or names, one class.
 13. ``final``: "the emotion (shown) is …", 表情是….
 14. ``mention``: the whole answer names exactly one class.
+
+Two readings are valid but say how they were reached: ``first_hedged`` (in steps 7 and 11-14:
+a class, then every other class only in a hedged afterthought right after it: "angry (though it
+could also be read as disgust)", "angry, or possibly disgust": the first class) and
+``all_denied`` (after step 14: nothing named, no doubt, and three or more classes denied in one
+list: "the face shows no happiness, sadness or anger" is neutral, where neutral is a class).
 
 Invalid readings, each with its own rule: ``hedge`` (two or more classes offered as
 alternatives: "happy or surprise", "can't decide between…", "maybe sad, maybe angry"; or doubt
@@ -44,8 +52,17 @@ How classes are counted in steps 7-14: a class after "not", "no", "never", "rule
 runs through a list ("no sign of anger or fear" names neither) but stops at "but" or a new
 clause ("not happy but sad" is sad; "surprise, not fear" is surprise); "anger is ruled out" and
 "option B is wrong" negate what comes before them. A class named as a trace beside another
-("neutral, with a hint of sadness") gives way to it. Phrases whose emotion word is no answer
-("I'm afraid I can't tell", "happy to help", "no doubt") name nothing.
+("neutral, with a hint of sadness") gives way to it, and so does one the face leaves ("starts
+happy and turns angry", "from surprise to fear", 从惊讶变成恐惧: the one it ends on). "un-happy" is
+not happy; "angry would be my last guess" rules angry out; "no particular emotion" is "no emotion".
+Phrases whose emotion word is no answer ("I'm afraid I can't tell", "happy to help", "no doubt")
+name nothing.
+
+Cost: every step is linear in the length of the answer, and none cuts it (no bound on the text
+read): a degenerate answer of a million characters (newline runs, "Final answer: " or "<think>"
+repeated, …) parses in seconds and reads as its short form (bench/parse_degenerate.py). Regular
+expressions that start a white-space scan at every character of a run, and statements that each
+ran to the end of the answer, were quadratic before.
 """
 
 from __future__ import annotations
@@ -68,8 +85,8 @@ DEFAULT_REASONING_TAGS: tuple[tuple[str, str], ...] = (
 )
 
 #: Every rule, in the order the parser tries them (invalid ones last).
-RULES = ("correction", "letter", "exact", "alias", "json", "final", "first_line", "mention",
-         "hedge", "ambiguous", "conflict", "bad_letter", "no_match", "unclosed_reasoning", "empty")
+RULES = ("correction", "letter", "exact", "alias", "json", "final", "first_line", "mention", "first_hedged",
+         "all_denied", "hedge", "ambiguous", "conflict", "bad_letter", "no_match", "unclosed_reasoning", "empty")
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,7 @@ _PUNCT_MAP = str.maketrans({"。": ". ", "、": ", ", "「": '"', "」": '"', "�
 _SPACE_AFTER_CJK_PUNCT = re.compile(rf"([.!?;:,])(?=[{_CJK}])")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _ANSWER_OPEN = re.compile(r"<answer>", re.I)
+_ANSWER_CLOSE = re.compile(r"</answer>", re.I)
 _BOX = re.compile(r"<\|begin_of_box\|>(.*?)<\|end_of_box\|>", re.S)
 _BOX_OPEN = re.compile(r"<\|begin_of_box\|>")
 _LATEX_BOX = re.compile(r"\\boxed\{([^{}]*)\}")
@@ -186,10 +204,25 @@ _TRACE_WORDS = frozenset({"hint", "hints", "touch", "tinge", "trace", "traces", 
                           "slight", "slightly", "bit", "some", "little", "mild", "mildly", "somewhat", "略", "点",
                           "丝", "些"})
 _NEGATION_WINDOW = 5  # tokens before a class that a negation can stand in
+_SHIFT = "qqshift"  # a change from one expression to another ("turns", "becomes"): the later one stands
+_UN_HYPHEN = re.compile(r"\bun-(?=[a-z])")  # "un-happy" is not happy (and not "unhappy", a synonym of sad)
+_NO_PARTICULAR = re.compile(r"\bno (?:particular|discernible|visible|apparent|obvious|specific|clear|strong|"
+                            r"identifiable|distinct|evident|noticeable|real) (emotion|expression)s?\b")
+_LAST_GUESS = re.compile(r"\b(?:would be|will be|is|was) (?:my|the) (?:very )?last (?:guess|choice|pick|resort)\b")
+_SHIFT_PHRASES = re.compile(
+    r"\b(?:(?:turns?|turning|turned)(?: in)?(?: to| into)?|becomes?|becoming|became|(?:changes?|changing|changed|"
+    r"shifts?|shifting|shifted|switch(?:es)?|switching|switched|transitions?|transitioning|transitioned) (?:to|into)|"
+    r"(?:gives?|giving|gave) way to|(?:melts?|melting|melted) into|(?:ends?|ending|ended) up(?: as| in| with)?)\b"
+    r"|变成|變成|变为|變為|转为|轉為|转变为|轉變為")
+_AFTERTHOUGHT_CUES = frozenset({"possibly", "perhaps", "maybe"})  # "angry, or possibly disgust": angry, hedged
+_MIN_DENIED = 3  # classes denied in one list that make a face read as neutral ("shows no happiness, sadness or anger")
 
 
 def _tokens(text: str) -> list[str]:
-    low = text.lower().replace("-", " ")
+    low = _UN_HYPHEN.sub("not ", text.lower()).replace("-", " ")
+    low = _NO_PARTICULAR.sub(r"no \1", low)
+    low = _LAST_GUESS.sub(" is unlikely ", low)
+    low = _SHIFT_PHRASES.sub(f" {_SHIFT} ", low)
     low = _DOUBT_PHRASES.sub(f" {_DOUBT} ", low)
     low = _HEDGE_PHRASES.sub(f" {_HEDGE} ", low)
     low = _IDIOMS.sub(f" {_IDIOM} ", low)
@@ -209,13 +242,57 @@ class _Mention:
     negated: bool
     doubted: bool  # negated by a doubt ("not sure if …")
     secondary: bool  # qualified as a trace beside another ("neutral, with a hint of sadness")
+    superseded: bool = False  # a state the face leaves ("starts happy and turns angry", "from surprise to fear")
+    group: int = -1  # the first mention of the negated list it belongs to ("no happiness, sadness or anger")
 
 
 def _named(mentions: list[_Mention]) -> set[str]:
-    """The classes named and not negated; the main ones only where others are named as traces."""
+    """The classes named and not negated; the main ones only where others are named as traces or
+    as states the face leaves."""
     named = {m.target for m in mentions if not m.negated}
-    main = {m.target for m in mentions if not m.negated and not m.secondary}
+    main = {m.target for m in mentions if not m.negated and not m.secondary and not m.superseded}
     return main if main and len(main) < len(named) else named
+
+
+def _first_hedged(tokens: list[str], mentions: list[_Mention]) -> str | None:
+    """"angry (though it could also be read as disgust)", "angry, or possibly disgust": the first
+    class, when every other class named stands in an afterthought right after it (a parenthesis
+    with a hedge in it, or "or possibly/perhaps/maybe" up to the end of the sentence)."""
+    named = [m for m in mentions if not m.negated]
+    if len(named) < 2:
+        return None
+    first = named[0]
+    p = first.end
+    while p < len(tokens) and tokens[p] == ",":
+        p += 1
+    if p >= len(tokens):
+        return None
+    if tokens[p] == "(":
+        close = next((j for j in range(p + 1, len(tokens)) if tokens[j] == ")"), len(tokens))
+        if not any(t in _HEDGE_CUES for t in tokens[p + 1:close]):
+            return None
+    elif tokens[p] == "or" and p + 1 < len(tokens) and tokens[p + 1] in _AFTERTHOUGHT_CUES:
+        close = next((j for j in range(p + 2, len(tokens)) if tokens[j] in (".", ";", "!", "?")), len(tokens))
+    else:
+        return None
+    others = [m for m in named[1:] if m.target != first.target]
+    if all(p < m.start and m.end <= close for m in others):
+        return first.target
+    return None
+
+
+def _denied_neutral(tokens: list[str], mentions: list[_Mention], neutral: str | None) -> bool:
+    """"The face shows no happiness, sadness or anger": nothing named, and three or more classes
+    (not neutral) denied in one list, with no doubt expressed: the face shows none of them."""
+    if neutral is None or any(not m.negated or m.doubted or m.target == neutral for m in mentions):
+        return False
+    if _DOUBT in tokens or _HEDGE in tokens:
+        return False
+    groups: dict[int, set[str]] = {}
+    for m in mentions:
+        if m.group >= 0:
+            groups.setdefault(m.group, set()).add(m.target)
+    return any(len(targets) >= _MIN_DENIED for targets in groups.values())
 
 
 def _secondary(tokens: list[str], start: int, floor: int) -> bool:
@@ -260,21 +337,23 @@ _OBJECT_LETTER = re.compile(
 _OR_LETTER = re.compile(r"\b(?:or|and)\s+(?:option\s+)?[\(\[]?([A-Z])\b[\)\]]?")
 _BRACKETED_LETTER = re.compile(r"[\(\[]([A-Z])[\)\]]")
 _OPTION_MENTION = re.compile(r"(?i)\b(?:option|choice|letter)\b\s*[:=]?\s*[\(\[]?([A-Za-z])\b[\)\]]?|选项\s*([A-Za-z])")
-_ATTACHED = re.compile(r"^\s*[:.)\]\-–—,]?\s*\(?([^,;.()\n]*)")
+_ATTACHED = re.compile(r"\s*[:.)\]\-–—,]?\s*\(?([^,;.()\n]*)")
 _WEAK_LETTER = re.compile(r"(?i)(?:\b(?:i think|i believe|i guess|i'd guess|it's|it is|that's|that is|this is|"
                           r"probably|likely|most likely|clearly)|(?:,|\bso|\btherefore|\bthus|\bhence))\s+"
                           r"(?:option\s+)?(?=[\(\[]?(?-i:[A-Z])\b)")
 _LETTER_AFFIRMED = re.compile(r"(?:^|(?<=[\s(]))(?:option\s+)?\(?([A-Z])\)?\s+(?:is|seems|looks|would be)\s+(?:the\s+)?"
                               r"(?:correct|right|best|answer|most likely|most appropriate|most fitting)\b")
 _LETTER_OR = re.compile(r"\b([A-Z])\)?\s*(?:or|/)\s*(?:option\s+)?\(?([A-Z])\b")
-_LETTER_POST_NEGATION = re.compile(
-    r"(?i)^\W*(?:(?:is|are|was|seems|would be|can be|should be|must be)\s+)?(?:definitely\s+|clearly\s+)?"
+_LETTER_POST_NEGATION = re.compile(  # matched at a position (no ^): no copy of the rest of the answer
+    r"(?i)\W*(?:(?:is|are|was|seems|would be|can be|should be|must be)\s+)?(?:definitely\s+|clearly\s+)?"
     r"(?:not\b|wrong\b|incorrect\b|unlikely\b|ruled out\b|excluded\b|eliminated\b|isn't\b|doesn't\b)")
 _LETTER_PRE_NEGATION = re.compile(
     r"(?i)(?:\bnot|\bno|n't|\bnever|\bexclud\w*|\beliminat\w*|\brul\w* out|\bunlike|\bexcept|\binstead of|"
     r"\bother than|不是|不选|排除|并非|非)\s*(?:\w+\s*){0,2}$")
+_CLAUSE_END = re.compile(r"[.;!?,\n]")
 _SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
-_CONCESSION = re.compile(r"(?i),?\s+(?:though|although|even though|but|however|while|whereas|yet)\b|,\s*但|,\s*不过")
+_CONCESSION = re.compile(  # a white-space scan starts at its run's first character (or comma): inside a run was quadratic
+    r"(?i)(?:,|(?<![\s,]))\s+(?:though|although|even though|but|however|while|whereas|yet)\b|,\s*但|,\s*不过")
 _FINAL_MARKER = re.compile(
     r"(?i)\bfinal\s+(?:answer|choice|verdict|decision|prediction|classification|label|emotion|response)\b"
     r"(?:\s+(?:is|would be|will be|should be))?\s*[:=\-–—]?|最终(?:的)?(?:答案|选择)\s*(?:是|为)?\s*:?")
@@ -285,10 +364,11 @@ _ANSWER_MARKERS = re.compile(
     r"(?:answer|option|choice|emotion|expression|label|class|category|match)\s*(?:is|would be|:|=)"
     r"|\bi(?:'d| would| will|'ll| shall)?\s+(?:go with|choose|pick|select|say|answer|opt for|settle on|"
     r"lean toward|lean towards|classify (?:it|this|the \w+) as|label (?:it|this) as)\b\s*:?"
-    r"|\bmy (?:answer|choice|pick|guess|prediction|final guess)\s*(?:is|would be|:)"
+    r"|\bmy (?:answer|choice|pick|guess|prediction|(?:final|first|best|top) guess|(?:first|top) choice)\s*"
+    r"(?:is|would be|:)"
     r"|答案\s*(?:是|为|应该是|应为)?\s*:?|我(?:会|的)?选(?:择)?\s*(?:是)?\s*:?|应该选\s*:?)")
-_CONCLUSION = re.compile(
-    r"(?i)(?:^|(?<=[.!?\n]))\s*(?:so|therefore|thus|hence|overall|in conclusion|in summary|to conclude|"
+_CONCLUSION = re.compile(  # after a newline only spaces: every newline of a run starting a scan was quadratic
+    r"(?i)(?:^\s*|(?<=[.!?])\s*|(?<=\n)[^\S\n]*)(?:so|therefore|thus|hence|overall|in conclusion|in summary|to conclude|"
     r"to summarize|in short|ultimately|all in all|in the end|consequently|综上所述|综上|因此|所以|总之|"
     r"总的来说)\b\s*[,:]?\s*")
 _EMOTION_IS = re.compile(
@@ -308,7 +388,7 @@ _CORRECTION = re.compile(
     r"(?i)\b(?:wait|actually|correction|on second thought|on (?:further |closer )?reflection|"
     r"on closer (?:look|inspection|examination)|scratch that|i mean|let me (?:reconsider|correct|rethink)|"
     r"i take (?:that|it) back|i was wrong|i misspoke|(?:let me )?change my answer|revise my answer)\b"
-    r"|(?:^|(?<=[.!?;,:—–-]))\s*(?:no|nope)\s*[,.!;:—–-]"
+    r"|(?:^|(?<=[.!?;,:—–-]))\s*(?:no|nope|不|不是)\s*[,.!;:—–-]"
     r"|等等|不对|更正|纠正|其实")
 _AMBIGUOUS_LETTERS = "AI"  # an article and a pronoun: letters only where nothing else can stand
 _OUTER = " \t\r\n.,;:!?\"'`*_()[]{}<>"
@@ -334,6 +414,7 @@ class AnswerParser:
             if key:
                 self.lookup.setdefault(key, target)
         self._longest = max((len(k.split()) for k in self.lookup), default=1)
+        self._phrase_heads = {k.split()[0] for k in self.lookup if " " in k}  # words that may open a phrase
         tags = DEFAULT_REASONING_TAGS if reasoning_tags is None else tuple(reasoning_tags)
         self.reasoning_tags = tags
         self._tags = [(re.compile(re.escape(o) + r"(.*?)" + re.escape(c), re.S | re.I),
@@ -358,10 +439,13 @@ class AnswerParser:
         thoughts: list[str] = []
         unclosed = False
         for block, opening, closing in self._tags:
-            if block.search(text):
-                thoughts.extend(m.group(1).strip() for m in block.finditer(text))
-                text = block.sub("\n", text)
             closes = list(closing.finditer(text))
+            if closes:  # blocks end by the last closing tag: an opening after it never scans to the end
+                end = closes[-1].end()
+                head = text[:end]
+                thoughts.extend(m.group(1).strip() for m in block.finditer(head))
+                text = block.sub("\n", head) + text[end:]
+                closes = list(closing.finditer(text))
             if closes:  # the opening tag was in the prompt (Qwen3-Thinking's template puts it there)
                 last = closes[-1]
                 thoughts.append(closing.sub("", text[:last.start()]).strip())
@@ -480,10 +564,16 @@ class AnswerParser:
 
     def _statements(self, text: str, letters, marker: re.Pattern,
                     letters_only: bool = False) -> tuple[str | None, str] | None:
-        """The last statement after ``marker`` that reads as an answer."""
+        """The last statement after ``marker`` that reads as an answer.
+
+        A statement ends at its sentence, its line, or the next marker of the same kind, whichever
+        comes first: the spans are disjoint, so the work is linear in the answer however many
+        markers it repeats ("Final answer: " ten thousand times was quadratic)."""
         found = None
-        for m in marker.finditer(text):
-            reading = self._object(_sentence(text, m.end()), letters, rest_of_line=_line(text, m.end()),
+        marks = list(marker.finditer(text))
+        for k, m in enumerate(marks):
+            bound = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+            reading = self._object(_sentence(text, m.end(), bound), letters, rest_of_line=_line(text, m.end(), bound),
                                    letters_only=letters_only)
             if reading is not None:
                 found = reading
@@ -514,7 +604,7 @@ class AnswerParser:
                 return self._letter(letter, letters, rest)
         if letters_only:
             return None
-        mentions = self._mentions(obj)
+        tokens, mentions = self._scan(obj)
         named = _named(mentions)
         if letters:
             bracketed = _BRACKETED_LETTER.search(obj)
@@ -525,6 +615,9 @@ class AnswerParser:
         if len(named) == 1:
             return named.pop(), "final"
         if len(named) > 1:
+            first = _first_hedged(tokens, mentions)
+            if first is not None:
+                return first, "first_hedged"
             return None, ("hedge" if _hedged(obj) else "ambiguous")
         if any(m.doubted for m in mentions):
             return None, "hedge"
@@ -547,13 +640,15 @@ class AnswerParser:
             return None
         chosen = None
         for m in _OPTION_MENTION.finditer(text):
-            letter = (m.group(1) or m.group(2)).upper()
             before = text[max(0, m.start() - 40):m.start()]
-            before = re.split(r"[.;!?,\n]", before)[-1]
-            if _LETTER_PRE_NEGATION.search(before) or _LETTER_POST_NEGATION.match(text[m.end():]):
+            before = _CLAUSE_END.split(before)[-1]
+            if _LETTER_PRE_NEGATION.search(before) or _LETTER_POST_NEGATION.match(text, m.end()):
                 continue
-            chosen = (letter, _ATTACHED.match(text[m.end():]).group(1))
-        return self._letter(chosen[0], letters, chosen[1]) if chosen else None
+            chosen = m
+        if chosen is None:
+            return None
+        letter = (chosen.group(1) or chosen.group(2)).upper()
+        return self._letter(letter, letters, _ATTACHED.match(text, chosen.end()).group(1))
 
     def _letter_hedge(self, text: str, letters) -> tuple[str | None, str] | None:
         """"Either B or D", "B/D": two option letters offered as alternatives."""
@@ -603,30 +698,45 @@ class AnswerParser:
             whole = self._whole(part)
             if whole is not None:
                 return whole[0], "first_line"
-        named = _named(self._mentions(sentence))
+        tokens, mentions = self._scan(sentence)
+        named = _named(mentions)
         if len(named) == 1 and not _hedged(sentence):
             return named.pop(), "first_line"
+        if len(named) > 1:
+            first = _first_hedged(tokens, mentions)
+            if first is not None:
+                return first, "first_hedged"
         return None
 
     def _mentioned(self, text: str, letters) -> tuple[str | None, str]:
-        mentions = self._mentions(text)
+        tokens, mentions = self._scan(text)
         named = _named(mentions)
         if len(named) == 1:
             return named.pop(), "mention"
         if len(named) > 1:
+            first = _first_hedged(tokens, mentions)
+            if first is not None:
+                return first, "first_hedged"
             return None, ("hedge" if _hedged(text) else "ambiguous")
         if any(m.doubted for m in mentions):
             return None, "hedge"
+        if _denied_neutral(tokens, mentions, self.lookup.get("neutral")):
+            return self.lookup["neutral"], "all_denied"
         return None, "no_match"
 
     def _mentions(self, text: str) -> list[_Mention]:
-        """Classes named as whole words (or parts of hyphenated words), longest phrase first, each
-        with whether a negation covers it (within its clause, or through a list it heads)."""
+        return self._scan(text)[1]
+
+    def _scan(self, text: str) -> tuple[list[str], list[_Mention]]:
+        """The tokens, and the classes named as whole words (or parts of hyphenated words), longest
+        phrase first, each with whether a negation covers it (within its clause, or through a list
+        it heads)."""
         tokens = _tokens(text)
         spans: list[tuple[int, int, str]] = []
         i = 0
         while i < len(tokens):
-            for n in range(min(self._longest, len(tokens) - i), 0, -1):
+            longest = min(self._longest, len(tokens) - i) if tokens[i] in self._phrase_heads else 1
+            for n in range(longest, 0, -1):
                 target = self.lookup.get(" ".join(tokens[i:i + n]))
                 if target is not None:
                     spans.append((i, i + n, target))
@@ -640,23 +750,29 @@ class AnswerParser:
         coordinated = [any(t in _COORDINATORS for t in tokens[spans[k - 1][1]:spans[k][0]])
                        for k in range(1, len(spans))]
         inherited: list[str | None] = [None] * len(spans)
+        group = [-1] * len(spans)
         k = 0
         while k < len(spans):
             j = k
             while j + 1 < len(spans) and links[j]:
                 j += 1
             if j > k and own[k] is not None and any(coordinated[k:j]):
-                for m in range(k + 1, j + 1):  # "no sign of anger, fear or disgust": the head's negation runs on
+                for m in range(k, j + 1):  # "no sign of anger, fear or disgust": the head's negation runs on
                     inherited[m] = own[k]
+                    group[m] = k
             k = j + 1
         out: list[_Mention] = []
         for k, (start, end, target) in enumerate(spans):
             negator = own[k] or inherited[k]
             ceiling = spans[k + 1][0] if k + 1 < len(spans) else len(tokens)
             negated = negator is not None or _post_negated(tokens, end, ceiling)
-            secondary = _secondary(tokens, start, spans[k - 1][1] if k else 0)
-            out.append(_Mention(start, end, target, negated, negator == _DOUBT, secondary))
-        return out
+            floor = spans[k - 1][1] if k else 0
+            secondary = _secondary(tokens, start, floor)
+            between = tokens[end:ceiling] if k + 1 < len(spans) else ()
+            superseded = _SHIFT in between or (list(between) in (["to"], ["into"])
+                                               and any(t in ("from", "从", "從") for t in tokens[max(floor, start - 3):start]))
+            out.append(_Mention(start, end, target, negated, negator == _DOUBT, secondary, superseded, group[k]))
+        return tokens, out
 
 
 def _hedged(text: str) -> bool:
@@ -671,14 +787,16 @@ def _key(text: str) -> str:
 
 def _unwrap(text: str) -> str:
     """The content of the last <answer>, GLM box or \\boxed{} wrapper; the text itself if none."""
-    tags = _ANSWER_TAG.findall(text)
+    closes = list(_ANSWER_CLOSE.finditer(text))  # an <answer> after the last </answer> is no block
+    tags = _ANSWER_TAG.findall(text, 0, closes[-1].end()) if closes else []
     if tags:
         text = tags[-1]
     else:
         opened = list(_ANSWER_OPEN.finditer(text))
         if opened:
             text = text[opened[-1].end():]
-    boxes = _BOX.findall(text)
+    close = text.rfind("<|end_of_box|>")
+    boxes = _BOX.findall(text, 0, close + len("<|end_of_box|>")) if close >= 0 else []
     if boxes:
         text = boxes[-1]
     else:
@@ -708,17 +826,17 @@ def _json_values(obj: dict, depth: int = 0) -> list[str]:
     return out
 
 
-def _sentence(text: str, start: int) -> str:
+def _sentence(text: str, start: int, bound: int) -> str:
     """From ``start`` to the end of its sentence (or line), or to a concession ("…, though anger is
-    possible"), which qualifies the statement rather than adding to it."""
-    match = _SENTENCE_END.search(text, start)
-    sentence = text[start:match.start()] if match else text[start:]
+    possible"), which qualifies the statement rather than adding to it; never past ``bound``."""
+    match = _SENTENCE_END.search(text, start, bound)
+    sentence = text[start:match.start() if match else bound]
     return _CONCESSION.split(sentence, maxsplit=1)[0]
 
 
-def _line(text: str, start: int) -> str:
-    end = text.find("\n", start)
-    return text[start:end if end >= 0 else len(text)]
+def _line(text: str, start: int, bound: int) -> str:
+    end = text.find("\n", start, bound)
+    return text[start:end if end >= 0 else bound]
 
 
 def _plain_letter(letter: str, after: str) -> bool:

@@ -152,3 +152,39 @@ def test_random_bytes_do_not_crash():
     for text in ("\x00\x1c\ufffd", "�B�ness�app", "<think><think></think>", "{", "}{", "**", "\\boxed{",
                  "<answer>", "◁/think▷", "Ａ" * 50, "答" * 3):
         assert PARSER.parse(text, letters=BASIC7).status in ("ok", "invalid")
+
+
+# -- degenerate answers (issue 33): every rule is linear, and the reading does not depend on the length --------
+
+DEGENERATE = [  # (builder of an answer about n characters long, lettered prompt?, reading, rule)
+    (lambda n: "happy" + "\n" * n + "x", False, "happy", "first_line"),
+    (lambda n: "happy" + " " * n + "x", False, "happy", "mention"),
+    (lambda n: "Final answer: " * (n // 14) + "sad", False, "sad", "final"),
+    (lambda n: "The answer is " * (n // 14), False, None, "no_match"),
+    (lambda n: "sad. wait, actually " * (n // 20) + "happy", False, "happy", "correction"),
+    (lambda n: "not " + "happy or sad or angry or " * (n // 25) + "surprise", False, "neutral", "all_denied"),
+    (lambda n: "option B " * (n // 9), True, "sad", "letter"),
+    (lambda n: "<think>" * (n // 7), False, None, "unclosed_reasoning"),
+    (lambda n: "<answer>sad" * (n // 11), False, "sad", "exact"),
+    (lambda n: "So, " * (n // 4) + "fear", False, "fear", "final"),
+    (lambda n: "happy" + "\n\n. " * (n // 4) + "x", False, "happy", "first_line"),
+]
+
+
+@pytest.mark.timeout(20)  # no speed assertion: only a quadratic blow-up (minutes at this size) can reach it
+@pytest.mark.parametrize("build, lettered, prediction, rule", DEGENERATE)
+def test_degenerate_answers_read_as_their_short_forms(build, lettered, prediction, rule):
+    letters = BASIC7 if lettered else None
+    short = PARSER.parse(build(60), letters=letters)
+    long = PARSER.parse(build(200_000), letters=letters)
+    assert (short.prediction, short.rule) == (prediction, rule)
+    assert (long.prediction, long.rule) == (prediction, rule)
+
+
+def test_readings_added_for_issue_33_are_valid_rules():
+    for text, rule in (("angry (though it could also be read as disgust)", "first_hedged"),
+                       ("The face shows no happiness, sadness or anger.", "all_denied")):
+        parsed = PARSER.parse(text)
+        assert parsed.rule == rule and parsed.rule in RULES and parsed.status == "ok"
+    assert list(rule_counts([{"rule": "first_hedged"}, {"rule": "mention"}, {"rule": "hedge"}])) == [
+        "mention", "first_hedged", "hedge"]

@@ -246,7 +246,9 @@ DFEW = [
     ("Option B is wrong; option F.", L, "disgust", "letter", "negation"),
     ("I don't think it's anger; it's fear.", N, "fear", "mention", "negation"),
     ("There's no doubt she is angry.", N, "angry", "mention", "negation"),
-    ("The person shows no happiness, sadness or anger.", N, None, "no_match", "negation"),
+    # three classes denied in one list and nothing else: a face showing none of them is neutral (issue 33,
+    # item 10; this row read no_match before)
+    ("The person shows no happiness, sadness or anger.", N, "neutral", "all_denied", "negation"),
     ("Unlike surprise, the brows are lowered: angry.", N, "angry", "mention", "negation"),
     ("He is not happy and not sad; he is neutral.", N, "neutral", "mention", "negation"),
     ("No fear here, just surprise.", N, "surprise", "mention", "negation"),
@@ -273,7 +275,9 @@ DFEW = [
     ("Either B or D.", L, None, "hedge", "hedge"),
     ("The answer is B or D.", L, None, "hedge", "hedge"),
     ("Either happy or neutral; I'd go with happy.", N, "happy", "final", "hedge"),
-    ("Happy, or perhaps surprised.", N, None, "hedge", "hedge"),
+    # a class, then "or perhaps …" as an afterthought: the first class, flagged hedged (issue 33, item 10;
+    # this row read hedge, invalid, before)
+    ("Happy, or perhaps surprised.", N, "happy", "first_hedged", "hedge"),
     ("The answer is either fear or surprise.", N, None, "hedge", "hedge"),
     ("Happy and surprised.", N, None, "ambiguous", "hedge"),
     ("A mix of anger and disgust.", N, None, "ambiguous", "hedge"),
@@ -363,6 +367,35 @@ DFEW = [
     ("「恐惧」", N, "fear", "alias", "chinese"),
     ("答案是B（高兴）", L, None, "conflict", "chinese"),
     ("高兴。等等，不对，是惊讶。", N, "surprise", "correction", "chinese"),
+    # issue 33, item 10: readings a careful reader makes
+    # a Chinese rhetorical question answered "no", then the answer: the correction stands
+    ("开心吗？不，他很生气。", N, "angry", "correction", "chinese"),
+    ("高兴吗？不是，是生气。", N, "angry", "correction", "chinese"),
+    # a hyphenated negation: "un-happy" is not happy (nor "unhappy", which reads sad)
+    ("un-happy", N, None, "no_match", "negation"),
+    ("He looks un-happy, rather sad", N, "sad", "mention", "negation"),
+    # "X would be my last guess" rules X out; "my first guess is Y" states Y
+    ("Angry would be my last guess; my first guess is sad.", N, "sad", "final", "final"),
+    ("Happy would be my last guess.", N, None, "no_match", "negation"),
+    ("My best guess is fear.", N, "fear", "final", "final"),
+    # a class, then an alternative in a hedged parenthesis or after "or possibly": the first class, flagged
+    ("angry (though it could also be read as disgust)", N, "angry", "first_hedged", "hedge"),
+    ("Angry, or possibly disgust.", N, "angry", "first_hedged", "hedge"),
+    ("Final answer: sad (or possibly fear)", N, "sad", "first_hedged", "hedge"),
+    ("happy (sad)", N, None, "ambiguous", "hedge"),  # no hedge in the parenthesis: two classes, as before
+    # a described change from one expression to another: the one it ends on
+    ("The person starts happy and turns angry.", N, "angry", "mention", "plain"),
+    ("starts happy and turns angry", N, "angry", "mention", "plain"),
+    ("The expression changes from surprise to fear.", N, "fear", "mention", "plain"),
+    ("from surprise to fear", N, "fear", "mention", "plain"),
+    ("Her smile fades and she becomes sad.", N, "sad", "mention", "plain"),
+    ("他从开心变成了生气", N, "angry", "mention", "chinese"),
+    # descriptions of a neutral face
+    ("A face that shows no particular emotion.", N, "neutral", "mention", "vocabulary"),
+    ("Relaxed, calm face.", N, "neutral", "mention", "vocabulary"),
+    ("shows no happiness, sadness or anger", N, "neutral", "all_denied", "negation"),
+    ("I can't tell; not happy, sad or angry.", N, None, "no_match", "negation"),  # doubt: no reading
+    ("Not happy, sad, angry or neutral.", N, None, "no_match", "negation"),  # neutral denied too
 ]
 
 MAFW = [
@@ -501,6 +534,14 @@ MAFW = [
     ("鄙视", N, "contempt", "alias", "chinese"),
     ("憂慮", N, "anxiety", "alias", "chinese"),
     ("不是愤怒，而是轻蔑", N, "contempt", "mention", "chinese"),
+    # issue 33, item 10: readings a careful reader makes
+    ("开心吗？不，他很失望。", N, "disappointment", "correction", "chinese"),
+    ("un-happy", N, None, "no_match", "negation"),
+    ("Contempt would be my last guess; my first guess is disgust.", N, "disgust", "final", "final"),
+    ("anger (though it could also be read as contempt)", N, "anger", "first_hedged", "hedge"),
+    ("She starts anxious and ends up helpless.", N, "helplessness", "mention", "plain"),
+    ("She shows no anger, contempt or disgust.", N, "neutral", "all_denied", "negation"),
+    ("A face that shows no particular emotion.", N, "neutral", "mention", "vocabulary"),
 ]
 
 
