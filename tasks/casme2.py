@@ -30,6 +30,7 @@ from harness.errors import DataError, UsageError
 from harness.params import Param
 from harness.tasks.microexpr_sheets import read_rows
 from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask
+from harness.tasks.release_paths import contained
 
 ANNOTATIONS = ("CASME2-coding-20140508.xlsx", "CASME2-coding-20190701.xlsx")
 MEDIA = {"raw": "CASME2_RAW_selected", "cropped": "Cropped"}
@@ -113,8 +114,9 @@ class CASME2Task(MicroExpressionTask):
             meta = {"action_units": row.text("action_units")}
             if row.text("objective_class"):
                 meta["objective_class"] = row.text("objective_class")
-            out.append(Expression(key=f"{folder_name}/{filename}", subject=folder_name,
-                                  raw_label=row.text("emotion"), folder=media / folder_name / filename,
+            folder = contained(media, (folder_name, filename), row.where)
+            out.append(Expression(key=f"{folder_name}/{filename.rstrip('/')}", subject=folder_name,
+                                  raw_label=row.text("emotion"), folder=folder,
                                   onset=row.cells["onset"], apex=row.cells["apex"], offset=row.cells["offset"],
                                   file=f"{path.name} [{row.sheet}]", row=row.number, meta=meta))
         return out

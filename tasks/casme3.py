@@ -31,8 +31,9 @@ from pathlib import Path
 import harness
 from harness.errors import DataError, UsageError
 from harness.params import Param
-from harness.tasks.microexpr_sheets import read_rows
+from harness.tasks.microexpr_sheets import frame_value, read_rows
 from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask
+from harness.tasks.release_paths import contained
 
 ANNOTATION = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
 ANNOTATION_DIRS = ("part_A/annotation", "part_A", "annotation", ".")
@@ -52,6 +53,7 @@ class CASME3Task(MicroExpressionTask):
                   "3": MEGC3}
     default_classes = "7"
     official_counts = {"7": 860}
+    clip_per_folder = False  # a folder is a recording: the onset tells its clips apart
     PARAMS = {**MicroExpressionTask.COMMON,
               "classes": Param(str, "7 (default), 4 or 3 (MEGC 2019 grouping)", ("7", "4", "3")),
               "window": Param(float, "seconds of context around each expression (default: onset to offset)"),
@@ -108,8 +110,11 @@ class CASME3Task(MicroExpressionTask):
             subject, filename = row.text("subject"), row.text("filename")
             if not subject or not filename:
                 raise DataError(f"{row.where}: Subject and Filename must both be given")
-            out.append(Expression(key=f"{subject}/{filename}/{row.text('onset')}", subject=subject,
-                                  raw_label=row.text("emotion"), folder=data / subject / filename / "color",
+            onset = frame_value(row.cells["onset"]).number  # '040' and 40 are one onset
+            out.append(Expression(key=f"{subject}/{filename}/{row.text('onset') if onset is None else onset}",
+                                  subject=subject,
+                                  raw_label=row.text("emotion"),
+                                  folder=contained(data, (subject, filename, "color"), row.where),
                                   onset=row.cells["onset"], apex=row.cells["apex"], offset=row.cells["offset"],
                                   file=f"{path.name} [{row.sheet}]", row=row.number,
                                   meta={"action_units": row.text("action_units"),

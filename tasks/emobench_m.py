@@ -45,7 +45,6 @@ the published ones. See docs/benchmarks.md.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -57,9 +56,10 @@ from harness.context import Context
 from harness.emotions import standard_synonyms
 from harness.errors import DataError, StrategyError, UsageError
 from harness.prompts import DEFAULT_TEMPLATES, PromptTemplate
-from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty
+from harness.release import ReleaseTask, check_unique, find_root, nonempty
 from harness.strategy import Strategy
 from harness.task import Task
+from harness.tasks.release_paths import contained, read_json
 from harness.types import FrameProtocol, Request, Sample
 
 SENTIMENT3 = ("neutral", "negative", "positive")
@@ -97,17 +97,28 @@ LAYOUT = """  benchmark_json/mer2023.json ...        ([{"id", "video", "conversa
   dataset/SIMS_test/videos/...           (SIMS.json's clips)"""
 
 
+#: The longest answer turn read as a ``{'emotion': 'label'}`` literal (longer ones are taken as text, so a
+#: huge literal cannot exhaust memory in ``ast.literal_eval``; the published ones are under 40 characters).
+MAX_ANSWER_CHARS = 1000
+
+
 def answer_label(value: Any) -> str:
     """The label of an answer turn: ``negative``, or the published format ``{'emotion': 'negative'}``."""
     text = str(value).strip()
-    if text.startswith("{") and text.endswith("}"):
+    if text.startswith("{") and text.endswith("}") and len(text) <= MAX_ANSWER_CHARS:
         try:
             parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             parsed = None
         if isinstance(parsed, dict) and len(parsed) == 1:
             text = str(next(iter(parsed.values())))
     return re.sub(r"\s+", " ", text.strip().strip(".").strip()).lower()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value for a one-line message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 class EmoBenchMTask(ReleaseTask, Task):
@@ -146,12 +157,7 @@ class EmoBenchMTask(ReleaseTask, Task):
 
     def _read_split(self, split: str) -> list[Sample]:
         path = self.root / "benchmark_json" / f"{self.subset}.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except FileNotFoundError:
-            raise DataError(f"{path}: annotation file missing") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: not a readable JSON annotation file: {exc}") from None
+        data = read_json(path, "annotation file")
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON list of samples, got {type(data).__name__}")
         videos = self._videos()
@@ -161,6 +167,8 @@ class EmoBenchMTask(ReleaseTask, Task):
             if not isinstance(entry, dict) or "video" not in entry or "conversations" not in entry:
                 raise DataError(f"{where}: expected an object with id, video and conversations")
             turns = entry["conversations"]
+            if not isinstance(turns, list):
+                raise DataError(f"{where}: conversations must be a list of turns, got {type(turns).__name__}")
             human = [t for t in turns if isinstance(t, dict) and t.get("from") == "human"]
             answer = [t for t in turns if isinstance(t, dict) and t.get("from") == "gpt"]
             if len(human) != 1 or len(answer) != 1:
@@ -168,10 +176,10 @@ class EmoBenchMTask(ReleaseTask, Task):
                                 f"{[t.get('from') if isinstance(t, dict) else t for t in turns]}")
             label = answer_label(answer[0].get("value", ""))
             if label not in self.classes:
-                raise DataError(f"{where}: answer {answer[0].get('value')!r} is not one of {self.subset}'s "
+                raise DataError(f"{where}: answer {_short(answer[0].get('value'))} is not one of {self.subset}'s "
                                 f"categories ({', '.join(self.classes)})")
             sample_id = str(entry.get("id", i)).strip()
-            media = inside(videos, str(entry["video"]).strip(), where)
+            media = contained(videos, str(entry["video"]).strip(), where)
             samples.append(Sample(id=sample_id, label=label, media=str(media),
                                   meta={"question": str(human[0].get("value", ""))}))
             ids.append((sample_id, where))

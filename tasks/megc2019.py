@@ -134,6 +134,7 @@ class MEGC2019Task(OneSplit):
         by_source = {name: {s.id: s for s in task.samples()} for name, task in self.sources.items()}
         problems = {name: {p["key"]: p for p in task.annotation_problems()} for name, task in self.sources.items()}
         samples, seen, wanted = [], {}, {name: set() for name in SOURCES}
+        clips: dict[tuple[str, str], int] = {}
         for number, line in read_text_lines(path):
             fields = [f.strip() for f in line.split(",")]
             if not any(fields):
@@ -153,6 +154,10 @@ class MEGC2019Task(OneSplit):
                 raise DataError(f"{where}: duplicate clip {sample_id!r} (first at line {seen[sample_id]})")
             seen[sample_id] = number
             key = disk_key(db, subject, filename)
+            if (db, key) in clips:  # 's01'/'s1', '6'/'006': one clip written two ways
+                raise DataError(f"{where}: {db} {subject},{filename} is the clip of line {clips[db, key]} "
+                                f"({db} {key}) written another way; each clip must be listed once")
+            clips[db, key] = number
             wanted[db].add(key)
             source = by_source[db].get(key)
             if source is None:

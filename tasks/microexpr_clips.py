@@ -27,6 +27,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from harness.frames.folder import IMAGE_EXTENSIONS, list_frames
 from harness.frames.sampling import stable_seed
 
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+#: The most frame numbers a clip's run of frames may skip at once (missing frames are held); a file beyond a
+#: larger gap is not one of the clip's frames.
+MAX_FRAME_GAP = 10
 
 
 def frame_numbers(folder: Path) -> dict[int, str]:
@@ -52,6 +56,43 @@ def frame_numbers(folder: Path) -> dict[int, str]:
         if match:
             out.setdefault(int(match.group(1)), name)
     return out
+
+
+def frame_run(folder: Path) -> tuple[dict[int, str], list[str]]:
+    """A folder that *is* a clip (SMIC): its frames, and the image files that are not among them.
+
+    The frames are the files named like most of the folder's (``image#.bmp``) whose numbers form the
+    longest run without a gap of more than :data:`MAX_FRAME_GAP` numbers. Anything else is a stray, for
+    the caller to report and ignore: a file manager's copy (``image0612345 (1).bmp``, read as frame 1),
+    or a file numbered far from the rest, would otherwise stretch the clip to hundreds of thousands of
+    frames."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}, []
+    pattern = {n: _LAST_NUMBER.sub("#", n.rsplit(".", 1)[0]) + "." + n.rsplit(".", 1)[-1].lower() for n in names}
+    common = Counter(p for n, p in pattern.items() if "#" in p).most_common(1)
+    numbered: dict[int, str] = {}
+    strays = []
+    for name in names:
+        if not common or pattern[name] != common[0][0]:
+            strays.append(name)
+            continue
+        number = int(_LAST_NUMBER.search(name.rsplit(".", 1)[0]).group(1))
+        if number in numbered:
+            strays.append(name)
+        else:
+            numbered[number] = name
+    runs: list[list[int]] = []
+    for number in sorted(numbered):
+        if runs and number - runs[-1][-1] <= MAX_FRAME_GAP + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    longest = max(runs, key=len) if runs else []
+    keep = set(longest)
+    strays += [name for number, name in numbered.items() if number not in keep]
+    return {n: numbered[n] for n in longest}, sorted(strays)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,16 @@ spelled: CASME II's ``CASME2-coding-20140508.xlsx`` has its header in row 1
 row 14 (``Onset Frame``), CAS(ME)^3's label file says ``Onset``. So the header
 row is found, not assumed: the first row (of the first 40) that names every
 required column, where a column name matches after dropping case, spaces and
-punctuation. Every row keeps its file, sheet and 1-based row number, so a
-problem is reported where a person would look for it.
+punctuation. A column that two header cells could be (``Onset`` beside
+``OnsetFrame``) is an error, not a guess. Every row keeps its file, sheet and
+1-based row number, so a problem is reported where a person would look for it.
+
+Every row is read whatever the sheet's stored ``<dimension>`` says (some tools
+write a stale one, ``A1:H3``, which openpyxl's read-only mode would trust), and
+a file beyond a stated size is refused before it is unpacked: no part of the
+``.xlsx`` (a worksheet, the shared strings) may unpack to more than
+:data:`MAX_PART_BYTES`, and no sheet may run past :data:`MAX_ROWS` rows. The
+releases' files are far below both (CAS(ME)^3's, the largest, has 861 rows).
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from typing import Any
 from harness.errors import DataError
 
 HEADER_SEARCH_ROWS = 40
+#: The most bytes one part of an annotation ``.xlsx`` (a worksheet, the shared strings) may unpack to.
+MAX_PART_BYTES = 32 * 1024 * 1024
+#: The most rows an annotation sheet may have (the releases have at most about a thousand).
+MAX_ROWS = 20_000
 
 #: Column names as the releases spell them, after :func:`normalize`: onset is ``OnsetFrame`` (CASME II,
 #: MMEW), ``Onset Frame`` (SAMM) or ``Onset`` (CAS(ME)^3); the label is ``Estimated Emotion`` or ``emotion``.
@@ -74,6 +86,7 @@ def read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] =
     """
     import openpyxl  # imported here: listing tasks must not load it
 
+    _check_size(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
@@ -83,8 +96,8 @@ def read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] =
     try:
         names = ([sheet] if sheet in book.sheetnames else []) + [n for n in book.sheetnames if n != sheet]
         for name in names:
-            rows = list(book[name].iter_rows(values_only=True))
-            found = _header(rows, required, optional)
+            rows = _all_rows(book[name], f"{path} [{name}]")
+            found = _header(rows, required, optional, f"{path} [{name}]")
             if found is None:
                 continue
             header_index, columns = found
@@ -102,17 +115,64 @@ def read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] =
                     f"{HEADER_SEARCH_ROWS} rows (sheets: {', '.join(names) or 'none'})")
 
 
-def _header(rows: list[tuple], required: tuple[str, ...], optional: tuple[str, ...]):
+def _check_size(path: Path) -> None:
+    """Refuse an ``.xlsx`` whose parts unpack beyond :data:`MAX_PART_BYTES` (a small file can hold a huge
+    string or sheet), before openpyxl unpacks it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except FileNotFoundError:
+        raise DataError(f"{path}: annotation file missing") from None
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
+    for part in parts:
+        if part.file_size > MAX_PART_BYTES:
+            raise DataError(f"{path}: its part {part.filename} unpacks to {part.file_size:,} bytes, more than "
+                            f"an annotation file needs (limit MAX_PART_BYTES = {MAX_PART_BYTES:,} in "
+                            f"harness.tasks.microexpr_sheets); is it the right file?")
+
+
+def _all_rows(sheet, where: str) -> list[tuple]:
+    """Every row of a read-only sheet, whatever its stored dimension says, up to :data:`MAX_ROWS`."""
+    sheet.reset_dimensions()  # a stale <dimension ref="A1:H3"> would end the rows (and columns) early
+    rows = []
+    for values in sheet.iter_rows(values_only=True):
+        if len(rows) >= MAX_ROWS:
+            raise DataError(f"{where}: more than {MAX_ROWS:,} rows, more than an annotation sheet needs (limit "
+                            f"MAX_ROWS = {MAX_ROWS:,} in harness.tasks.microexpr_sheets); is it the right file?")
+        rows.append(values)
+    return rows
+
+
+def _header(rows: list[tuple], required: tuple[str, ...], optional: tuple[str, ...], where: str):
     for index, values in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        seen = {normalize(v): i for i, v in reversed(list(enumerate(values))) if normalize(v)}
-        columns = {}
-        for column in required + optional:
-            position = next((seen[alias] for alias in COLUMNS.get(column, (column,)) if alias in seen), None)
-            if position is not None:
-                columns[column] = position
-        if all(c in columns for c in required):
-            return index, columns
+        seen: dict[str, list[int]] = {}
+        for i, v in enumerate(values):
+            if normalize(v):
+                seen.setdefault(normalize(v), []).append(i)
+        found = {column: sorted(i for alias in COLUMNS.get(column, (column,)) for i in seen.get(alias, ()))
+                 for column in required + optional}
+        if not all(found[c] for c in required):
+            continue
+        for column in required:
+            if len(found[column]) > 1:
+                cells = " and ".join(f"{values[i]!r} (column {_letter(i)})" for i in found[column])
+                raise DataError(f"{where} row {index + 1}: the {column} column could be {cells}; rename or remove "
+                                f"one so the column read is not a guess")
+        return index, {c: positions[0] for c, positions in found.items() if positions}
     return None
+
+
+def _letter(index: int) -> str:
+    """0 -> ``A``, 26 -> ``AA``: a column as a spreadsheet names it."""
+    out = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        out = chr(65 + rest) + out
+    return out
 
 
 @dataclass(frozen=True)

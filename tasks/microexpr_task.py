@@ -11,8 +11,11 @@ records; this module does the rest the same way for all of them:
   set is left out and counted;
 - **annotation quality** (reported by ``harness data check`` with file, row and
   reason, see :meth:`MicroExpressionTask.annotation_problems`): a missing or
-  impossible onset or offset, an offset before its onset, a duplicate key, or a
-  clip with no frame on disk cannot be placed and is left out; a missing apex
+  impossible onset or offset, an offset before its onset, a repeated clip (the
+  same frame folder once resolved, and for whole recordings the same onset
+  number: :meth:`MicroExpressionTask.clip_identity`), or a clip with no frame
+  on disk cannot be placed and is left out; one clip with two labels is an
+  error naming both rows; a missing apex
   or one outside onset..offset leaves the clip without apex metadata; frames
   missing at a clip's ends shorten it (reported), inside it they are held
   (counted per sample);
@@ -46,6 +49,7 @@ from harness.task import Task
 from harness.tasks.microexpr_clips import Span, context_window, frame_numbers, present_span, show, timing
 from harness.tasks.microexpr_corrections import entries_by_key, tables_for
 from harness.tasks.microexpr_sheets import FrameValue, frame_value
+from harness.tasks.release_paths import clip_identity
 from harness.types import FrameProtocol, Sample
 
 #: The MEGC 2019 composite's grouping of emotions into three classes (its recognition challenge
@@ -204,6 +208,7 @@ class MicroExpressionTask(OneSplit):
     official_counts: dict[str, int] = {}  # class set -> rows of the official protocol
     frame_protocol = FrameProtocol(strategy="segment", num_frames=16)
     version_base = "1"
+    clip_per_folder = True  # False: a folder is a whole recording holding several clips (CAS(ME)^3)
 
     COMMON = {"root": Param(str, "the release's folder (default: a folder named for it under --data-dir)"),
               "classes": Param(str, "class set"),
@@ -327,13 +332,36 @@ class MicroExpressionTask(OneSplit):
             self._frames[folder] = frame_numbers(folder)
         return self._frames[folder]
 
+    def clip_identity(self, e: Expression) -> tuple:
+        """What makes two rows one clip: the frame folder once resolved (``EP02_01f/`` and ``EP02_01f``,
+        a link and its target are one), and where the folder is a whole recording (CAS(ME)^3) the onset
+        as a number (``040`` and ``40`` are one)."""
+        identity: tuple = (clip_identity(e.folder),)
+        if not self.clip_per_folder:
+            onset = frame_value(e.onset)
+            identity += (onset.number if onset.number is not None else str(e.onset),)
+        return identity
+
     def _build(self) -> list[Sample]:
         corrections = entries_by_key(self.tables)
         samples: list[Sample] = []
         seen: dict[str, int | str] = {}
+        clips: dict[tuple, tuple[Expression, str]] = {}
         for e in self._expressions():
             where = f"{e.file} row {e.row}"
-            label = self.label_of(self.concept(e.raw_label, where))
+            concept = self.concept(e.raw_label, where)
+            identity = self.clip_identity(e)
+            if identity in clips:
+                first, first_concept = clips[identity]
+                if first_concept != concept:
+                    raise DataError(f"{where}: {e.key!r} is the clip of row {first.row} ({first.key!r}) with another "
+                                    f"label ({e.raw_label!r} here, {first.raw_label!r} there); a clip has one label: "
+                                    f"correct or remove one row")
+                self._leave_out(e, f"duplicate key {e.key!r} (first at row {first.row})" if e.key == first.key else
+                                f"the clip of row {first.row} ({first.key!r}) written another way ({e.key!r})")
+                continue
+            clips[identity] = (e, concept)
+            label = self.label_of(concept)
             if label is None:
                 self._left_out[LEFT_OUT_CLASS] += 1
                 continue

@@ -52,7 +52,6 @@ its own terms. See docs/benchmarks.md.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -61,8 +60,9 @@ from harness.context import Context
 from harness.emotions import standard_synonyms
 from harness.errors import DataError, UsageError
 from harness.prompts import DEFAULT_TEMPLATES, PromptTemplate
-from harness.release import ReleaseTask, check_unique, find_root, inside, nonempty
+from harness.release import ReleaseTask, check_unique, find_root, nonempty
 from harness.task import Task
+from harness.tasks.release_paths import check_same_clips, contained, read_json
 from harness.types import FrameProtocol, Sample
 
 #: The eight tasks (folder names) of the release; all but ML-ER are single-label.
@@ -107,12 +107,7 @@ def source_of(video_id: str) -> str:
 
 def read_questions(path: Path) -> list[dict[str, Any]]:
     """The question list of one task file, each entry checked for its three fields."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: question file missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable JSON question file: {exc}") from None
+    data = read_json(path, "question file")
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of questions, got {type(data).__name__}")
     for i, entry in enumerate(data):
@@ -124,6 +119,10 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{where}: missing {', '.join(missing)}")
         if not isinstance(entry["label_set"], list) or not entry["label_set"]:
             raise DataError(f"{where}: label_set must be a non-empty list")
+        for label in entry["label_set"]:
+            if not isinstance(label, (str, int, float)) or not any(ch.isalnum() for ch in str(label)):
+                raise DataError(f"{where}: label_set holds {label!r}, which is not an emotion word; an answer "
+                                f"could not name it (correct the label_set)")
     return data
 
 
@@ -243,7 +242,7 @@ class MMEEmotionTask(ReleaseTask, Task):
     def _read_split(self, split: str) -> list[Sample]:
         questions = self._load()
         videos = self._videos()
-        samples, ids = [], []
+        samples, ids, clips = [], [], []
         for position, q in zip(self._positions, questions):
             where = f"{self._path}[{position}]"
             video_id = str(q["video_id"]).strip()
@@ -252,11 +251,13 @@ class MMEEmotionTask(ReleaseTask, Task):
                 raise DataError(f"{where}: label {q['label']!r} names several emotions; this task is single-label")
             if label not in self._classes:
                 raise DataError(f"{where}: label {q['label']!r} is not in its label_set ({', '.join(self._classes)})")
-            media = inside(videos, video_id, where)
+            media = contained(videos, video_id, where)
             samples.append(Sample(id=video_id, label=label, media=str(media),
                                   meta={"source": source_of(video_id)}))
             ids.append((video_id, where))
+            clips.append((media, video_id, where))
         check_unique(ids)
+        check_same_clips(clips)  # 'video//1.mp4' and './video/1.mp4' are one clip
         return nonempty(samples, self._path)
 
 

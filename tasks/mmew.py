@@ -26,6 +26,7 @@ from harness.errors import DataError, UsageError
 from harness.params import Param
 from harness.tasks.microexpr_sheets import read_rows
 from harness.tasks.microexpr_task import MEGC3, AnnotationAtRoot, Expression, MicroExpressionTask
+from harness.tasks.release_paths import contained
 
 ANNOTATION = "MMEW_Micro_Exp.xlsx"
 FRAME_DIRS = ("Micro_Expression", "MMEW/Micro_Expression", "MMEW_Final/Micro_Expression")
@@ -62,12 +63,13 @@ class MMEWTask(AnnotationAtRoot, MicroExpressionTask):
         out = []
         for row in rows:
             subject, filename, emotion = row.text("subject"), row.text("filename"), row.text("emotion")
-            if not filename:
-                raise DataError(f"{row.where}: Filename must be given")
-            folder = frames / emotion / filename
+            if not subject or not filename:  # a merged Subject cell reads blank below its first row
+                raise DataError(f"{row.where}: Subject and Filename must both be given (a blank or merged "
+                                f"cell gives none); write the subject in every row")
+            folder = contained(frames, (emotion, filename), row.where)
             if not folder.is_dir() and (frames / emotion.lower() / filename).is_dir():
-                folder = frames / emotion.lower() / filename
-            out.append(Expression(key=filename, subject=subject, raw_label=emotion, folder=folder,
+                folder = contained(frames, (emotion.lower(), filename), row.where)
+            out.append(Expression(key=filename.rstrip("/"), subject=subject, raw_label=emotion, folder=folder,
                                   onset=row.cells["onset"], apex=row.cells["apex"], offset=row.cells["offset"],
                                   file=f"{path.name} [{row.sheet}]", row=row.number,
                                   meta={"action_units": row.text("action_units")}))

@@ -30,6 +30,7 @@ from harness.errors import DataError
 from harness.params import Param
 from harness.tasks.microexpr_sheets import read_rows
 from harness.tasks.microexpr_task import MEGC3, AnnotationAtRoot, Expression, MicroExpressionTask
+from harness.tasks.release_paths import contained
 
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
 LAYOUT = """  SAMM_Micro_FACS_Codes_v2.xlsx        (sheet MICRO_ONLY, header in row 14)
@@ -74,8 +75,8 @@ class SAMMTask(AnnotationAtRoot, MicroExpressionTask):
             if not subject or not filename:
                 raise DataError(f"{row.where}: Subject and Filename must both be given")
             folder = subject_folder(subject)
-            out.append(Expression(key=filename, subject=folder, raw_label=row.text("emotion"),
-                                  folder=frames / folder / filename, onset=row.cells["onset"],
+            out.append(Expression(key=filename.rstrip("/"), subject=folder, raw_label=row.text("emotion"),
+                                  folder=contained(frames, (folder, filename), row.where), onset=row.cells["onset"],
                                   apex=row.cells["apex"], offset=row.cells["offset"],
                                   file=f"{path.name} [{row.sheet}]", row=row.number,
                                   meta={"action_units": row.text("action_units"),

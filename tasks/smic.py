@@ -11,6 +11,12 @@ The label is the folder (negative, positive, surprise); there is no annotation s
 the original release, so a clip is its whole folder and carries onset and offset times but no apex
 window (``micro`` is not set, and the ``apex`` frame protocol fails these clips). Frame numbers are
 the camera's counters, so a clip starts at whatever number its first file has.
+
+A clip's frames are its folder's run of consecutive numbers (gaps of up to ``MAX_FRAME_GAP`` held);
+an image file outside the run (a copy ``image0612345 (1).bmp``, a far-off number) is ignored and
+named by ``harness data check``, as is a folder under ``micro/`` whose name is not one of the three
+labels (``Negative``, ``neg``): labels are the exact folder names, nothing is guessed. Folders are
+checked to lie under the root (no link out of it).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from pathlib import Path
 
 import harness
 from harness.params import Param
-from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask
+from harness.tasks.microexpr_clips import frame_run
+from harness.tasks.microexpr_task import MEGC3, Expression, MicroExpressionTask, Problem
+from harness.tasks.release_paths import contained
 
 CAMERAS = {"HS": 100.0, "VIS": 25.0, "NIR": 25.0}
 MEDIA = {"raw": "SMIC_all_raw", "cropped": "SMIC_all_cropped"}
@@ -54,20 +62,41 @@ class SMICTask(MicroExpressionTask):
     def params(self) -> dict:
         return {**super().params(), "camera": self.camera, "media": self.media}
 
+    def numbers(self, folder: Path) -> dict[int, str]:
+        """The clip's run of frames (:func:`frame_run`); the files outside it are reported, not shown."""
+        if folder not in self._frames:
+            self._frames[folder], strays = frame_run(folder)
+            if strays:
+                run = self._frames[folder]
+                where = f"frames {min(run)}..{max(run)}" if run else "no run of frames"
+                shown = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+                self._problems.append(Problem(str(folder.relative_to(self.root)), "-", folder.name,
+                                              f"{len(strays)} image file(s) outside the clip's {where}: {shown}",
+                                              "ignored (not shown to models); remove them from the folder"))
+        return self._frames[folder]
+
     def _expressions(self) -> list[Expression]:
         base = self.root / MEDIA[self.media] / self.camera
         out = []
         for subject in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: _number(p.name)):
+            micro = subject / "micro"
+            if micro.is_dir():
+                for other in sorted(p.name for p in micro.iterdir() if p.is_dir() and p.name not in EMOTIONS):
+                    self._problems.append(Problem(str((micro / other).relative_to(self.root)), "-", other,
+                                                  f"folder {other!r} is not a label (labels are the folders "
+                                                  f"{', '.join(EMOTIONS)}, spelled exactly)", "skipped"))
             for emotion in EMOTIONS:
-                folder = subject / "micro" / emotion
+                folder = micro / emotion
                 if not folder.is_dir():
                     continue
                 for clip in sorted(p for p in folder.iterdir() if p.is_dir()):
+                    relative = f"{subject.name}/micro/{emotion}/{clip.name}"
+                    where = f"{MEDIA[self.media]}/{self.camera}/{relative}"
+                    clip = contained(base, relative, where)
                     numbers = self.numbers(clip)
                     first, last = (min(numbers), max(numbers)) if numbers else (0, 0)
                     out.append(Expression(key=clip.name, subject=subject.name, raw_label=emotion, folder=clip,
-                                          onset=first, apex=None, offset=last,
-                                          file=str(clip.relative_to(self.root)), row="-",
+                                          onset=first, apex=None, offset=last, file=where, row="-",
                                           meta={"camera": self.camera}, has_apex=False))
         return out
 
