@@ -38,7 +38,8 @@ def board(n: int) -> dict:
     for i in range(n):
         recall = {c: float(rng.random()) for c in BASIC7}
         matrix = rng.integers(0, 50, size=(7, 9)).tolist()
-        rows.append({"kind": "measured", "key": f"row{i}", "model": f"model-{i:04d}", "task": f"task{i % 4}",
+        rows.append({"kind": "measured", "trained_on": "zero-shot", "key": f"row{i}", "model": f"model-{i:04d}",
+                     "task": f"task{i % 4}",
                      "model_identity": {"id": f"model-{i}"}, "task_version": "1", "task_fingerprint": "f" * 16,
                      "frame_protocol": ["uniform8", "segment16", "fps5-max32"][i % 3], "prompt_template": "names",
                      "uar": float(np.mean(list(recall.values()))), "war": float(rng.random()),

@@ -2,7 +2,14 @@
 
 Every row states what the model was given as ``modality``, one word of :data:`MODALITIES`
 (measured rows: from the run's frame protocol; reported rows: as their source says; baselines,
-which take no input: null). Rows that differ only in modality never share a key.
+which take no input: null). Rows that differ only in modality never share a key. Every row states
+what its model was trained on relative to the row's benchmark as ``trained_on``, one word of
+:data:`EXPOSURES` with the source's words in ``trained_on_words`` (measured rows: the model's
+identity, default ``not-stated``; reported rows: required; baselines: null).
+
+The floors of the real benchmarks come from their published per-class counts (:mod:`harness.floors`)
+wherever the board has no results file of the task to count them from; a task with neither is
+named in the board's ``floors_missing``. The tracked board is built (:func:`build`), not edited.
 
 Rows come only from results files that pass the schema; a newer run
 replaces an older row with the same key; the board itself is validated
@@ -23,7 +30,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import results
+from harness import floors, results
 from harness.errors import DataError
 
 #: A run whose failed samples exceed this share is partial (failed clips count as wrong, but a
@@ -36,6 +43,23 @@ MODALITIES = {
     "video+audio": "video frames and the clip's sound track",
     "features": "pre-extracted features such as audio and visual encoder outputs, not raw frames or sound",
 }
+
+
+#: What a row's model was trained on relative to the row's benchmark, the ``trained_on`` of every
+#: model row (the schema's enum says the same); baselines, which are no model, have null.
+EXPOSURES = {
+    "zero-shot": "no training on this benchmark",
+    "train-split": "trained on this benchmark's train split",
+    "overlap": "trained on data that overlaps this benchmark (e.g. clips it reuses)",
+    "not-stated": "the source does not say what the model was trained on",
+}
+#: Exposures that make a row's score no zero-shot figure: marked wherever the row is ranked.
+TRAINED = ("train-split", "overlap")
+
+
+def exposure_mark(row: dict) -> str:
+    """How a ranked row is marked when its model saw the benchmark ('' when it did not)."""
+    return {"train-split": "trained on it", "overlap": "trained on overlapping data"}.get(row.get("trained_on"), "")
 
 
 def empty_board() -> dict:
@@ -52,7 +76,26 @@ def load_board(path: str | Path) -> dict:
         if "modality" not in row and kind != "reported":
             row["modality"] = None if kind == "baseline" else (
                 "video+audio" if "+audio" in row.get("frame_protocol", "") else "video")
+        if "trained_on" not in row and kind != "reported":
+            if kind == "baseline":
+                row["trained_on"] = None
+            else:
+                row["trained_on"], row["trained_on_words"] = exposure_of(row.get("model_identity") or {})
     return board
+
+
+def exposure_of(identity: dict) -> tuple[str, str]:
+    """A measured row's training exposure: the model's ``trained_on`` (a model argument,
+    ``--model-args trained_on=...``, in its identity's ``args`` or at its top level), else
+    ``not-stated``. A word outside :data:`EXPOSURES` is refused naming the ones allowed."""
+    args = identity.get("args") if isinstance(identity.get("args"), dict) else {}
+    value = args.get("trained_on", identity.get("trained_on"))
+    if value is None:
+        return "not-stated", "the run's model identity does not state what the model was trained on"
+    if value not in EXPOSURES:
+        raise DataError(f"model {identity.get('id', '?')!r}: trained_on={value!r} is not one of: "
+                        + "; ".join(f"{k} ({v})" for k, v in EXPOSURES.items()))
+    return value, f"model argument trained_on={value}"
 
 
 def modality_of(protocol: dict) -> str:
@@ -98,7 +141,9 @@ def rows_from_results(document: dict) -> list[dict]:
     backend = identity.get("engine") or identity.get("kind") or model["plugin"].get("name")
     backend_version = (identity.get("server_version") or identity.get("engine_version")
                        or provenance.get("transformers"))
+    trained_on, trained_on_words = exposure_of(identity)
     common = {"kind": "measured", "model": model["name"], "model_identity": identity,
+              "trained_on": trained_on, "trained_on_words": trained_on_words,
               "created_at": document["created_at"], "run_id": document["run_id"],
               "harness_version": document["harness"]["version"],
               "harness_commit": document["harness"].get("git_revision"),
@@ -166,9 +211,10 @@ def frames_in_words(protocol: dict) -> str:
 
 
 def baseline_rows(board: dict) -> list[dict]:
-    """Chance and majority-class rows for every task with measured rows, computed from its class
-    counts (never typed in). Chance: a uniform guess, in expectation. Majority: always the most
-    frequent class of the training data where the results record it, else of the evaluated split."""
+    """Chance and majority-class rows, computed (never typed in). For every task with measured rows,
+    from the class counts its results record (majority: the training data's most frequent class where
+    the results record it, else the evaluated split's). For every other task on the board whose
+    per-class counts a release publishes (:data:`harness.floors.PUBLISHED`), from those counts."""
     out = []
     seen = set()
     for r in board["rows"]:
@@ -182,27 +228,47 @@ def baseline_rows(board: dict) -> list[dict]:
         n = sum(support.values())
         present = [c for c, v in support.items() if v > 0]
         k = len(support)
-        share = {c: support[c] / n for c in support} if n else {c: 0.0 for c in support}
-        chance_f1 = sum(2 * share[c] * (1 / k) / (share[c] + 1 / k) for c in present) / len(present) if present else 0.0
-        common = {"kind": "baseline", "task": r["task"], "task_fingerprint": r.get("task_fingerprint"),
-                  "frame_protocol": "-", "modality": None, "prompt_template": "-", "n": n, "splits": r.get("splits", 1),
-                  "classes_total": r.get("classes_total"), "classes_evaluated": len(present)}
-        out.append({**common, "key": json.dumps(["baseline", "chance", r["task"], r.get("task_fingerprint")]),
-                    "model": "chance (uniform guess)", "uar": 1 / k if k else 0.0, "war": 1 / k if k else 0.0,
-                    "macro_f1": chance_f1, "basis": f"expected score of a uniform guess over {k} classes"})
         majority = r.get("training_majority") if r.get("training_majority") in support else None
         basis = "the training split's most frequent class"
         if majority is None:
             majority, basis = max(support, key=support.get), "the evaluated split's most frequent class (an oracle)"
-        s = share.get(majority, 0.0)
+        figures = floors.figures(support, majority)
+        common = {"kind": "baseline", "task": r["task"], "task_fingerprint": r.get("task_fingerprint"),
+                  "frame_protocol": "-", "modality": None, "trained_on": None, "prompt_template": "-", "n": n,
+                  "splits": r.get("splits", 1), "classes_total": r.get("classes_total"),
+                  "classes_evaluated": len(present)}
+        out.append({**common, "key": json.dumps(["baseline", "chance", r["task"], r.get("task_fingerprint")]),
+                    "model": "chance (uniform guess)", **figures["chance"],
+                    "basis": f"expected score of a uniform guess over {k} classes"})
         out.append({**common, "key": json.dumps(["baseline", "majority", r["task"], r.get("task_fingerprint")]),
-                    "model": f"majority class ({majority})", "uar": (1 / len(present)) if majority in present else 0.0,
-                    "war": s, "macro_f1": (2 * s / (1 + s)) / len(present) if present else 0.0, "basis": basis})
+                    "model": f"majority class ({majority})", **figures["majority"], "basis": basis})
+    counted = {task for task, _ in seen}
+    for task in sorted({r["task"] for r in board["rows"] if r.get("kind") != "baseline"} - counted):
+        if task in floors.PUBLISHED:
+            out.extend(floors.rows(task))
     return out
 
 
-def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
-    """Merge reported rows (numbers from papers or model cards, YAML or JSON) into the board."""
+def floors_missing(board: dict) -> list[dict]:
+    """The tasks of the board's rows that have no floor: neither a results file's class counts nor
+    published ones. The board says so instead of showing a number."""
+    have = {r["task"] for r in board["rows"] if r.get("kind") == "baseline"}
+    return [{"task": task, "why": f"no floor: no results file of {task} on this board records its class counts, "
+                                  f"and no published per-class counts of its evaluated split are recorded "
+                                  f"(harness/floors.py)"}
+            for task in sorted({r["task"] for r in board["rows"]} - have)]
+
+
+def _with_floors(board: dict) -> dict:
+    """The board with its baseline rows computed afresh, ranked, and its missing floors named."""
+    rows = [r for r in board["rows"] if r.get("kind") != "baseline"]
+    board["rows"] = sorted(rows + baseline_rows({"rows": rows}), key=_rank_key)
+    board["floors_missing"] = floors_missing(board)
+    return board
+
+
+def _read_data(path: str | Path):
+    """A YAML or JSON file's data, or a DataError naming the file and what is wrong."""
     import yaml
 
     try:
@@ -216,10 +282,17 @@ def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected YAML or JSON") from None
     try:
-        data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
+        return yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not valid YAML/JSON: {first}") from None
+
+
+def reported_rows(path: str | Path) -> tuple[list[dict], set[str], list[dict]]:
+    """The board rows of a reported file (validated by the leaderboard schema: a row without its
+    ``modality`` or ``trained_on`` is refused naming the row), the keys its rows had on older boards,
+    and the file's entries."""
+    data = _read_data(path)
     board_schema = results.schema("leaderboard")
     validator = results.validator_for({"$schema": board_schema["$schema"], "$defs": board_schema["$defs"],
                                        "$ref": "#/$defs/reported_file"})
@@ -234,20 +307,67 @@ def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
                      "model": entry["model"], "task": entry["task"], "uar": entry["uar"] / 100,
                      "war": entry["war"] / 100,
                      "macro_f1": entry["macro_f1"] / 100 if entry.get("macro_f1") is not None else None,
-                     "n": entry.get("n"), "frame_protocol": entry["input"], "prompt_template": "-",
-                     **{k: entry[k] for k in ("source", "protocol", "input", "modality", "answer_mapping", "status")},
+                     "n": entry.get("n"), "frame_protocol": entry.get("frames", "not stated"), "prompt_template": "-",
+                     **{k: entry[k] for k in ("source", "protocol", "input", "modality", "trained_on",
+                                              "trained_on_words", "answer_mapping", "status")},
                      "notes": entry.get("notes", "")})
         legacy.add(json.dumps(["reported", entry["model"], entry["task"], entry["source"]]))
+    return rows, legacy, data["reported"]
+
+
+def add_reported(board_path: str | Path, path: str | Path) -> tuple[dict, int]:
+    """Merge reported rows (numbers from papers or model cards, YAML or JSON) into the board; the
+    floors of their benchmarks come with them where published counts give them."""
+    rows, legacy, _ = reported_rows(path)
     with locked(board_path):
         board = load_board(board_path)
         # rows of this file added before reported rows stated a modality (keyed without it) are replaced
         by_key = {r["key"]: r for r in board["rows"] if r["key"] not in legacy}
         for row in rows:
             by_key[row["key"]] = row
-        board["rows"] = sorted(by_key.values(), key=_rank_key)
+        board["rows"] = list(by_key.values())
+        _with_floors(board)
         board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results.write_json(board_path, board, "leaderboard")
     return board, len(rows)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_sources(entries: list[dict], sources_path: str | Path) -> None:
+    """Every reported row's ``trained_on_words`` are its source's own: found verbatim (spacing aside)
+    in the excerpt that ``sources_path`` keeps of the file the row cites. A row whose source has no
+    excerpt, or whose words are not in it, is refused naming the row."""
+    data = _read_data(sources_path)
+    sources = (data or {}).get("sources") or {}
+    for i, entry in enumerate(entries, start=1):
+        where = f"{sources_path}: row {i} of the reported file ({entry['model']} on {entry['task']})"
+        source = sources.get(entry["source"])
+        if not isinstance(source, dict) or not isinstance(source.get("excerpt"), str):
+            raise DataError(f"{where}: no excerpt of its source {entry['source']!r} is kept; add one")
+        if _words(entry["trained_on_words"]) not in _words(source["excerpt"]):
+            raise DataError(f"{where}: its trained_on_words {entry['trained_on_words']!r} are not in the excerpt "
+                            f"of {entry['source']}; quote the source's words")
+
+
+#: The one command that regenerates the tracked board (docs/leaderboard.md).
+BUILD_COMMAND = "harness leaderboard build"
+
+
+def build(board_path: str | Path = "leaderboard/leaderboard.json", reported: str | Path = "leaderboard/reported.yaml",
+          sources: str | Path | None = None) -> dict:
+    """Write the board that ``reported`` (its rows checked against the excerpts in ``sources``,
+    default ``reported_sources.yaml`` beside it) plus the computed floors give, from nothing: what
+    ``harness leaderboard report --file REPORTED`` writes into an empty board, without a date, so the
+    same inputs always give the same bytes. The tracked ``leaderboard/leaderboard.json`` is this."""
+    rows, _, entries = reported_rows(reported)
+    check_sources(entries, sources or Path(reported).with_name("reported_sources.yaml"))
+    board = _with_floors({**empty_board(), "rows": rows})
+    board["built_by"] = BUILD_COMMAND
+    results.write_json(board_path, board, "leaderboard")  # atomic; it reads no board, so it takes no lock
+    return board
 
 
 def _reported_error(path, data, error) -> str:
@@ -260,7 +380,12 @@ def _reported_error(path, data, error) -> str:
         if isinstance(entry, dict):
             row = f" (row {where[1] + 1}: {entry.get('model', '?')} on {entry.get('task', '?')})"
     text = f"{path}: {error.json_path}{row}: {error.message}"
-    if where[2:3] == ["modality"] or (error.validator == "required" and "'modality'" in error.message):
+    if where[2:3] in (["trained_on"], ["trained_on_words"]) or (
+            error.validator == "required" and ("'trained_on'" in error.message or "'trained_on_words'" in error.message)):
+        words = "; ".join(f"{k} ({v})" for k, v in EXPOSURES.items())
+        text += (f". Give the row `trained_on:` as its source states what the model was trained on relative to "
+                 f"the row's benchmark, one of: {words}; and `trained_on_words:`, the source's words for it")
+    elif where[2:3] == ["modality"] or (error.validator == "required" and "'modality'" in error.message):
         words = "; ".join(f"{k} ({v})" for k, v in MODALITIES.items())
         text += (f". Give the row `modality:` as its source states the model's input, one of: {words}; "
                  f"keep the words in `input`")
@@ -322,8 +447,8 @@ def add(board_path: str | Path, result_paths: list[str | Path], allow_partial: b
             else:
                 notes.append(f"{path}: {row['model']} on {row['task']} ({row['created_at']}) is older than the "
                              f"board's row of it (run {old.get('run_id')}, {old.get('created_at')}): kept the newer")
-        board["rows"] = [r for r in by_key.values() if r.get("kind") != "baseline"]
-        board["rows"] = sorted(board["rows"] + baseline_rows(board), key=_rank_key)
+        board["rows"] = list(by_key.values())
+        _with_floors(board)
         board["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results.write_json(board_path, board, "leaderboard")
     return board, added
@@ -355,9 +480,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def table(board: dict, task: str | None = None, fmt: str = "simple") -> str:
-    """The ranked table: per task, by UAR, then WAR, then macro-F1."""
+def table(board: dict, task: str | None = None, fmt: str = "simple", zero_shot: bool = False) -> str:
+    """The ranked table: per task, by UAR, then WAR, then macro-F1. A row whose model was trained on
+    its benchmark (or on data overlapping it) says so beside its name, wherever it ranks.
+    ``zero_shot``: rank only zero-shot rows (the floors, which are no model, stay). Tasks without a
+    floor are named below the table."""
     rows = [r for r in sorted(board["rows"], key=_rank_key) if task is None or r["task"] == task]
+    if zero_shot:
+        rows = [r for r in rows if r.get("kind") == "baseline" or r.get("trained_on") == "zero-shot"]
     out, rank, current = [], 0, None
     for r in rows:
         if r["task"] != current:
@@ -375,10 +505,18 @@ def table(board: dict, task: str | None = None, fmt: str = "simple") -> str:
         kind = r.get("kind", "measured")
         if kind != "measured":
             model += f" [{kind}]"
-        out.append([r["task"], rank, model, r.get("frame_protocol", "-"), r.get("prompt_template", "-"),
+        if exposure_mark(r):
+            model += f" [{exposure_mark(r)}]"
+        exposure = "-" if kind == "baseline" else (r.get("trained_on") or "not-stated")
+        out.append([r["task"], rank, model, r.get("frame_protocol", "-"), r.get("prompt_template", "-"), exposure,
                     uar, _pct(r["war"]), "-" if r.get("macro_f1") is None else _pct(r["macro_f1"]), spread,
                     "-" if r.get("n") is None else r["n"],
                     _pct(r["invalid_rate"]) if r.get("invalid_rate") is not None else "-"])
-    headers = ["task", "#", "model", "frames", "prompt", "UAR", "WAR", "macro-F1", "UAR 95% CI / std",
+    headers = ["task", "#", "model", "frames", "prompt", "trained on", "UAR", "WAR", "macro-F1", "UAR 95% CI / std",
                "n", "invalid %"]
-    return tabulate(out, headers=headers, tablefmt=fmt, disable_numparse=True)
+    text = tabulate(out, headers=headers, tablefmt=fmt, disable_numparse=True)
+    missing = [m for m in board.get("floors_missing") or [] if task is None or m["task"] == task]
+    if zero_shot:
+        hidden = len([r for r in board["rows"] if (task is None or r["task"] == task)]) - len(rows)
+        text += f"\n(--zero-shot: {hidden} row(s) not zero-shot are not ranked)"
+    return text + "".join(f"\n{m['task']}: {m['why']}" for m in missing)

@@ -23,10 +23,11 @@ from harness import leaderboard, results
 from harness.errors import UsageError
 
 VIEWER_FILES = ("index.html", "viewer.js", "viewer.css")
-DETAIL_FIELDS = ("kind", "model", "task", "uar", "war", "macro_f1", "n", "frame_protocol", "modality", "frames_words",
-                 "prompt_template", "per_class_recall", "class_support", "confusion", "source", "protocol",
-                 "input", "answer_mapping", "status", "notes", "basis", "model_identity", "model_revision",
-                 "backend", "backend_version", "harness_version", "harness_commit")
+DETAIL_FIELDS = ("kind", "model", "task", "uar", "war", "macro_f1", "uar_std", "war_std", "splits", "n", "frame_protocol",
+                 "modality", "trained_on", "trained_on_words", "frames_words", "prompt_template", "per_class_recall",
+                 "class_support", "confusion", "source", "protocol", "input", "answer_mapping", "status", "notes",
+                 "basis", "per_split", "counts_source", "model_identity", "model_revision", "backend",
+                 "backend_version", "harness_version", "harness_commit")
 #: The list of files publishing wrote into a target, with their SHA-256: only these are ever replaced
 #: or removed by a later publish, and only while their content is still what was written.
 MANIFEST = ".dfer-harness-site.json"

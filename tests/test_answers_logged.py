@@ -5,7 +5,8 @@ from __future__ import annotations
 from harness.samplelog import read_samples
 from tests.conftest import read_results
 
-THOUGHT = "<think>looks happy at first but the brows fall and the mouth turns down</think> Sad"
+# tags off, the thought is read: its "happy" opens the answer (first_line), so the reading changes
+THOUGHT = "<think>looks happy; the brows fall and the mouth turns down</think> Sad"
 
 
 def run(run_cli, out, *extra):
@@ -21,7 +22,7 @@ def run(run_cli, out, *extra):
 def test_reasoning_is_logged_apart_from_the_answer_and_rules_are_counted(run_cli, tmp_path):
     doc, task, rows = run(run_cli, tmp_path / "default")
     assert all(r["prediction"] == "sad" and r["rule"] == "exact" for r in rows)  # not "happy", read in the thought
-    assert rows[0]["reasoning"].startswith("looks happy at first") and rows[0]["raw"] == THOUGHT
+    assert rows[0]["reasoning"].startswith("looks happy;") and rows[0]["raw"] == THOUGHT
     assert task["rules"] == {"exact": 8}
     assert ["<think>", "</think>"] in task["prompt"]["reasoning_tags"] and doc["config"]["reasoning_tags"] is None
 

@@ -67,15 +67,22 @@ def serve(folder: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-@pytest.fixture
-def page(browser, board, tmp_path):
-    site = publish.build_site(board, tmp_path / "site")
-    server, url = serve(site)
+def open_site(browser, folder: Path):
+    server, url = serve(folder)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.dialogs = []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.goto(url)
     page.wait_for_selector("#board tbody tr")
+    return page, server
+
+
+@pytest.fixture
+def page(browser, board, tmp_path):
+    """The demo board's site with every row ranked ("zero-shot only", on by default, unchecked: the
+    demo's measured rows state no exposure)."""
+    page, server = open_site(browser, publish.build_site(board, tmp_path / "site"))
+    page.uncheck("#zeroshot")
     yield page
     page.close()
     server.shutdown()
@@ -90,8 +97,10 @@ def test_the_board_renders_every_kind_and_marks_reported_rows(page, board):
     assert page.locator("#board tbody tr").count() == len(rows)
     reported = sum(1 for r in rows if r["kind"] == "reported")
     assert reported >= 18 and page.locator("#board tbody tr.reported").count() == reported
-    tasks = {r["task"] for r in rows if r["kind"] == "measured"}
-    assert page.locator("#board tbody tr.baseline").count() == 2 * len(tasks) == 4  # chance and majority per task
+    tasks = {r["task"] for r in rows if r["kind"] != "baseline"}
+    # chance and majority per task: the measured tasks' from their results, dfew, ferv39k and mafw from published counts
+    assert page.locator("#board tbody tr.baseline").count() == 2 * len(tasks) == 10
+    assert page.locator("#board tbody tr.baseline .badge.computed").count() == 6
     assert "rows" in page.text_content("#status")
     if os.environ.get("HARNESS_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["HARNESS_SCREENSHOTS"]) / "viewer.png"), full_page=True)
@@ -132,7 +141,7 @@ def test_the_input_modality_is_shown_and_filters_rows(page, board):
     assert set(column(page, "modality")) == {"video+audio"}
     assert page.locator("#board tbody tr.measured").count() == 1  # the --audio on run, beside reported rows
     assert page.locator("#board tbody tr.baseline").count() == 0  # baselines take no input
-    assert set(column(page, "frame_protocol")) >= {"uniform8+audio16k", "video and audio"}
+    assert set(column(page, "frame_protocol")) >= {"uniform8+audio16k", "not stated"}
     assert f"{len(audio)} of {len(rows)} rows" in page.text_content("#status")
     page.locator("#board tbody tr.measured").first.click()
     assert "input: video+audio" in page.text_content("#details")
@@ -236,7 +245,8 @@ def test_only_a_relative_board_path_on_the_same_site_is_loaded(browser, board, t
     site = publish.build_site(board, tmp_path / "site")
     (site / "old").mkdir()
     fake = {"schema_version": 1, "updated_at": None, "rows": [
-        {"kind": "measured", "key": "x", "model": "MADE-UP", "task": "dfew", "uar": 0.99, "war": 0.99}]}
+        {"kind": "measured", "key": "x", "model": "MADE-UP", "task": "dfew", "uar": 0.99, "war": 0.99,
+         "trained_on": "zero-shot"}]}
     (site / "old" / "board.json").write_text(json.dumps(fake))
     server, url = serve(site)
     other_site = tmp_path / "other"
@@ -260,3 +270,97 @@ def test_only_a_relative_board_path_on_the_same_site_is_loaded(browser, board, t
         page.close()
         server.shutdown()
         other.shutdown()
+
+
+# --- training exposure, the real benchmarks' floors, a table that fits (issue 35) ---
+
+
+def test_only_zero_shot_rows_are_ranked_by_default_and_no_trained_row_is_unmarked(browser, board, tmp_path):
+    rows = leaderboard.load_board(board)["rows"]
+    page, server = open_site(browser, publish.build_site(board, tmp_path / "site"))
+    try:
+        assert page.is_checked("#zeroshot")  # on by default
+        shown = column(page, "trained_on")
+        zero_shot = [r for r in rows if r.get("trained_on") == "zero-shot"]
+        floors = [r for r in rows if r["kind"] == "baseline"]
+        assert set(shown) == {"zero-shot", "-"} and len(shown) == len(zero_shot) + len(floors)  # the floors stay
+        assert len(zero_shot) == 4 and page.locator("#board tbody tr.trained").count() == 0
+        assert f"{len(rows) - len(shown)} not zero-shot hidden" in page.text_content("#status")
+        ranks = [int(x) for x in column(page, "rank")]
+        assert ranks == list(range(1, len(shown) + 1))
+        page.uncheck("#zeroshot")
+        assert page.locator("#board tbody tr").count() == len(rows)
+        trained = [r for r in rows if r.get("trained_on") in ("train-split", "overlap")]
+        assert len(trained) == 2  # R1-Omni on DFEW and on MAFW
+        # every row trained on its benchmark carries the mark, in every order of the table
+        for key in ("uar", "war", "model", "trained_on"):
+            page.click(f"th[data-key={key}]")
+            cells = page.eval_on_selector_all(
+                "#board tbody tr", "trs => trs.map(tr => [tr.querySelector('td[data-key=trained_on]').textContent, "
+                "!!tr.querySelector('td[data-key=model] .badge.trained'), tr.classList.contains('trained')])")
+            marked = [c for c in cells if c[0] in ("train-split", "overlap")]
+            assert len(marked) == len(trained) and all(c[1] and c[2] for c in marked), (key, cells)
+            assert not any(c[1] or c[2] for c in cells if c[0] not in ("train-split", "overlap"))
+        page.select_option("#trained_on", "train-split")
+        assert {m.split("reported")[0] for m in column(page, "model")} == {"R1-Omni-0.5B"}
+        page.locator("#board tbody tr").first.click()
+        details = page.text_content("#details")
+        assert "trained on: train-split" in details and "15,306 video sample" in details
+        options = page.eval_on_selector_all("#trained_on option", "os => os.map(o => o.value)")
+        assert options == ["", "zero-shot", "train-split", "not-stated"]
+    finally:
+        page.close()
+        server.shutdown()
+
+
+def test_the_table_fits_1400_px_and_the_filters_hold_short_names(page, board):
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1] <= 1400, width  # no sideways scrolling at 1400 px
+    labels = page.eval_on_selector_all("#protocol option", "os => os.map(o => o.textContent)")
+    assert len(labels) > 3 and max(map(len, labels)) <= 24, labels
+    assert page.evaluate("document.getElementById('protocol').offsetWidth") < 250
+    page.check("#extra")  # the long text stays behind "more columns"
+    assert page.locator("th[data-key=per_class_recall]").is_visible()
+    page.uncheck("#extra")
+    assert not page.locator("th[data-key=per_class_recall]").is_visible()
+    # a reported row's full protocol sentence is in its details
+    page.fill("#search", "GPT-4o")
+    page.locator("#board tbody tr").first.click()
+    assert "does not say whether the evaluation is zero-shot" in page.text_content("#details")
+
+
+def test_a_published_floor_opens_its_counts_per_split(page):
+    page.select_option("#task", "dfew")
+    page.fill("#search", "majority")
+    page.locator("#board tbody tr.baseline").first.click()
+    details = page.text_content("#details")
+    assert "computed: always answering the training split's most frequent class (neutral)" in details
+    assert page.locator("#details table.splits tr").count() == 6  # header + 5 folds
+    assert "annotation/DFEW_set_3_test.txt" in details
+
+
+def test_a_fresh_clone_publishes_the_reported_rows_with_their_exposure_and_the_floors(browser, tmp_path):
+    """The README's command on the tracked board, run as a new user would, in a copy of the tracked files;
+    with HARNESS_SCREENSHOTS set, its page is the README's screenshot (docs/img/leaderboard-site.png)."""
+    import sys
+
+    (tmp_path / "leaderboard").mkdir()
+    shutil.copy(REPO / "leaderboard" / "leaderboard.json", tmp_path / "leaderboard" / "leaderboard.json")
+    harness = Path(sys.executable).with_name("harness")
+    done = subprocess.run([str(harness), "leaderboard", "publish", "--to", "site"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page, server = open_site(browser, tmp_path / "site")
+    try:
+        tracked = leaderboard.load_board(REPO / "leaderboard" / "leaderboard.json")["rows"]
+        assert "No rows yet" not in page.text_content("#status")
+        assert page.locator("#board tbody tr.baseline .badge.computed").count() == 6  # dfew, ferv39k, mafw floors
+        if os.environ.get("HARNESS_SCREENSHOTS"):
+            page.screenshot(path=str(Path(os.environ["HARNESS_SCREENSHOTS"]) / "leaderboard-site.png"), full_page=True)
+        page.uncheck("#zeroshot")
+        assert page.locator("#board tbody tr.reported").count() == 18
+        assert page.locator("#board tbody tr").count() == len(tracked) == 24
+        assert set(column(page, "trained_on")) == {"zero-shot", "train-split", "not-stated", "-"}
+    finally:
+        page.close()
+        server.shutdown()

@@ -132,7 +132,7 @@ def check(args) -> None:
     elif command == "leaderboard":
         if Path(args.board).is_dir():
             raise UsageError(f"--board {args.board}: is a folder; name the board's JSON file")
-        if action in ("add", "report"):
+        if action in ("add", "report", "build"):
             _file_target(args.board, "--board")
         if action == "publish":
             _publish_target(args.to)

@@ -6,16 +6,24 @@ const COLUMNS = [
   ["rank", "#", false], ["model", "model", false], ["task", "task", false], ["uar", "UAR %", false],
   ["war", "WAR %", false], ["macro_f1", "macro-F1 %", false], ["invalid_rate", "invalid %", false],
   ["n", "n", false], ["frame_protocol", "frames", false], ["modality", "input", false],
-  ["prompt_template", "prompt", false],
-  ["kind", "kind", false], ["per_class_recall", "per-class recall %", true], ["backend", "backend", true],
+  ["trained_on", "trained on", false], ["prompt_template", "prompt", false],
+  ["kind", "kind", true], ["per_class_recall", "per-class recall %", true], ["backend", "backend", true],
   ["model_revision", "revision", true], ["seconds_per_clip", "s / clip", true],
   ["visual_tokens_per_clip", "visual tokens / clip", true],
 ];
 const state = {rows: [], task: "", kinds: new Set(["measured", "baseline", "reported"]), protocol: "",
-               modality: "", prompt: "", search: "", sortKey: "uar", sortDir: -1};
+               modality: "", trained_on: "", zeroShot: true, prompt: "", search: "", sortKey: "uar", sortDir: -1};
 // what each modality means, for the input column's tooltip (the leaderboard schema's vocabulary)
 const MODALITIES = {"video": "video frames only, no sound", "video+audio": "video frames and the clip's sound track",
                     "features": "pre-extracted features, not raw frames or sound"};
+// what a row's model was trained on relative to its benchmark (the leaderboard schema's vocabulary)
+const EXPOSURES = {"zero-shot": "no training on this benchmark", "train-split": "trained on this benchmark's train split",
+                   "overlap": "trained on data that overlaps this benchmark", "not-stated": "the source does not say"};
+// how a ranked row is marked when its model saw the benchmark
+const MARKS = {"train-split": "trained on it", "overlap": "overlapping data"};
+const SHORT = 24;  // filter options longer than this are cut (the full words are in the row's details)
+
+function exposure(r) { return (r.kind || "measured") === "baseline" ? null : (r.trained_on || "not-stated"); }
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -41,6 +49,7 @@ function cell(r, key) {
     case "uar": return uarText(r);
     case "war": case "macro_f1": case "invalid_rate": return pct(r[key]);
     case "kind": return r.kind || "measured";
+    case "trained_on": return exposure(r) || "-";
     // the release that produced it: transformers and vLLM releases have changed what a family sees
     case "backend": return r.backend ? (r.backend_version ? `${r.backend} ${r.backend_version}` : r.backend) : "-";
     case "per_class_recall":
@@ -50,7 +59,7 @@ function cell(r, key) {
 }
 
 function sortValue(r, key) {
-  const v = key === "kind" ? (r.kind || "measured") : r[key];
+  const v = key === "kind" ? (r.kind || "measured") : key === "trained_on" ? exposure(r) : r[key];
   return v === null || v === undefined ? -Infinity : v;
 }
 
@@ -60,6 +69,9 @@ function visible() {
     && state.kinds.has(r.kind || "measured")
     && (!state.protocol || r.frame_protocol === state.protocol)
     && (!state.modality || r.modality === state.modality)
+    && (!state.trained_on || exposure(r) === state.trained_on)
+    // zero-shot only: the floors, which are no model, stay
+    && (!state.zeroShot || exposure(r) === null || exposure(r) === "zero-shot")
     && (!state.prompt || r.prompt_template === state.prompt)
     && (!q || r.model.toLowerCase().includes(q)));
 }
@@ -91,7 +103,7 @@ function render() {
   const fragment = document.createDocumentFragment();
   state.shown = rows;
   rows.forEach((r, i) => {
-    const row = el("tr", null, r.kind || "measured");
+    const row = el("tr", null, (r.kind || "measured") + (MARKS[exposure(r)] ? " trained" : ""));
     row.dataset.index = i;
     for (const [k, , extra] of COLUMNS) {
       const td = el("td", k === "rank" ? i + 1 : cell(r, k), extra ? "extra" : "");
@@ -99,7 +111,17 @@ function render() {
       if (k === "model") {
         td.dataset.value = r.model;
         td.appendChild(el("span", r.kind || "measured", `badge ${r.kind || "measured"}`));
+        if (MARKS[exposure(r)]) {  // a row trained on its benchmark is marked wherever it ranks
+          const mark = el("span", MARKS[exposure(r)], "badge trained");
+          mark.title = r.trained_on_words || EXPOSURES[exposure(r)];
+          td.appendChild(mark);
+        }
+        if (r.counts_source) td.appendChild(el("span", "computed", "badge computed"));
       }
+      if (k === "trained_on") td.title = exposure(r) ? `${EXPOSURES[exposure(r)]}: ${r.trained_on_words || "-"}`
+        : "no model: computed from class counts";
+      if (k === "frame_protocol" && r.input) td.title = r.input;
+      if (k === "task") td.title = r.task;  // a long task spec is cut to fit; the whole of it here
       if (k === "modality") td.title = r.kind === "baseline" ? "no input: computed from class counts"
         : r.input || MODALITIES[r.modality] || "not stated (a row of a board written before rows stated it)";
       row.appendChild(td);
@@ -107,8 +129,10 @@ function render() {
     fragment.appendChild(row);
   });
   body.replaceChildren(fragment);
+  const hidden = state.zeroShot ? state.rows.filter(r => exposure(r) !== null && exposure(r) !== "zero-shot").length : 0;
   document.getElementById("status").textContent = state.rows.length
-    ? `${rows.length} of ${state.rows.length} rows` : "No rows yet: add results with 'harness leaderboard add'.";
+    ? `${rows.length} of ${state.rows.length} rows` + (hidden ? `; ${hidden} not zero-shot hidden (uncheck "zero-shot only" to rank them)` : "")
+    : "No rows yet: add results with 'harness leaderboard add'.";
   state.renderMs = performance.now() - started;  // read by bench/viewer.py
 }
 window.harnessViewer = state;
@@ -118,6 +142,10 @@ function details(r) {
   box.replaceChildren(el("h2", `${r.model} on ${r.task}`));
   box.appendChild(el("p", `${r.kind || "measured"} row; UAR ${uarText(r)}, WAR ${pct(r.war)}`));
   if (r.modality) box.appendChild(el("p", `input: ${r.modality} (${MODALITIES[r.modality] || r.modality})`));
+  if (exposure(r)) {
+    box.appendChild(el("p", `trained on: ${exposure(r)} (${EXPOSURES[exposure(r)] || exposure(r)})`, "exposure"));
+    if (r.trained_on_words) box.appendChild(el("blockquote", r.trained_on_words));
+  }
   if (r.kind === "reported") {
     const dl = el("dl");
     for (const k of ["source", "protocol", "input", "answer_mapping", "status", "notes"]) {
@@ -135,7 +163,21 @@ function details(r) {
     }
     box.appendChild(dl);
   }
-  if (r.basis) box.appendChild(el("p", `computed from ${r.basis}`));
+  if (r.basis) box.appendChild(el("p", r.basis.startsWith("computed") ? r.basis : `computed from ${r.basis}`));
+  if (r.per_split) {
+    const table = el("table", null, "splits");
+    const head = el("tr");
+    ["split", "n", "UAR %", "WAR %", "counts from"].forEach(h => head.appendChild(el("th", h)));
+    table.appendChild(head);
+    const floor = r.model.startsWith("chance") ? "chance" : "majority";
+    for (const p of r.per_split) {
+      const row = el("tr");
+      [p.split, p.n, pct(p[`${floor}_uar`]), pct(p[`${floor}_war`]), p.file].forEach(v => row.appendChild(el("td", v)));
+      table.appendChild(row);
+    }
+    box.appendChild(el("h3", "per split"));
+    box.appendChild(table);
+  }
   if (r.frames_words) box.appendChild(el("p", `frames: ${r.frames_words}`));
   if (r.per_class_recall) {
     const table = el("table", null, "recall");
@@ -176,8 +218,10 @@ function options(id, values, all) {
   select.replaceChildren(el("option", all));
   select.firstChild.value = "";
   for (const v of values) {
-    const o = el("option", v);
+    // a long name (a board written before reported rows had short ones) is cut; the row's details hold it all
+    const o = el("option", v.length > SHORT ? `${v.slice(0, SHORT - 1)}\u2026` : v);
     o.value = v;
+    o.title = v;
     select.appendChild(o);
   }
   select.addEventListener("change", () => { state[id] = select.value; render(); });
@@ -194,6 +238,10 @@ function init(board) {
   options("task", unique("task"), "all tasks");
   options("protocol", unique("frame_protocol"), "all");
   options("modality", unique("modality"), "all");
+  options("trained_on", Object.keys(EXPOSURES).filter(k => state.rows.some(r => exposure(r) === k)), "all");
+  document.getElementById("zeroshot").addEventListener("change", e => { state.zeroShot = e.target.checked; render(); });
+  // tasks on the board without a floor: said instead of a number
+  document.getElementById("floors").replaceChildren(...(board.floors_missing || []).map(m => el("p", `${m.task}: ${m.why}`)));
   options("prompt", unique("prompt_template"), "all");
   document.querySelectorAll("input.kind").forEach(box => box.addEventListener("change", () => {
     box.checked ? state.kinds.add(box.value) : state.kinds.delete(box.value);
