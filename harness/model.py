@@ -31,6 +31,21 @@ class Workload:
     prefetch: bool = False  # a prefetch thread preprocesses the next batch beside the model
 
 
+@dataclass
+class Check:
+    """One check of a model's contract with the harness (``harness check model``): whether it holds, what
+    was found, and the fix where it does not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f"\n     fix: {self.fix}" if self.fix and not self.ok else ""
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}{fix}"
+
+
 class Model(abc.ABC):
     """A model that answers batches of requests.
 
@@ -94,6 +109,11 @@ class Model(abc.ABC):
         """Called once under ``--audio on``, before any work: refuse (a :class:`harness.errors.UsageError`
         naming the fix) when the backend cannot take the sound as its ``audio_rate()`` promises, e.g. an
         engine or server release that mixes up audio-in-video. Default: nothing to check."""
+
+    def check(self) -> list[Check]:
+        """The checks ``harness check model`` runs on what this model would load (a checkpoint's chat
+        template, tokenizer and processor files), without loading weights. Default: none to run."""
+        return []
 
     def prepare(self, workload: Workload) -> None:
         """Called once per task before its first batch."""

@@ -64,7 +64,12 @@ class Family:
     vllm_note: str = ""  # what is known beyond that (read from vLLM's source or docs, not run here)
     tested: bool = False  # its tiny twin passes the adapter tests in CI
     audio_rate: int | None = None  # Hz at which it takes a video's sound (omni families); None: it takes none
-    audio_max_s: float | None = None  # its processor cuts a longer sound (Qwen2.5-Omni: 30 s); None: kept whole
+    # its processor cuts a longer sound at its feature extractor's chunk_length (Qwen2.5-Omni's WhisperFeatureExtractor,
+    # read from the checkpoint: 300 s published); False: kept whole (Qwen3-Omni)
+    audio_cut: bool = False
+    # how its published chat template takes a system message (harness.plugins.chat): "parts" (a list of
+    # parts), "text" (a plain string: a list would print as its repr) or "into_user" (no system role)
+    system: str = "parts"
 
     def processor_kwargs(self, requests: list[Request]) -> dict[str, Any]:
         """The video processor arguments a batch needs beyond ``videos`` and ``video_metadata``: the
@@ -189,7 +194,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            presets={"glm-4.1v-thinking": "zai-org/GLM-4.1V-9B-Thinking"}, pixels=AREA,
            quirks="[gMASK]<sop><|role|> chat; the video processor samples by default (do_sample_frames=True "
                   "in its config), switched off; a thinking model: <think>...</think><answer>...</answer>",
-           end_of_turn="<|user|>", vllm="Glm4vForConditionalGeneration", tested=True),
+           end_of_turn="<|user|>", vllm="Glm4vForConditionalGeneration", tested=True, system="text"),
     Family("gemma4", ("gemma4",), time_told.GENERIC,
            "per-frame timestamps in the prompt (mm:ss before each frame, whole seconds)",
            "one video: each frame resized (aspect kept) to the soft-token budget, 16-pixel patches pooled 3x3",
@@ -207,12 +212,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            presets={"molmo2": "allenai/Molmo2-8B"},
            quirks="Qwen chat; the processor puts the bos token first; the video processor samples by default "
                   "(do_sample_frames=True, max_fps 2), switched off", vllm=None,
-           vllm_note="not in the vLLM model registry read here (MolmoForCausalLM there is Molmo 1)", tested=True),
+           vllm_note="not in the vLLM model registry read here (MolmoForCausalLM there is Molmo 1)", tested=True,
+           system="into_user"),
     Family("minicpm-v", ("minicpmv4_6",), time_told.ORDER,
            "nothing (frame order only)",
            "one video: each frame one image (resized to the 448-pixel scale resolution, sliced when large), "
            "merged 16x", "scale resolution 448 per frame (fixed)", "64 (448x448: 32x32 patches merged 16x)",
-           presets={"minicpm-v-4.6": "openbmb/MiniCPM-V-4.6"},
+           presets={"minicpm-v-4.6": "openbmb/MiniCPM-V-4_6"},
            sampling_off={"do_sample_frames": False, "stack_frames": 1},
            quirks="Qwen chat; the video processor samples by default (do_sample_frames=True) and, with "
                   "stack_frames > 1, would read the last frames as sub-second composites: both switched off",
@@ -233,10 +239,11 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                   "documented Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained); its processor reads the "
                   "rate from fps (default 2.0), never from the metadata; the sound goes as audio= with "
                   "load_audio_from_video and audio_from_video_indices (never audios=, the old name), the model "
-                  "gets use_audio_in_video=True; its feature extractor pads every sound to 30 s and cuts longer ones",
+                  "gets use_audio_in_video=True; its feature extractor pads every sound to its chunk_length "
+                  "and cuts longer ones (300 s published)",
            vllm="Qwen2_5OmniThinkerForConditionalGeneration",
            vllm_note="vLLM runs the thinker; the told rate goes in mm_processor_kwargs fps, as to transformers",
-           tested=True, audio_rate=16000, audio_max_s=30.0),
+           tested=True, audio_rate=16000, audio_cut=True),
     Family("qwen3-omni", ("qwen3_omni_moe", "qwen3_omni_moe_thinker"), time_told.QWEN25,
            "seconds per temporal patch (M-RoPE temporal position ids, 13 per second, not rounded), from the told "
            "frame spacing, handed to the processor as fps (it ignores the metadata's; its default is 1.0); under "
@@ -262,7 +269,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            "448x448 per frame (fixed)", "256 (32x32 patches pooled by 2)",
            presets={"perception-lm": "facebook/Perception-LM-8B"}, same_frame_count=True,
            quirks="Llama-3 chat (<|eot_id|>); its vision tower is a timm model (needs timm)", vllm=None,
-           vllm_note="not in vLLM's model registry", tested=True),
+           vllm_note="not in vLLM's model registry", tested=True, system="text"),
 ]}
 
 

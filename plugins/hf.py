@@ -42,14 +42,19 @@ from harness import upstream
 from harness.context import Context
 from harness.errors import CapabilityError, UsageError
 from harness.frames import time_told
-from harness.model import Model
+from harness.model import Check, Model
 from harness.params import Param, check_args
-from harness.plugins import families, hub
+from harness.plugins import chat, families, hub, modelcheck
 from harness.plugins.hf_score import ScoreMode
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
 PARAMS = {
+    "family": Param(str, "the family adapter to apply when the config's model type is not one the harness knows "
+                         "(a fine-tune with its own model type): 'harness list models'"),
+    "trained_on": Param(str, "what the checkpoint was trained on relative to the benchmark (the leaderboard's "
+                             "exposure): zero-shot, train-split, overlap or not-stated", ("zero-shot", "train-split",
+                                                                                      "overlap", "not-stated")),
     "pretrained": Param(str, "hub id or local folder of the checkpoint"),
     "revision": Param(str, "hub revision (commit, branch or tag)"),
     "dtype": Param(str, "bfloat16 | float16 | float32 | auto", ("bfloat16", "float16", "float32", "auto")),
@@ -71,7 +76,7 @@ PARAMS = {
 }
 # Arguments that change outputs, hence part of the identity (results, leaderboard rows, cache keys).
 OUTPUT_ARGS = ("mode", "video_input", "max_new_tokens", "length_norm", "prior_correction", "min_pixels",
-               "max_pixels", "pixels")
+               "max_pixels", "pixels", "trained_on", "family")
 # Greedy decoding, stated in full: nothing is inherited from a checkpoint's generation_config
 # except which tokens end an answer.
 GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
@@ -121,7 +126,7 @@ class HFModel(ScoreMode, Model):
         # A hub checkpoint not downloaded yet has no config here: its name tells the time family until the
         # config arrives (the core resolves the first batch's times before the weights load).
         self.named_time_family = _time_of(self.args["pretrained"], families.guess(self.args["pretrained"]))
-        self.adapter = families.for_model_type(self.family)
+        self.adapter = families.get(self.args["family"]) if "family" in self.args else families.for_model_type(self.family)
         self._check_pixels()
         self.declared_size = hub.declared_video_size(self.args["pretrained"], self.revision)
         if not available and not hub.hub_reachable():
@@ -166,6 +171,9 @@ class HFModel(ScoreMode, Model):
         extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
         # the family's loader (its config may not be known before the download: then its name says)
         adapter = self.adapter or families.guess(name)
+        if adapter and adapter.chat_template and not getattr(self.processor, "chat_template", None):
+            self.processor.chat_template = adapter.chat_template  # a checkpoint that ships none
+        self._preflight(adapter)  # before the weights load: a misconfigured checkpoint fails in seconds
         loader = getattr(transformers, adapter.loader) if adapter else AutoModelForImageTextToText
         self.model = hub.from_pretrained(loader, name, dtype=getattr(torch, dtype_name), **common, **extra)
         loaded = getattr(self.model.config, "model_type", self.family)
@@ -191,20 +199,48 @@ class HFModel(ScoreMode, Model):
         # The prefetch thread builds inputs with its own copy: a fast tokenizer used from two threads
         # at once can fail ("Already borrowed").
         self.prep_processor = copy.deepcopy(self.processor)
+        self.end_of_turn_text = chat.end_of_turn_text(self.processor, self.adapter.end_of_turn if self.adapter else None)
         self.end_of_turn = self.end_of_turn_id()
+        self.answer_ids = chat.AnswerIds(self.processor, self.tokenizer, self.end_of_turn_text)
         # Only which tokens end an answer comes from the checkpoint's generation_config; sampling and
         # penalties (GREEDY) are stated by us, so a checkpoint default never changes an answer.
         from transformers import GenerationConfig
         shipped = self.model.generation_config
         self.checkpoint_generation = shipped.to_diff_dict()
+        # a checkpoint whose generation_config names no EOS (Qwen2.5-Omni ships {"_from_model_config": true})
+        # still stops at its end of turn: the same set vLLM is given
+        self.end_of_answer = chat.end_of_answer_ids(self.tokenizer, self.end_of_turn_text, shipped.eos_token_id)
         self.model.generation_config = GenerationConfig(
-            eos_token_id=shipped.eos_token_id, bos_token_id=shipped.bos_token_id,
+            eos_token_id=self.end_of_answer, bos_token_id=shipped.bos_token_id,
             pad_token_id=shipped.pad_token_id if shipped.pad_token_id is not None else self.tokenizer.pad_token_id)
         forward = inspect.signature(self.model.forward).parameters
         self.cache_kwarg = "cache" if "cache" in forward else "past_key_values"
         if self.revision is None:  # downloaded just now: the commit is known only after loading
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.load_s += time.perf_counter() - started
+
+    def check(self) -> list[Check]:
+        """The checkpoint contract on this checkpoint's small files (no weights loaded)."""
+        from transformers import AutoProcessor
+        common = {"trust_remote_code": self.args.get("trust_remote_code", False),
+                  **({"revision": self.args["revision"]} if "revision" in self.args else {})}
+        processor = hub.from_pretrained(AutoProcessor, self.args["pretrained"], **common)
+        adapter = self.adapter or families.guess(self.args["pretrained"])
+        if adapter and adapter.chat_template and not getattr(processor, "chat_template", None):
+            processor.chat_template = adapter.chat_template
+        return modelcheck.contract(processor, adapter, hub.local_folder(self.args["pretrained"], self.revision))
+
+    def _preflight(self, adapter) -> None:
+        """The checkpoint contract's cheap checks (harness check model) before any clip: a template that
+        refuses the request or a score mode that would score text the model never writes fails in seconds,
+        naming the check and its fix, not after an hour of answers."""
+        score_only = {"score mode scores what the model writes", "reasoning block"}
+        failed = [c for c in modelcheck.contract(self.processor, adapter)
+                  if not c.ok and (self.mode == "score" or c.name not in score_only)]
+        if failed:
+            raise UsageError(f"{self.args['pretrained']}: the checkpoint contract fails ("
+                             + "; ".join(f"{c.name}: {c.detail}; fix: {c.fix}" for c in failed)
+                             + f"); run `harness check model {self.args['pretrained']}` for every check")
 
     def _check_pixels(self) -> None:
         """A family whose processor resizes every frame to a fixed size (or tiles) has no per-frame pixel
@@ -307,9 +343,11 @@ class HFModel(ScoreMode, Model):
         return adapter.audio_rate if adapter is not None else None
 
     def end_of_turn_id(self) -> int:
-        if self.adapter and self.adapter.end_of_turn:  # the template writes none after an answer
-            return self.tokenizer.convert_tokens_to_ids(self.adapter.end_of_turn)
-        return super().end_of_turn_id()
+        if self.end_of_turn_text is None:
+            raise UsageError(f"{self.args['pretrained']}: cannot tell which token ends an answer (the chat template "
+                             f"writes none and the tokenizer has no eos token), so score mode cannot score whole "
+                             f"answers; use mode=generate")
+        return self.tokenizer.convert_tokens_to_ids(self.end_of_turn_text)
 
     def identity(self) -> dict[str, Any]:
         outputs = {k: self.args[k] for k in OUTPUT_ARGS if k in self.args}
@@ -350,7 +388,7 @@ class HFModel(ScoreMode, Model):
                 else:
                     content.append(part)
             out.append({**message, "content": content})
-        return out
+        return chat.messages_for(out, self.adapter.system if self.adapter else chat.PARTS)
 
     def _size(self, processor) -> dict | None:
         """The pixel bounds handed to the processor: None keeps its reference sizing; ``native``
@@ -380,7 +418,8 @@ class HFModel(ScoreMode, Model):
                  for r in requests]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True,
+                                  "add_special_tokens": chat.adds_bos(processor.tokenizer, texts[0])}
         stills = [r.still_frames for r in requests]
         heard = [r.has_audio for r in requests]
         if any(heard) and (any(stills) or self.video_input != "video" or not self.audio_rate()):
@@ -492,9 +531,10 @@ class HFModel(ScoreMode, Model):
 
     def _unheard(self, request: Request) -> str | None:
         """Why a request's sound cannot reach the model whole (None: it can, or it has none): Qwen2.5-Omni's
-        processor pads every sound to 30 s and cuts what is longer (``Family.audio_max_s``; Qwen3-Omni's
-        keeps it whole). Only that sample fails; the rest of its batch is answered."""
-        limit = self.adapter.audio_max_s if self.adapter is not None else None
+        processor pads every sound to its feature extractor's chunk_length and cuts what is longer
+        (``Family.audio_cut``; the published checkpoint keeps 300 s; Qwen3-Omni's keeps it whole). Only that
+        sample fails; the rest of its batch is answered."""
+        limit = modelcheck.audio_limit(self.processor, self.adapter)
         if not request.has_audio or not limit:  # Qwen3-Omni's processor keeps a long sound whole
             return None
         audio = request.frames.audio
@@ -538,7 +578,7 @@ class HFModel(ScoreMode, Model):
                                      pad_token_id=self.tokenizer.pad_token_id, **constrained)
         new = output[:, inputs["input_ids"].shape[1]:]
         metas = self.input_meta(inputs)
-        return [Response(text=t, meta=m) for t, m in zip(self.tokenizer.batch_decode(new, skip_special_tokens=True), metas)]
+        return [Response(text=chat.decode_answer(self.tokenizer, row.tolist()), meta=m) for row, m in zip(new, metas)]
 
     def allowed_tokens(self, requests: list[Request], prompt_length: int):
         """transformers' ``prefix_allowed_tokens_fn`` for constrained answers: each row may only write
@@ -548,8 +588,7 @@ class HFModel(ScoreMode, Model):
         answer in tokens: the generation budget a constrained answer needs."""
         vocabulary = list(range(len(self.tokenizer)))
         paths = [None if r.answer_format == "free" else
-                 [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.end_of_turn]
-                  for a in r.constrained_answers()] for r in requests]
+                 [self.answer_ids(self._messages(r), a) for a in r.constrained_answers()] for r in requests]
 
         def allowed(row: int, ids) -> list[int]:
             if paths[row] is None:

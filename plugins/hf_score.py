@@ -19,7 +19,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness.plugins.hub import end_of_turn_token
 from harness.types import Request, Response
 
 # Pixel levels of the content-free videos a prior is estimated from (black, mid-grey, white).
@@ -32,11 +31,8 @@ class ScoreMode:
     def continuations(self, request: Request) -> list[list[int]]:
         """The token ids of each whole answer as the prompt asks for it: the exact string, then the
         end-of-turn token, so ``sad`` does not also collect the mass of ``sadness``."""
-        return [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [self.end_of_turn]
-                for c in request.candidates]
-
-    def end_of_turn_id(self) -> int:
-        return end_of_turn_token(self.processor, self.tokenizer, self.args["pretrained"])
+        messages = self._messages(request)
+        return [self.answer_ids(messages, c) for c in request.candidates]
 
     def choice_scores(self, requests: list[Request], inputs=None) -> list[list[float]]:
         """Log-likelihood of each candidate's whole answer (its tokens, then end-of-turn) after each prompt.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from harness.errors import CheckpointUnavailable, UsageError
+from harness.errors import CheckpointUnavailable
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
@@ -80,22 +80,19 @@ def describe(name: str, revision: str | None) -> tuple[str | None, str, bool]:
     return rev, family, config is not None and config.is_file()
 
 
-def end_of_turn_token(processor, tokenizer, name: str) -> int:
-    """The token a chat template writes right after an assistant's answer (``<|im_end|>`` for Qwen):
-    score mode scores each whole answer up to it, on every backend."""
-    marker = "QZXQ"
-    text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "text", "text": "x"}]},
-         {"role": "assistant", "content": [{"type": "text", "text": marker}]}], tokenize=False)
-    after = text.split(marker, 1)[1] if marker in text else ""
-    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
-    if ids:
-        return ids[0]
-    if tokenizer.eos_token_id is None:
-        raise UsageError(f"{name}: cannot tell which token ends an answer (the chat template writes none and "
-                         f"the tokenizer has no eos token), so score mode cannot score whole answers; use "
-                         f"mode=generate")
-    return tokenizer.eos_token_id
+def local_folder(name: str, revision: str | None = None) -> Path | None:
+    """The folder holding a checkpoint's files here (a local folder, or its snapshot in the hub cache), or
+    None when it is not here."""
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(name, "config.json", revision=revision if revision and
+                                       not revision.startswith("local-") else None)
+    except Exception:  # no hub library, or a malformed name
+        return None
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def declared_video_size(name: str, revision: str | None) -> dict[str, Any] | None:

@@ -60,12 +60,15 @@ from harness.errors import CapabilityError, ModelAborted, UsageError
 from harness.frames import time_told
 from harness.model import Model
 from harness.params import Param, check_args
-from harness.plugins import families
+from harness.plugins import chat, families
 from harness.redact import add_secret
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
 PARAMS = {
+    "trained_on": Param(str, "what the checkpoint was trained on relative to the benchmark (the leaderboard's "
+                             "exposure): zero-shot, train-split, overlap or not-stated", ("zero-shot", "train-split",
+                                                                                      "overlap", "not-stated")),
     "base_url": Param(str, "the server's /v1 address; several separated by | are used in turn"),
     "model": Param(str, "the served model's name"),
     "api_key_env": Param(str, "the environment variable holding the API key"),
@@ -196,7 +199,10 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
         if sound:  # the video's own track, right after it
             media.append(audio_part(request, dialect))
     messages = []
-    for message in request.messages:
+    # a family whose template has no system role gets the system text in the user's turn, as on every backend
+    # (a served template renders the rest: the system message goes as the plain text every server takes)
+    into_user = family is not None and family.system == chat.INTO_USER
+    for message in chat.messages_for(request.messages, chat.INTO_USER if into_user else chat.PARTS):
         content: list[dict] = []
         for part in message["content"]:
             if part.get("type") == "video":
@@ -207,7 +213,7 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
             else:
                 content.append({"type": "text", "text": part["text"]})
         if message["role"] == "system":
-            messages.append({"role": "system", "content": " ".join(p["text"] for p in content)})
+            messages.append({"role": "system", "content": chat.system_text({"content": content})})
         else:
             messages.append({"role": message["role"], "content": content})
     body: dict[str, Any] = {"model": served, "messages": messages, "temperature": 0.0, "seed": request.seed}
@@ -340,6 +346,7 @@ class OpenAIServerModel(Model):
         self.jpeg_quality = int(args.get("jpeg_quality", 90))
         self.vllm_fields = bool(args.get("vllm_fields", True))
         self.top_logprobs = int(args.get("top_logprobs", 20))
+        self.trained_on = args.get("trained_on")
         try:
             self.mm_kwargs = json.loads(args["mm_processor_kwargs"]) if args.get("mm_processor_kwargs") else {}
         except ValueError as exc:
@@ -375,6 +382,9 @@ class OpenAIServerModel(Model):
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
                          "family": self.family,
+                         # score mode reads the answer from the top log-probabilities: how many changes answers
+                         **({"top_logprobs": self.top_logprobs} if self.mode != "generate" else {}),
+                         **({"trained_on": self.trained_on} if self.trained_on else {}),
                          **({"audio": self.audio, "audio_rate": self._audio_rate} if self._audio_rate else {})}}
 
     def runtime(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from harness.errors import UsageError
 from harness.frames import time_told
 from harness.model import Model
 from harness.params import Param, check_args
-from harness.plugins import families, hub
+from harness.plugins import chat, families, hub
 from harness.request_rules import told_metadata
 from harness.types import Request, Response
 
@@ -73,6 +73,9 @@ def check_audio_in_video(version: str | None, where: str = "model vllm") -> None
 
 
 ENGINE_PARAMS = {
+    "trained_on": Param(str, "what the checkpoint was trained on relative to the benchmark (the leaderboard's "
+                             "exposure): zero-shot, train-split, overlap or not-stated", ("zero-shot", "train-split",
+                                                                                      "overlap", "not-stated")),
     "tensor_parallel_size": Param(int, "GPUs per engine (tensor parallel)"),
     "data_parallel_size": Param(int, "engine replicas (data parallel)"),
     "max_model_len": Param(int, "context length"),
@@ -160,7 +163,11 @@ def _logprob(value) -> float:
     return float(getattr(value, "logprob", value))
 
 
-def parse_generate(output) -> Response:
+def parse_generate(output, tokenizer=None) -> Response:
+    """The answer's text; with ``tokenizer``, decoded from its token ids as the hf plugin decodes them
+    (special tokens dropped except the meaningful ones: ``harness.plugins.chat.decode_answer``)."""
+    if tokenizer is not None and getattr(output.outputs[0], "token_ids", None) is not None:
+        return Response(text=chat.decode_answer(tokenizer, output.outputs[0].token_ids))
     return Response(text=output.outputs[0].text)
 
 
@@ -224,7 +231,8 @@ class VLLMModel(Model):
                 "engine_version": self._engine_version(), "family": self.family,
                 "generation": {"temperature": 0.0, "repetition_penalty": 1.0, "generation_config": "vllm"},
                 "args": {"mode": self.mode, "max_new_tokens": self.max_new_tokens,
-                         "mm_processor_kwargs": self.mm_kwargs}}
+                         "mm_processor_kwargs": self.mm_kwargs,
+                         **({"trained_on": self.args["trained_on"]} if "trained_on" in self.args else {})}}
 
     @staticmethod
     def _engine_version() -> str | None:
@@ -278,26 +286,69 @@ class VLLMModel(Model):
             kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
         return self.vllm.SamplingParams(**kwargs)
 
+    def _messages(self, request: Request) -> list[dict]:
+        return chat.messages_for(request.messages, self.adapter.system if self.adapter else chat.PARTS)
+
     def _text(self, request: Request) -> str:
-        return self.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        return chat.render(self.processor, self._messages(request), True)
+
+    def _chat(self) -> None:
+        """What ends an answer and how answers are tokenized: the hf plugin's rules (plugins/chat.py)."""
+        if getattr(self, "answer_ids", None) is not None:
+            return
+        tok = self.processor.tokenizer
+        self.end_of_turn_text = chat.end_of_turn_text(self.processor, self.adapter.end_of_turn if self.adapter else None)
+        self.end_of_answer = chat.end_of_answer_ids(tok, self.end_of_turn_text, self._shipped_eos())
+        self.answer_ids = chat.AnswerIds(self.processor, tok, self.end_of_turn_text)
+
+    def _shipped_eos(self):
+        """The EOS ids the hf plugin reads from the checkpoint: its generation_config.json, else what
+        transformers derives from its config.json."""
+        from transformers import AutoConfig, GenerationConfig
+        common = {"revision": self.args["revision"]} if "revision" in self.args else {}
+        try:
+            return hub.from_pretrained(GenerationConfig, self.args["pretrained"], **common).eos_token_id
+        except Exception:  # no generation_config.json
+            pass
+        try:
+            config = hub.from_pretrained(AutoConfig, self.args["pretrained"], **common)
+            return GenerationConfig.from_model_config(config).eos_token_id
+        except Exception:  # nothing says: the end of turn and the tokenizer's EOS decide
+            return None
+
+    def _choices(self, request: Request) -> list[str]:
+        """The constrained answers as the template writes them after its generation prompt (a prefix space
+        included), without the end of turn: what the hf plugin's constrained decoding forces."""
+        out = []
+        for c in request.constrained_answers():
+            text = chat.answer_suffix(self.processor, self._messages(request), c, self.end_of_turn_text)
+            if self.end_of_turn_text and text.endswith(self.end_of_turn_text):
+                text = text[:-len(self.end_of_turn_text)]
+            out.append(text)
+        return out
 
     def predict(self, requests: list[Request]) -> list[Response]:
         self._start(audio=any(r.has_audio for r in requests))
-        texts = [self._text(r) for r in requests]
+        self._chat()
+        tok = self.processor.tokenizer
+        # token ids, not text: one BOS where the model expects one, exactly as the hf plugin encodes
+        texts = [chat.encode(tok, self._text(r)) for r in requests]
         mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
             prompts = [engine_prompt(t, r, self.mm_kwargs, self.adapter) for t, r in zip(texts, requests)]
-            params = [self._params(sampling_kwargs("generate", r, self.max_new_tokens))
-                      for r in requests]
-            return [parse_generate(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
-        tok = self.processor.tokenizer
-        end = hub.end_of_turn_token(self.processor, tok, self.args["pretrained"])
-        cands = [[tok(c, add_special_tokens=False)["input_ids"] + [end] for c in r.candidates]
-                 for r in requests]
+            params = []
+            for r in requests:
+                kwargs = {**sampling_kwargs("generate", r, self.max_new_tokens),
+                          "stop_token_ids": self.end_of_answer, "skip_special_tokens": False}
+                if r.answer_format == "choice":
+                    kwargs["structured_outputs"] = {"choice": self._choices(r)}
+                params.append(self._params(kwargs))
+            return [parse_generate(o, tok) for o in self.llm.generate(prompts, params, use_tqdm=False)]
+        cands = [[self.answer_ids(self._messages(r), c) for c in r.candidates] for r in requests]
         # Each whole answer appended to the prompt, all in one submission.
         prompts, owners = [], []
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
-            base = tok(t, add_special_tokens=False)["input_ids"]
+            base = t
             for ids in c:
                 prompts.append(engine_prompt(base + ids, r, self.mm_kwargs, self.adapter))
                 owners.append((i, len(ids)))

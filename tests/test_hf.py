@@ -227,8 +227,9 @@ def test_score_mode_scores_the_whole_answer_then_end_of_turn(models):
     model = models["qwen2.5-vl"]
     model._load()
     assert model.tokenizer.convert_ids_to_tokens(model.end_of_turn) == "<|im_end|>"
-    request = Request(sample_id="x", frames=None, messages=[], choices=("sad", "sadness"))
-    sad, sadness = model.continuations(request)
+    from harness.prompts import NAMES
+    messages = NAMES.render(("sad", "sadness"))
+    sad, sadness = (model.answer_ids(messages, c) for c in ("sad", "sadness"))  # what continuations() scores
     assert sad[-1] == sadness[-1] == model.end_of_turn
     assert sad != sadness[:len(sad)]  # "sad" no longer collects the mass of "sadness"
 

@@ -451,3 +451,16 @@ def test_sound_the_vllm_way_is_held_to_the_audio_in_video_floor(server, run_cli,
                 f"base_url={old.url},model=tiny,audio_rate=16000,audio=audio_url,allow_old_server=true,backoff=0.01",
                 "--audio", "on", "--output-path", str(tmp_path / "old"), "--no-progress", "--no-cache")
     assert r.code == 0 and "vLLM 0.15.1 gets wrong" in r.err and len(old.sounds) == 7
+
+
+def test_every_argument_that_changes_a_served_answer_is_in_the_identity():
+    """Issue 32: a rerun with top_logprobs=400 was answered from the cache of the top_logprobs=20 run (score
+    mode reads the answer from the top log-probabilities). The identity is the cache key and the row key."""
+    from harness.plugins.openai_server import OpenAIServerModel
+
+    def identity(**args):
+        return OpenAIServerModel({"base_url": "http://x/v1", "model": "m", **args}).identity()
+    assert identity(mode="score", top_logprobs=20) != identity(mode="score", top_logprobs=400)
+    assert identity(mode="generate", top_logprobs=20) == identity(mode="generate", top_logprobs=400)  # unused there
+    assert identity(trained_on="train-split")["args"]["trained_on"] == "train-split"
+    assert "trained_on" not in identity()["args"]  # not stated: the identity of older runs is unchanged

@@ -152,7 +152,7 @@ def test_order_only_families_are_handed_the_clock_and_recorded_as_told_nothing(c
     assert order.metadata == generic.metadata and order.times == generic.times  # a processor that read it gets the truth
     assert not order.conveys_time and order.max_error_s == 0.0 and order.record()["family"] == "order-only"
     for name in ("llava_onevision", "internvl", "llava-hf/LLaVA-NeXT-Video-7B-hf", "OpenGVLab/InternVL3_5-8B-HF",
-                 "openbmb/MiniCPM-V-4.6", "perception_lm"):
+                 "openbmb/MiniCPM-V-4_6", "perception_lm"):
         assert time_told.family_of(name) == time_told.ORDER, name
     assert time_told.family_of("qwen2_5_omni_thinker") == time_told.family_of("Qwen/Qwen2.5-Omni-7B") == time_told.QWEN25
     assert time_told.family_of("smolvlm") == time_told.family_of("glm4v") == time_told.GENERIC

@@ -118,9 +118,15 @@ def test_a_run_through_the_engine_call(run_cli, tmp_path, monkeypatch):
     assert engine["limit_mm_per_prompt"] == {"video": 1, "image": 16} and engine["generation_config"] == "vllm"
     (prompts, params), = fake.calls  # the whole task in one submission
     assert len(prompts) == 12
-    assert "<|vision_start|><|video_pad|><|vision_end|>" in prompts[0]["prompt"]
-    assert prompts[0]["prompt"].endswith("<|im_start|>assistant\n")
-    assert params[0].kwargs["structured_outputs"].choice == list(CLASSES)
+    from transformers import AutoProcessor
+    text = AutoProcessor.from_pretrained(ckpt).tokenizer.decode(prompts[0]["prompt_token_ids"])  # ids, as hf encodes
+    assert "<|vision_start|><|video_pad|><|vision_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")
+    assert params[0].kwargs["structured_outputs"].choice == list(CLASSES)  # Qwen writes no prefix space
+    # the same end-of-answer set as the hf plugin, and meaningful special tokens kept (plugins/chat.py)
+    tok = AutoProcessor.from_pretrained(ckpt).tokenizer
+    assert tok.convert_tokens_to_ids("<|im_end|>") in params[0].kwargs["stop_token_ids"]
+    assert params[0].kwargs["skip_special_tokens"] is False
     task = read_results(tmp_path / "out")["tasks"]["synthetic:n=12,seed=4"]
     assert task["prediction_distribution"]["neutral"] == 12
 
@@ -135,7 +141,7 @@ def test_without_vllm_the_error_says_what_to_install(run_cli, tmp_path, monkeypa
 def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_path, monkeypatch):
     from transformers import AutoProcessor
 
-    from harness.plugins.hub import end_of_turn_token
+    from harness.plugins.chat import end_of_turn_text
 
     fake = FakeVLLM()
     for name, module in fake.modules.items():
@@ -149,7 +155,7 @@ def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_pa
     assert len(prompts) == 12 * 7 and params.kwargs["prompt_logprobs"] == 0
     processor = AutoProcessor.from_pretrained(ckpt)
     tok = processor.tokenizer
-    end = end_of_turn_token(processor, tok, str(ckpt))
+    end = tok.convert_tokens_to_ids(end_of_turn_text(processor, None))
     lengths = {c: len(tok(c, add_special_tokens=False)["input_ids"]) + 1 for c in CLASSES}
     assert all(p["prompt_token_ids"][-1] == end for p in prompts)  # each whole answer ends its turn
     task = read_results(tmp_path / "out")["tasks"]["synthetic:n=12,seed=4"]
@@ -217,12 +223,15 @@ def test_a_run_with_sound_through_the_engine_call(run_cli, tmp_path, monkeypatch
     assert engine["limit_mm_per_prompt"] == {"video": 1, "image": 16, "audio": 1}
     (prompts, _), = fake.calls
     assert len(prompts) == 7
+    from transformers import AutoProcessor
+    tok = AutoProcessor.from_pretrained(ckpt).tokenizer
     for p in prompts:
         (samples, rate), = p["multi_modal_data"]["audio"]
         assert rate == 16000 and samples.dtype == np.float32 and len(samples) == 32000  # the clip's 2 s
         assert p["mm_processor_kwargs"]["use_audio_in_video"] is True and p["mm_processor_kwargs"]["fps"] > 0
         # only the video's placeholder: vLLM derives the sound's from it
-        assert "<|vision_bos|><|VIDEO|><|vision_eos|>" in p["prompt"] and "<|AUDIO|>" not in p["prompt"]
+        text = tok.decode(p["prompt_token_ids"])
+        assert "<|vision_bos|><|VIDEO|><|vision_eos|>" in text and "<|AUDIO|>" not in text
     task = read_results(tmp_path / "on")["tasks"]["sound-clips"]
     assert task["audio"]["with_sound"] == 7 and task["counts"]["failed"] == 0
     r = run_cli(*run[:-1], "off", "--model-args", f"pretrained={ckpt}", "--output-path", str(tmp_path / "off"))

@@ -13,6 +13,7 @@ from tabulate import tabulate
 from harness.cli import display, options
 from harness.context import Context
 from harness.errors import DataError, HarnessError, UsageError
+from harness.params import parse_kv
 
 EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
 
@@ -201,6 +202,27 @@ def cmd_merge(args, argv: list[str], started: float | None = None) -> int:
     return EXIT_OK
 
 
+def cmd_check(args, argv: list[str], started: float | None = None) -> int:
+    """``harness check model``: one line per check of the model's contract; exit 1 when one fails."""
+    options.check(args)
+    host = options.host_of(args)
+    margs = parse_kv(args.model_args, "model argument")
+    if args.name in host.models:  # a preset (or any registered model) with its own arguments
+        model, where = host.build("model", args.name, margs), args.name
+    else:  # a checkpoint folder or hub id, through the --model plugin
+        model, where = host.build("model", args.model, {"pretrained": args.name, **margs}), f"{args.model}: {args.name}"
+    checks = model.check()
+    if not checks:
+        print(f"harness: model {where} declares no checks to run", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"checkpoint contract for {where}")
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_EVAL if failed else EXIT_OK
+
+
 def cmd_data(args, argv: list[str], started: float | None = None) -> int:
     from harness.datacheck import check
     from harness.params import parse_tasks
@@ -307,7 +329,11 @@ def cmd_leaderboard(args, argv: list[str], started: float | None = None) -> int:
             return EXIT_OK
         print(f"published: {publish.publish(args.board, args.to, force=args.force)}")
         return EXIT_OK
+    if args.action == "build":
+        board = leaderboard.build(args.board, args.reported)
+        print(f"{args.board}: built from {args.reported} plus the computed floors, {len(board['rows'])} rows")
+        return EXIT_OK
     board = leaderboard.load_board(args.board)
-    print(leaderboard.table(board, task=args.task))
+    print(leaderboard.table(board, task=args.task, zero_shot=args.zero_shot))
     return EXIT_OK
 

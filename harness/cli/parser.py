@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--cache-dir")
     show.add_argument("--data-dir")
 
+    chk = sub.add_parser("check", help="check a checkpoint's chat template, tokenizer and processor files "
+                                       "against the harness's contract (no weights loaded)")
+    chk_sub = chk.add_subparsers(dest="what", required=True)
+    chm = chk_sub.add_parser("model", help="a preset ('harness list models'), a hub id in the local cache, or a folder")
+    plugin_options(chm)
+    chm.add_argument("name", help="preset name, hub id or checkpoint folder")
+    chm.add_argument("--model", default="hf", help="the model plugin that would load a hub id or folder (default hf)")
+    chm.add_argument("--model-args", default="", help="k=v,... as for harness run, e.g. family=molmo2,revision=REV")
+
     data = sub.add_parser("data", help="check a local copy of a dataset release")
     data_sub = data.add_subparsers(dest="action", required=True)
     dcheck = data_sub.add_parser("check", help="split files, official counts, media present and decodable")
@@ -196,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     shw = lb_sub.add_parser("show", help="print the ranked table")
     shw.add_argument("--board", default="leaderboard/leaderboard.json")
     shw.add_argument("--task", help="only this task")
+    shw.add_argument("--zero-shot", action="store_true",
+                     help="rank only rows whose model was not trained on the benchmark (the floors stay)")
+    bld = lb_sub.add_parser("build", help="regenerate a board from a reported file plus the computed floors "
+                                          "(the tracked leaderboard/leaderboard.json is built this way)")
+    bld.add_argument("--reported", default="leaderboard/reported.yaml")
+    bld.add_argument("--board", default="leaderboard/leaderboard.json")
     return parser
 
 

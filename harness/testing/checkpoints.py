@@ -121,6 +121,13 @@ def _processor(family: str, tok):
     return cls(image_processor=image, tokenizer=tok, video_processor=video, chat_template=CHAT_TEMPLATE)
 
 
+def processor(family: str, vocab_size: int = 400):
+    """The processor alone (tokenizer, chat template, image and video processors) of ``family``'s checkpoint."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return _processor(family, _tokenizer(vocab_size))
+
+
 def build(family: str, out: str | os.PathLike, seed: int = 0, vocab_size: int = 400, width: int = 32,
           layers: int = 2) -> Path:
     """Build and save a tiny checkpoint of ``family`` into ``out``; returns the folder. ``width`` and

@@ -548,6 +548,16 @@ def build(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
     return checkpoints.save_twin(model, processor, out, family, seed)
 
 
+def processor(family: str, seed: int = 0):
+    """The twin's processor alone (tokenizer, chat template, image and video processors), without building a
+    model: for checks that read only a checkpoint's small files (harness.plugins.modelcheck)."""
+    if family in checkpoints.FAMILIES:
+        return checkpoints.processor(family)
+    if family not in BUILDERS:
+        raise ValueError(f"no tiny twin for family {family!r}")
+    return BUILDERS[family](seed)[1]
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(f"usage: python -m harness.testing.twins {{{'|'.join(checkpoints.FAMILIES + FAMILIES)}}} OUT_DIR")
