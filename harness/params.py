@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -86,6 +87,12 @@ class Param:
     type: type = str
     help: str = ""
     choices: tuple = ()
+    # for a model: whether changing it can change an answer. Such a parameter must be in the model's
+    # identity (the response cache's key and the leaderboard row's), which tests/test_identity.py checks
+    # for every declared model parameter; False for how the work is done (batch sizes, retries, where).
+    answers: bool = True
+    low: float | None = None  # a number's bounds, checked with the rest before any work
+    high: float | None = None
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -111,6 +118,13 @@ def coerce(owner: str, name: str, value: Any, param: Param) -> Any:
     except (TypeError, ValueError):
         expected = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, kind.__name__)
         raise UsageError(f"{owner}: {name}={value!r} must be {expected}") from None
+    if kind in (int, float):
+        if kind is float and not math.isfinite(out):
+            raise UsageError(f"{owner}: {name}={value!r} must be a finite number")
+        if (param.low is not None and out < param.low) or (param.high is not None and out > param.high):
+            bounds = (f"between {param.low:g} and {param.high:g}" if param.low is not None and param.high is not None
+                      else f"at least {param.low:g}" if param.low is not None else f"at most {param.high:g}")
+            raise UsageError(f"{owner}: {name}={value!r} must be {bounds}")
     if param.choices and out not in param.choices:
         raise UsageError(f"{owner}: {name} must be one of {', '.join(map(str, param.choices))}, got {out!r}")
     return out

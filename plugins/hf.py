@@ -58,10 +58,10 @@ PARAMS = {
     "pretrained": Param(str, "hub id or local folder of the checkpoint"),
     "revision": Param(str, "hub revision (commit, branch or tag)"),
     "dtype": Param(str, "bfloat16 | float16 | float32 | auto", ("bfloat16", "float16", "float32", "auto")),
-    "device": Param(str, "cpu, cuda, cuda:N or auto"),
+    "device": Param(str, "cpu, cuda, cuda:N or auto", answers=False),
     "attn_implementation": Param(str, "transformers' attention kernel, e.g. sdpa or flash_attention_2"),
-    "max_new_tokens": Param(int, "tokens generated per answer (default 16)"),
-    "batch_size": Param(int, "requests per model call (default 1)"),
+    "max_new_tokens": Param(int, "tokens generated per answer (default 16)", low=1),
+    "batch_size": Param(int, "requests per model call (default 1)", answers=False, low=1),
     "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
     "video_input": Param(str, "video (one video with its timing) or images (one image per frame)",
                          ("video", "images")),
@@ -70,13 +70,13 @@ PARAMS = {
     "prior_correction": Param(bool, "score mode: also report answers corrected by a content-free prior"),
     "min_pixels": Param(int, "per-frame pixel floor handed to the processor"),
     "max_pixels": Param(int, "per-frame pixel ceiling handed to the processor"),
-    "threads": Param(int, "torch threads (default: the cores left beside the decode processes)"),
+    "threads": Param(int, "torch threads (default: the cores left beside the decode processes)", answers=False, low=1),
     "pixels": Param(str, "reference (the processor's own sizing) or native (each clip's size)",
                     ("reference", "native")),
 }
 # Arguments that change outputs, hence part of the identity (results, leaderboard rows, cache keys).
 OUTPUT_ARGS = ("mode", "video_input", "max_new_tokens", "length_norm", "prior_correction", "min_pixels",
-               "max_pixels", "pixels", "trained_on", "family")
+               "max_pixels", "pixels", "trained_on", "family", "attn_implementation", "trust_remote_code")
 # Greedy decoding, stated in full: nothing is inherited from a checkpoint's generation_config
 # except which tokens end an answer.
 GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,

@@ -76,23 +76,23 @@ ENGINE_PARAMS = {
     "trained_on": Param(str, "what the checkpoint was trained on relative to the benchmark (the leaderboard's "
                              "exposure): zero-shot, train-split, overlap or not-stated", ("zero-shot", "train-split",
                                                                                       "overlap", "not-stated")),
-    "tensor_parallel_size": Param(int, "GPUs per engine (tensor parallel)"),
-    "data_parallel_size": Param(int, "engine replicas (data parallel)"),
-    "max_model_len": Param(int, "context length"),
-    "gpu_memory_utilization": Param(float, "share of GPU memory the engine may take"),
+    "tensor_parallel_size": Param(int, "GPUs per engine (tensor parallel)", answers=False, low=1),
+    "data_parallel_size": Param(int, "engine replicas (data parallel)", answers=False, low=1),
+    "max_model_len": Param(int, "context length", answers=False, low=1),
+    "gpu_memory_utilization": Param(float, "share of GPU memory the engine may take", answers=False, low=0.01, high=1),
     "dtype": Param(str, "weights' dtype (auto, bfloat16, ...)"),
     "revision": Param(str, "hub revision"),
     "trust_remote_code": Param(bool, "run the checkpoint's own code"),
-    "enforce_eager": Param(bool, "no CUDA graphs"),
+    "enforce_eager": Param(bool, "no CUDA graphs", answers=False),
 }
 PARAMS = {
     "pretrained": Param(str, "hub id or local folder of the checkpoint"),
     "mode": Param(str, "generate or score (default: the task's)", ("generate", "score")),
     "structured": Param(bool, "replaced by the run option --answer-format choice"),
-    "max_new_tokens": Param(int, "tokens generated per answer (default 16)"),
-    "batch_size": Param(int, "requests per engine call (default 256)"),
+    "max_new_tokens": Param(int, "tokens generated per answer (default 16)", low=1),
+    "batch_size": Param(int, "requests per engine call (default 256)", answers=False, low=1),
     "mm_processor_kwargs": Param(str, "JSON of processor arguments, e.g. {\"max_pixels\": 200704}"),
-    "top_logprobs": Param(int, "log-probabilities returned per position (default 20)"),
+    "top_logprobs": Param(int, "log-probabilities returned per position (default 20)", answers=False, low=1),
     "family": Param(str, "the model type whose time input to use, when the config is not local"),
     **ENGINE_PARAMS,
 }
@@ -245,7 +245,7 @@ class VLLMModel(Model):
                 "generation": {"temperature": 0.0, "repetition_penalty": 1.0, "generation_config": "vllm"},
                 "args": {"mode": self.mode, "max_new_tokens": self.max_new_tokens,
                          "mm_processor_kwargs": self.mm_kwargs,
-                         **({"trained_on": self.args["trained_on"]} if "trained_on" in self.args else {})}}
+                         **{k: self.args[k] for k in ("trained_on", "trust_remote_code") if k in self.args}}}
 
     @staticmethod
     def _engine_version() -> str | None:

@@ -56,7 +56,7 @@ class CASME3Task(MicroExpressionTask):
     clip_per_folder = False  # a folder is a recording: the onset tells its clips apart
     PARAMS = {**MicroExpressionTask.COMMON,
               "classes": Param(str, "7 (default), 4 or 3 (MEGC 2019 grouping)", ("7", "4", "3")),
-              "window": Param(float, "seconds of context around each expression (default: onset to offset)"),
+              "window": Param(float, "seconds of context around each expression (default: onset to offset)", low=0, high=600),
               "window_seed": Param(int, "seed of where each expression sits in its window (default 0)"),
               "variant": Param(str, "the folder under part_A/data (default: the only one)"),
               "annotation": Param(str, f"the label file (default {ANNOTATION}, looked for in part_A/annotation)")}

@@ -212,7 +212,7 @@ class MicroExpressionTask(OneSplit):
 
     COMMON = {"root": Param(str, "the release's folder (default: a folder named for it under --data-dir)"),
               "classes": Param(str, "class set"),
-              "apex_window": Param(float, "seconds of the apex window centred on the apex (default 0.1)"),
+              "apex_window": Param(float, "seconds of the apex window centred on the apex (default 0.1)", low=0, high=10),
               "corrections": Param(str, "correction tables: default, none, or names joined by +")}
     PARAMS: dict[str, Param] = COMMON
 

@@ -152,7 +152,8 @@ class YAMLTask(ManifestTask):
         self.has_time_base = True  # videos carry their rate; folders need fps (checked per clip)
         self.has_audio = bool(definition.get("audio", False))  # a clip without its track then fails, with the reason
         base = FrameProtocol(strategy="segment", num_frames=16)
-        self.frame_protocol = parse_frames(definition["frames"], base) if "frames" in definition else base
+        self.frame_protocol = (parse_frames(str(definition["frames"]), base, where=f"{path}: frames")
+                               if "frames" in definition else base)
         templates = dict(DEFAULT_TEMPLATES)
         for name, spec in definition.get("prompts", {}).items():
             templates[name] = PromptTemplate(name=name, system=spec.get("system", SYSTEM), user=spec["user"],

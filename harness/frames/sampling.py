@@ -147,29 +147,32 @@ _KEYS = {"uniform": "strategy", "segment": "strategy", "dense": "strategy", "all
 #: Bounds of a preset's numbers: a frame count a model could take, a frame side a decoder can make.
 MAX_FRAMES = 4096
 MAX_SIDE = 8192
+#: Bounds of a rate: one frame in 100 s at the slowest (a clip is seconds long), a high-speed camera at the fastest.
+MIN_RATE, MAX_RATE = 0.01, 1000.0
 
 
-def _whole(text: str, item: str, value: str, low: int, high: int, what: str) -> int:
+def _whole(text: str, item: str, value: str, low: int, high: int, what: str, where: str = "--frames") -> int:
     try:
         number = int(value)
     except ValueError:
-        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a whole number, got {value!r}") from None
+        raise UsageError(f"{where} {text!r}: {item!r}: {what} must be a whole number, got {value!r}") from None
     if not low <= number <= high:
-        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be between {low} and {high}")
+        raise UsageError(f"{where} {text!r}: {item!r}: {what} must be between {low} and {high}")
     return number
 
 
-def _rate(text: str, item: str, value: str, what: str) -> float:
+def _rate(text: str, item: str, value: str, what: str, where: str = "--frames") -> float:
     try:
         number = float(value)
     except ValueError:
-        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise UsageError(f"--frames {text!r}: {item!r}: {what} must be a positive, finite number of frames per second")
+        raise UsageError(f"{where} {text!r}: {item!r}: {what} must be a number, got {value!r}") from None
+    if not (math.isfinite(number) and MIN_RATE <= number <= MAX_RATE):
+        raise UsageError(f"{where} {text!r}: {item!r}: {what} must be between {MIN_RATE:g} and {MAX_RATE:g} frames "
+                         f"per second, got {value}")
     return number
 
 
-def frame_changes(text: str) -> dict:
+def frame_changes(text: str, where: str = "--frames") -> dict:
     """The fields a ``--frames`` preset sets, each checked for its type and range (a usage error
     naming the item otherwise); no task's default protocol is needed for this."""
     changes: dict = {}
@@ -178,43 +181,45 @@ def frame_changes(text: str) -> dict:
             continue
         key, sep, value = item.partition("=")
         if not sep and key.isdigit():
-            changes.update(strategy="uniform", num_frames=_whole(text, item, key, 1, MAX_FRAMES, "the frame count"))
+            changes.update(strategy="uniform",
+                           num_frames=_whole(text, item, key, 1, MAX_FRAMES, "the frame count", where=where))
             continue
         if key not in _KEYS:
-            raise UsageError(f"--frames: unknown item {item!r}; use e.g. 16, segment=16, dense=16, "
+            raise UsageError(f"{where}: unknown item {item!r}; use e.g. 16, segment=16, dense=16, "
                              f"fps=5,max=32, all, order=reversed, size=224")
         field = _KEYS[key]
         if field == "strategy":
             changes["strategy"] = key
             if key == "fps":
-                changes["fps"] = _rate(text, item, value, "the target rate") if sep else None
+                changes["fps"] = _rate(text, item, value, "the target rate", where=where) if sep else None
                 changes.setdefault("num_frames", None)
             elif key == "all":
                 if sep:
-                    raise UsageError(f"--frames {text!r}: 'all' takes no value; cap it with all,max=K")
+                    raise UsageError(f"{where} {text!r}: 'all' takes no value; cap it with all,max=K")
                 changes.setdefault("num_frames", None)
             elif key == "apex":
-                changes["num_frames"] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count") if sep else 1
+                changes["num_frames"] = (_whole(text, item, value, 1, MAX_FRAMES, "the frame count", where=where)
+                                         if sep else 1)
             elif sep:
-                changes["num_frames"] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count")
+                changes["num_frames"] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count", where=where)
         elif not sep:
-            raise UsageError(f"--frames {text!r}: {key} needs a value ({key}=...)")
+            raise UsageError(f"{where} {text!r}: {key} needs a value ({key}=...)")
         elif field == "num_frames":
-            changes[field] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count")
+            changes[field] = _whole(text, item, value, 1, MAX_FRAMES, "the frame count", where=where)
         elif field == "seed":
-            changes[field] = _whole(text, item, value, 0, 2 ** 63 - 1, "the seed")
+            changes[field] = _whole(text, item, value, 0, 2 ** 63 - 1, "the seed", where=where)
         elif field == "short_side":
-            changes[field] = _whole(text, item, value, 2, MAX_SIDE, "the shorter side in pixels")
+            changes[field] = _whole(text, item, value, 2, MAX_SIDE, "the shorter side in pixels", where=where)
         elif field == "max_pixels":
-            changes[field] = _whole(text, item, value, 4, MAX_SIDE * MAX_SIDE, "the pixel count")
+            changes[field] = _whole(text, item, value, 4, MAX_SIDE * MAX_SIDE, "the pixel count", where=where)
         elif field == "nominal_fps":
-            changes[field] = _rate(text, item, value, "the nominal rate")
+            changes[field] = _rate(text, item, value, "the nominal rate", where=where)
         else:  # pick, order, above_source: words, checked by the protocol
             changes[field] = value
     return changes
 
 
-def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
+def parse_frames(text: str, base: FrameProtocol, where: str = "--frames") -> FrameProtocol:
     """Apply a ``--frames`` preset to a task's default protocol.
 
     ``16`` (uniform 16), ``segment=16``, ``segment=16,pick=random``, ``dense=16``,
@@ -224,8 +229,8 @@ def parse_frames(text: str, base: FrameProtocol) -> FrameProtocol:
     ``nominal=2`` (the clock stated for media without a time base). Unnamed
     fields keep the task's defaults. Every value is checked for its type and range.
     """
-    changes = frame_changes(text)
+    changes = frame_changes(text, where)
     try:
         return replace(base, **changes)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"--frames {text!r}: {exc}") from None
+        raise UsageError(f"{where} {text!r}: {exc}") from None
