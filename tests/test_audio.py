@@ -360,3 +360,87 @@ def test_the_modality_probe_names_a_class_whose_clips_all_failed_and_labels_its_
     assert "angry" not in figures["per_class"] and figures["n"] == 10
     lines = dict(probe.summary(figures))
     assert "UAR* audio off / on" in lines and "angry" in lines["* UAR"] and "5 clips failed" in lines["! left out"]
+
+
+def test_a_clip_with_several_audio_tracks_is_refused_naming_them(tmp_path):
+    """Which of two tracks the model should hear (a dub, a commentary) is not the harness's to guess,
+    and the per-sample record has no field to say which it took: the clip fails, with the tracks listed."""
+    from harness.errors import MediaError
+    from harness.frames.audio import read_audio
+    from harness.testing.sound import write_track
+    tone = np.sin(2 * np.pi * 440 * np.arange(88200) / 44100).astype(np.float32)
+    path = write_track(str(tmp_path / "two.mp4"), [np.stack([tone, tone]), 0.5 * tone[None]])
+    with pytest.raises(MediaError, match=r"2 audio tracks \(#0: 2 channels.*#1: 1 channel"):
+        read_audio(path, RATE, 0.0, 2.0, 0.0, False)
+    one = write_track(str(tmp_path / "one.mp4"), [np.stack([tone, tone])])
+    assert read_audio(one, RATE, 0.0, 2.0, 0.0, False).source_channels == 2
+
+
+@pytest.mark.parametrize("channels", [2, 6, 8])
+def test_a_full_scale_track_of_many_channels_downmixes_within_full_scale(tmp_path, channels):
+    """FFmpeg's down-mix into float is not normalised: 8 full-scale channels summed to a peak of 4.3
+    (stereo 1.41). Each output sample must stay within the loudest input's, and a sound every channel
+    carries alike comes out as itself."""
+    from harness.frames.audio import read_audio
+    from harness.testing.sound import write_track
+    t = np.arange(2 * 48000) / 48000
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)  # full scale
+    path = write_track(str(tmp_path / "many.mkv"), [np.tile(tone, (channels, 1))], rate=48000, codec="pcm_f32le")
+    got = read_audio(path, 48000, 0.5, 1.5, 0.0, True)  # no rate change: the down-mix alone
+    assert got.source_channels == channels
+    assert np.abs(got.samples).max() <= 1.0
+    np.testing.assert_allclose(got.samples, tone[24000:72000], atol=1e-5)
+    # channels that disagree (opposite signs, different tones) at full scale stay in range too
+    rng = np.random.default_rng(0)
+    mixed = np.sign(rng.standard_normal((channels, len(t)))).astype(np.float32)
+    path = write_track(str(tmp_path / "mixed.mkv"), [mixed], rate=48000, codec="pcm_f32le")
+    assert np.abs(read_audio(path, 16000, 0.5, 1.5, 0.0, True).samples).max() <= 1.0
+
+
+def _long_track(path: Path, seconds: float) -> str:
+    from harness.testing.sound import write_track
+    rate = 44100
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(1)
+    left = 0.3 * np.sin(2 * np.pi * (300 + 20 * t) * t) + 0.05 * rng.standard_normal(len(t))  # a sweep: no two spans alike
+    return write_track(str(path), [np.stack([left, 0.7 * left]).astype(np.float32)], rate=rate)
+
+
+@pytest.mark.parametrize("start,end", [(20.0, 23.0), (20.013, 23.5017), (29.0, 30.05)])
+def test_a_span_late_in_the_track_is_decoded_from_a_seek_and_equals_the_whole_decode(tmp_path, monkeypatch, start, end):
+    """Seeking to the span (with a margin) instead of decoding the track from its start gives the same
+    samples, bit for bit: the resampler restarts on the same sample grid, early enough that its filter
+    and the decoder have settled by the span's first sample. The last span reaches past the track's end
+    (30.0 s plus AAC's padding, at the clip's end): it is padded, as the whole decode pads it."""
+    from harness.frames import audio
+    path = _long_track(tmp_path / "long.m4a", 30.0)
+    whole = audio.read_audio(path, RATE, start, end, 0.0, True, clip_end=end, seek=False)
+    seen = []
+
+    def counting(container, stream):
+        for packet in container.demux(stream):
+            seen.append(packet)
+            yield packet
+    monkeypatch.setattr(audio, "_demux", counting)
+    sought = audio.read_audio(path, RATE, start, end, 0.0, True, clip_end=end)
+    np.testing.assert_array_equal(sought.samples, whole.samples)
+    assert (sought.padded_s, sought.source_rate, sought.source_channels) == (whole.padded_s, 44100, 2)
+    assert (whole.padded_s > 0) == (end > 30.03)
+    assert len(whole.samples) == round(end * RATE) - round(start * RATE)
+    packets = 30.0 * 44100 / 1024
+    assert len(seen) < 0.2 * packets, f"{len(seen)} of {packets:.0f} packets demuxed: the track was not sought"
+
+
+def test_a_span_early_in_a_long_track_stops_decoding_at_its_end(tmp_path, monkeypatch):
+    from harness.frames import audio
+    path = _long_track(tmp_path / "long.m4a", 30.0)
+    whole = audio.read_audio(path, RATE, 1.0, 3.0, 0.0, True, seek=False)
+    seen = []
+
+    def counting(container, stream):
+        for packet in container.demux(stream):
+            seen.append(packet)
+            yield packet
+    monkeypatch.setattr(audio, "_demux", counting)
+    np.testing.assert_array_equal(audio.read_audio(path, RATE, 1.0, 3.0, 0.0, True).samples, whole.samples)
+    assert len(seen) < 0.2 * 30.0 * 44100 / 1024

@@ -18,7 +18,8 @@ import numpy as np
 from harness.types import Audio, FrameProtocol, Frames, Sample
 
 CACHE_VERSION = 2  # 2: decoded presentation times, time base, duration
-AUDIO_VERSION = 1  # entries with sound (--audio on): how the track is cut and placed; pictures-only keys never carry it
+AUDIO_VERSION = 2  # entries with sound (--audio on): how the track is cut, placed and downmixed (2: mono is the
+# channels' weighted mean, no louder than the loudest, not their sum); pictures-only keys never carry it
 
 
 class FrameCache:

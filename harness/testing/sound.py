@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import av
 import numpy as np
 
 #: The cue's pitch for each class (Hz): far apart, below 4 kHz (AAC keeps them, a 16 kHz model hears them).
@@ -67,3 +68,33 @@ def hear_cue(samples: np.ndarray, rate: int) -> tuple[str | None, float]:
         if level > clarity:
             best, clarity = label, level
     return (best, clarity) if clarity >= HEARD else (None, clarity)
+
+
+def write_track(path: str, tracks: list[np.ndarray], rate: int = 44100, codec: str = "aac",
+                format: str | None = None) -> str:
+    """A container holding only sound: one stream per array in ``tracks`` (each (channels, N) float in
+    [-1, 1]; 1, 2, 6 or 8 channels), encoded with ``codec`` (``aac``; ``pcm_f32le`` in ``mkv`` keeps
+    the samples exact). Written chunk by chunk, so a long track never sits in memory twice."""
+    layouts = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
+    step = 1024  # AAC's frame size
+    with av.open(path, "w", format=format) as container:
+        streams = []
+        for track in tracks:
+            stream = container.add_stream(codec, rate=rate)
+            stream.layout = layouts[track.shape[0]]
+            stream.codec_context.thread_count = 1
+            streams.append(stream)
+        for stream, track in zip(streams, tracks):
+            sample_format = "fltp" if codec == "aac" else "flt"
+            for at in range(0, track.shape[1], step):
+                chunk = np.asarray(track[:, at:at + step], dtype=np.float32)
+                if sample_format == "flt":  # packed: (1, N * channels), interleaved
+                    chunk = chunk.T.reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=sample_format,
+                                                   layout=stream.layout.name)
+                frame.sample_rate, frame.pts = rate, at
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
