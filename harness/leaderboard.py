@@ -71,6 +71,7 @@ def load_board(path: str | Path) -> dict:
     modality gain it where it is known: measured rows from their frame protocol's name (``+audio16k``
     is the sound track), baselines null; a reported row keeps none until its file is reported again."""
     board = results.load(path, "leaderboard") if Path(path).exists() else empty_board()
+    check_rows(board, path)
     for row in board["rows"]:
         kind = row.get("kind", "measured")
         if "modality" not in row and kind != "reported":
@@ -82,6 +83,64 @@ def load_board(path: str | Path) -> dict:
             else:
                 row["trained_on"], row["trained_on_words"] = exposure_of(row.get("model_identity") or {})
     return board
+
+
+def check_rows(board: dict, path: str | Path = "board") -> None:
+    """Every measured row that carries its confusion matrix must agree with it: UAR, WAR, macro-F1, n,
+    failed, invalid rate, per-class recall and support recomputed from the matrix (as a results file's
+    figures are, :func:`harness.results.check_figures`), and UAR inside its own 95% interval. Reported
+    rows (a paper's numbers) and computed floors carry no matrix and are not checked here; nor are
+    multi-split rows (a mean of splits). DataError names the board, the row and the field."""
+    for i, row in enumerate(board["rows"]):
+        if row.get("kind", "measured") != "measured" or not isinstance(row.get("confusion"), dict):
+            continue
+        where = f"{path}: rows[{i}] ({row.get('model')} on {row.get('task')}, run {row.get('run_id')})"
+        matrix = row["confusion"].get("matrix")
+        classes = list(row["confusion"].get("rows") or [])
+        k = len(classes)
+        if (not isinstance(matrix, list) or len(matrix) != k
+                or any(not isinstance(r, list) or len(r) != k + 2 or any(type(v) is not int or v < 0 for v in r)
+                       for r in matrix)):
+            raise DataError(f"{where}.confusion: not a {k} x {k + 2} matrix of counts (classes x classes, invalid, "
+                            f"failed); the board was edited or is corrupt")
+        f = results.matrix_figures(matrix)
+
+        def claim(field: str, claimed, value, exact: bool = False) -> None:
+            wrong = claimed != value if exact else (not isinstance(claimed, (int, float)) or results.differs(claimed, value))
+            if wrong:
+                shown = value if exact else f"{value:.6g}"
+                raise DataError(f"{where}.{field}: {claimed!r} does not match {shown}, recomputed from the row's own "
+                                f"confusion matrix; the board was edited or is corrupt")
+
+        claim("uar", row.get("uar"), f["uar"])
+        claim("war", row.get("war"), f["war"])
+        macro = row.get("macro_f1")
+        if not isinstance(macro, (int, float)) or all(results.differs(macro, v) for v in f["macro_f1"]):
+            claim("macro_f1", macro, f["macro_f1"][1])
+        claim("n", row.get("n"), f["n"], exact=True)
+        if "failed" in row:
+            claim("failed", row["failed"], f["failed"], exact=True)
+        if "invalid_rate" in row:
+            claim("invalid_rate", row["invalid_rate"], f["invalid"] / f["n"] if f["n"] else 0.0)
+        if "classes_evaluated" in row:
+            claim("classes_evaluated", row["classes_evaluated"], sum(1 for s in f["support"] if s), exact=True)
+        support = row.get("class_support")
+        if support is not None:
+            if list(support) != classes:
+                raise DataError(f"{where}.class_support: its classes {list(support)} are not the confusion matrix's "
+                                f"rows {classes}; the board was edited or is corrupt")
+            for j, c in enumerate(classes):
+                claim(f"class_support[{c!r}]", support[c], f["support"][j], exact=True)
+        recall = row.get("per_class_recall")
+        if recall is not None:
+            if list(recall) != classes:
+                raise DataError(f"{where}.per_class_recall: its classes {list(recall)} are not the confusion "
+                                f"matrix's rows {classes}; the board was edited or is corrupt")
+            for j, c in enumerate(classes):
+                claim(f"per_class_recall[{c!r}]", recall[c], f["recall"][j])
+        interval = row.get("uar_ci95")
+        if isinstance(interval, list) and len(interval) == 2:
+            results.outside(f"{where}.uar_ci95", interval, "uar", row["uar"])
 
 
 def exposure_of(identity: dict) -> tuple[str, str]:

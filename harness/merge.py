@@ -84,10 +84,18 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
     for key, head in first["tasks"].items():
         rows: list[samplelog.SampleRow] = []
         timings = {"wall_s": 0.0, "decode_s": 0.0, "model_s": 0.0, "model_load_s": 0.0, "loop_s": 0.0}
+        held: dict[int, Path] = {}  # index -> the shard whose log holds it
         for path, doc in docs:
             if key not in doc["tasks"]:
                 raise DataError(f"{path}: has no task {key!r} (other shards do)")
-            rows.extend(samplelog.samples_of(path, doc["tasks"][key], key))
+            part = samplelog.samples_of(path, doc["tasks"][key], key)
+            for row in part:
+                if row["index"] in held:
+                    raise DataError(f"{path}: task {key!r}: sample {row['id']!r} has index {row['index']}, which "
+                                    f"{held[row['index']]}'s log also holds; were the shards made with the same "
+                                    f"settings?")
+                held[row["index"]] = path
+            rows.extend(part)
             for t in timings:
                 timings[t] += doc["tasks"][key]["timings"].get(t, 0.0)
         rows.sort(key=lambda r: r["index"])

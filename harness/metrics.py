@@ -32,6 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
+from harness.errors import DataError
+
 INVALID = "invalid"
 FAILED = "failed"
 LEVEL = 0.95  # every interval is a 95% one
@@ -87,7 +89,15 @@ def compute(labels: Sequence[str], predictions: Sequence[str | None], statuses: 
     k = len(classes)
     index = {c: i for i, c in enumerate(classes)}
     n = len(labels)
+    unknown = next((label for label in labels if label not in index), None)
+    if unknown is not None:
+        raise DataError(f"label {unknown!r} is not one of the task's classes ({', '.join(classes)})")
     y = np.array([index[label] for label in labels], dtype=np.int64)
+    for pred, status in zip(predictions, statuses):
+        if status not in ("ok", INVALID, FAILED):
+            raise DataError(f"status {status!r} is not ok, invalid or failed")
+        if status == "ok" and pred not in index:
+            raise DataError(f"an ok answer's prediction {pred!r} is not one of the task's classes ({', '.join(classes)})")
     # Predicted column: a class, then k for invalid, k + 1 for failed.
     p = np.array([index[pred] if status == "ok" else (k if status == INVALID else k + 1)
                   for pred, status in zip(predictions, statuses)], dtype=np.int64)

@@ -143,7 +143,10 @@ def publish(board_path: str | Path, target: str, message: str = "Publish the dfe
             force: bool = False) -> str:
     """``DIR``, ``git:REMOTE[#BRANCH]`` or ``hf:datasets/ORG/NAME``; returns where it went. Only the
     site's own files are written or removed (see :func:`write_site`); ``force`` adds the site to a
-    non-empty folder or branch that publishing did not create."""
+    non-empty folder or branch that publishing did not create. A board whose rows fail their checks
+    (a measured row that disagrees with its own confusion matrix, :func:`leaderboard.check_rows`) is
+    refused before any target is touched."""
+    leaderboard.load_board(board_path)  # DataError names the row and the field; nothing is published
     if target.startswith("git:"):
         remote, _, branch = target[4:].partition("#")
         return _publish_git(board_path, remote, branch or "gh-pages", message, force)

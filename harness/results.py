@@ -106,7 +106,36 @@ def load(path: str | Path, schema_name: str = "results") -> dict:
             check_figures(document)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
+    if schema_name == "results":
+        check_logs(path, document)
     return document
+
+
+def check_logs(path: str | Path, document: dict) -> None:
+    """Each task's per-sample log that lies beside the results file must hold exactly the samples its
+    counts and confusion matrix say (a log that is not there is not checked: results files travel
+    alone). DataError names the results file and the field."""
+    from harness import samplelog
+
+    for key, task in document["tasks"].items():
+        name = task.get("samples_file")
+        log = Path(path).parent / name if name else None
+        if log is None or not log.is_file():
+            continue
+        rows = samplelog.read_samples(log, task["classes"])
+        where = f"{path}: $.tasks[{key!r}]"
+        if len(rows) != task["counts"]["evaluated"]:
+            raise DataError(f"{where}.counts.evaluated: {task['counts']['evaluated']}, but its per-sample log {name} "
+                            f"holds {len(rows)} samples; the file was edited or is corrupt")
+        classes = list(task["classes"])
+        k, column = len(classes), {c: i for i, c in enumerate(classes)}
+        matrix = [[0] * (k + 2) for _ in classes]
+        for r in rows:
+            j = column[r["prediction"]] if r["status"] == "ok" else (k if r["status"] == "invalid" else k + 1)
+            matrix[column[r["label"]]][j] += 1
+        if matrix != task["confusion"]["matrix"]:
+            raise DataError(f"{where}.confusion.matrix: does not match its per-sample log {name} (recounted from "
+                            f"its {len(rows)} rows); the file was edited or is corrupt")
 
 
 def parse_time(text: Any, where: str = "created_at") -> _dt.datetime:
@@ -122,11 +151,11 @@ def parse_time(text: Any, where: str = "created_at") -> _dt.datetime:
 FIGURE_TOLERANCE = 1e-6
 
 
-def _differs(claimed: float, value: float) -> bool:
+def differs(claimed: float, value: float) -> bool:
     return not abs(claimed - value) <= FIGURE_TOLERANCE
 
 
-def _figures(matrix: list[list[int]]) -> dict:
+def matrix_figures(matrix: list[list[int]]) -> dict:
     """WAR, UAR, macro-F1 and per-class figures of a ``k x (k + 2)`` confusion matrix (columns: the
     classes, invalid, failed), computed here independently of :mod:`harness.metrics`."""
     k = len(matrix)
@@ -161,11 +190,12 @@ def check_figures(document: dict) -> None:
                             f"(then invalid, failed)")
         if len(matrix) != k or any(len(row) != k + 2 for row in matrix):
             raise DataError(f"{where}.confusion.matrix: must be {k} x {k + 2} (classes x classes, invalid, failed)")
-        f = _figures(matrix)
+        f = matrix_figures(matrix)
         counts, m = task["counts"], task["metrics"]
+        _check_counts(document.get("config") or {}, where, counts)
 
         def claim(field: str, claimed, value, exact: bool = False) -> None:
-            if (claimed != value) if exact else _differs(claimed, value):
+            if (claimed != value) if exact else differs(claimed, value):
                 shown = value if exact else f"{value:.6g}"
                 raise DataError(f"{where}.{field}: {claimed!r} does not match {shown}, recomputed from the "
                                 f"task's own confusion matrix; the file was edited or is corrupt")
@@ -175,7 +205,7 @@ def check_figures(document: dict) -> None:
         claim("counts.failed", counts["failed"], f["failed"], exact=True)
         claim("metrics.war", m["war"], f["war"])
         claim("metrics.uar", m["uar"], f["uar"])
-        if all(_differs(m["macro_f1"], value) for value in f["macro_f1"]):
+        if all(differs(m["macro_f1"], value) for value in f["macro_f1"]):
             claim("metrics.macro_f1", m["macro_f1"], f["macro_f1"][1])
         claim("metrics.invalid_rate", m["invalid_rate"], f["invalid"] / f["n"] if f["n"] else 0.0)
         claim("metrics.failed_rate", m["failed_rate"], f["failed"] / f["n"] if f["n"] else 0.0)
@@ -188,6 +218,8 @@ def check_figures(document: dict) -> None:
             claim(f"per_class[{i}].predicted", c["predicted"], f["predicted"][i], exact=True)
             for name in ("recall", "precision", "f1"):
                 claim(f"per_class[{i}].{name}", c[name], f[name][i])
+        _check_tallies(where, task, classes, matrix, f)
+        _check_intervals(where, task, f)
     for spec, agg in document.get("aggregates", {}).items():
         where = f"$.aggregates[{spec!r}]"
         missing = [k for k in agg["splits"] if k not in document["tasks"]]
@@ -201,9 +233,74 @@ def check_figures(document: dict) -> None:
             mean = sum(values) / len(values)
             std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
             for field, value in ((f"{name}_mean", mean), (f"{name}_std", std)):
-                if field in agg and _differs(agg[field], value):
+                if field in agg and differs(agg[field], value):
                     raise DataError(f"{where}.{field}: {agg[field]!r} does not match {value:.6g}, recomputed "
                                     f"from its splits; the file was edited or is corrupt")
+
+
+def _check_counts(config: dict, where: str, counts: dict) -> None:
+    """``counts.total`` is the size of the task's split (what its fingerprint's samples are drawn from):
+    no run evaluates more, and a run without ``--shard`` evaluates every sample of it (the first
+    ``--limit`` under a limit), each once."""
+    evaluated, total, limit = counts["evaluated"], counts["total"], config.get("limit")
+    if evaluated > total:
+        raise DataError(f"{where}.counts.evaluated: {evaluated} samples, but the task's split holds counts.total "
+                        f"{total}; the file was edited or is corrupt")
+    if not config.get("shard"):
+        expected = min(limit, total) if limit else total
+        if evaluated != expected:
+            said = f"the first {expected} (--limit {limit})" if limit and limit < total else f"all {expected}"
+            raise DataError(f"{where}.counts.evaluated: {evaluated} samples, but a run without --shard evaluates "
+                            f"{said} of the split's counts.total {total}; the file was edited or is corrupt")
+
+
+def _check_tallies(where: str, task: dict, classes: list[str], matrix: list[list[int]], f: dict) -> None:
+    """The prediction distribution, failures and rule counts, against the confusion matrix."""
+    columns = classes + ["invalid", "failed"]
+    distribution = task.get("prediction_distribution")
+    if distribution is not None:
+        expected = {c: sum(row[j] for row in matrix) for j, c in enumerate(columns)}
+        if distribution != expected:
+            raise DataError(f"{where}.prediction_distribution: {distribution} does not match {expected}, the columns "
+                            f"of the task's own confusion matrix; the file was edited or is corrupt")
+    failures = task.get("failures")
+    if failures is not None and len(failures) != f["failed"]:
+        raise DataError(f"{where}.failures: lists {len(failures)} failed samples, but the confusion matrix counts "
+                        f"{f['failed']}; the file was edited or is corrupt")
+    rules = task.get("rules")
+    if rules is not None and sum(rules.values()) != f["n"] - f["failed"]:
+        raise DataError(f"{where}.rules: count {sum(rules.values())} answers read, but the confusion matrix holds "
+                        f"{f['n'] - f['failed']} answered samples; the file was edited or is corrupt")
+
+
+def _check_intervals(where: str, task: dict, f: dict) -> None:
+    """Each estimate lies inside its own 95% interval (UAR and macro-F1 intervals are made to contain
+    them), and each class's recall interval is its exact Clopper-Pearson interval."""
+    from harness.metrics import clopper_pearson
+
+    m = task["metrics"]
+    for name in ("uar", "macro_f1"):
+        outside(f"{where}.metrics.{name}_ci95", m.get(f"{name}_ci95"), f"metrics.{name}", m[name])
+    tp = [row[i] for i, row in enumerate(task["confusion"]["matrix"])]
+    for i, c in enumerate(task["per_class"]):
+        if "recall_ci95" not in c:
+            continue
+        expected = clopper_pearson(tp[i], f["support"][i])
+        claimed = c["recall_ci95"]
+        if (claimed is None) != (expected is None) or (
+                expected is not None and any(differs(a, b) for a, b in zip(claimed, expected))):
+            raise DataError(f"{where}.per_class[{i}].recall_ci95: {claimed!r} is not the exact interval {expected!r} "
+                            f"of its {tp[i]} of {f['support'][i]} recalled; the file was edited or is corrupt")
+
+
+def outside(where: str, interval: list[float] | None, field: str, value: float) -> None:
+    """DataError when ``value`` (named ``field``) lies outside its own 95% ``interval`` (None: no interval)."""
+    if interval is None:
+        return
+    low, high = interval
+    if not (low - FIGURE_TOLERANCE <= value <= high + FIGURE_TOLERANCE):
+        raise DataError(f"{where}: [{low:.6g}, {high:.6g}], but {field} {value:.6g} lies outside it; a figure outside "
+                        f"its own 95% interval was changed after the interval was computed (edited or corrupt)")
 
 
 def _non_finite(value: Any, where: str = "$") -> str | None:

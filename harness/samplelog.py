@@ -22,7 +22,7 @@ import numpy as np
 from harness import metrics
 from harness.errors import DataError
 from harness.frames import time_told
-from harness.parsing import rule_counts
+from harness.parsing import RULES, rule_counts
 from harness.redact import redact_all
 from harness.task import fingerprint
 
@@ -62,11 +62,61 @@ def _validator():
     return results.validator_for(results.schema("samples"))
 
 
-def check_row(row: dict, where: str) -> None:
-    """Raise :class:`DataError` naming ``where`` (file:line, or a sample) if ``row`` breaks the schema."""
+#: What each status implies: (prediction, rule, error) each "set" (a string) or "null".
+IMPLIED = {"ok": ("set", "set", "null"), "invalid": ("null", "set", "null"), "failed": ("null", "null", "set")}
+_MEANING = {"ok": "a class was read from the answer by a parsing rule, and nothing failed",
+            "invalid": "the answer was read by a parsing rule and named no class, and nothing failed",
+            "failed": "no answer was read (so no class and no rule), and an error says why"}
+
+
+def _contradiction(row: dict) -> str | None:
+    """What in ``row`` contradicts its status, or what JSON Schema cannot say (an audio span that ends
+    before it starts); None when nothing does."""
+    status = row.get("status")
+    if status in IMPLIED:
+        for field, want in zip(("prediction", "rule", "error"), IMPLIED[status]):
+            value = row.get(field)
+            if want == "set" and not (isinstance(value, str) and (value or field == "error")):
+                what = "no error" if field == "error" else f"{field} is null"
+                return f"status {status!r} but {what}: {status} means {_MEANING[status]}"
+            if want == "null" and value is not None:
+                return f"status {status!r} but {field} is {value!r}: {status} means {_MEANING[status]}"
+    rule = row.get("rule")
+    if rule is not None and rule not in RULES:
+        return f"rule {rule!r} is not one of the answer parser's rules ({', '.join(RULES)})"
+    for name, variant in (row.get("variants") or {}).items():
+        if isinstance(variant, dict) and variant.get("status") in IMPLIED:
+            has = variant.get("prediction") is not None
+            if has != (variant["status"] == "ok"):
+                return (f"variants.{name}: status {variant['status']!r} but prediction is {variant.get('prediction')!r} "
+                        f"(only an ok answer names a class)")
+    audio = row.get("audio")
+    span = audio.get("span") if isinstance(audio, dict) else None
+    if (isinstance(span, list) and len(span) == 2 and all(isinstance(x, (int, float)) for x in span)
+            and span[1] < span[0]):
+        return f"audio.span {span} ends before it starts (span is [start, end] in seconds on the frames' clock)"
+    return None
+
+
+def check_row(row: dict, where: str, classes: list[str] | tuple[str, ...] | None = None) -> None:
+    """Raise :class:`DataError` naming ``where`` (file:line, or a sample) if ``row`` breaks the schema or
+    contradicts itself (what its status implies, an audio span); with ``classes``, also if its label or
+    a prediction is not one of the task's classes."""
+    if isinstance(row, dict):
+        problem = _contradiction(row)
+        if problem:
+            raise DataError(f"{where}: per-sample row: {problem}")
     errors = sorted(_validator().iter_errors(row), key=lambda e: list(e.absolute_path))
     if errors:
         raise DataError(f"{where}: per-sample row {errors[0].json_path}: {errors[0].message}")
+    if classes is not None:
+        known = set(classes)
+        answers = [("prediction", row["prediction"])] + [(f"variants.{k}.prediction", v["prediction"])
+                                                       for k, v in (row.get("variants") or {}).items()]
+        for field, value in [("label", row["label"])] + answers:
+            if value is not None and value not in known:
+                raise DataError(f"{where}: per-sample row: {field} {value!r} is not one of the task's classes "
+                                f"({', '.join(classes)})")
 
 
 def write_samples(path: str | Path, rows: list[SampleRow]) -> None:
@@ -107,14 +157,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def read_samples(path: str | Path) -> list[SampleRow]:
-    """The rows of a per-sample log, each checked against the schema (errors name file and line)."""
+def read_samples(path: str | Path, classes: list[str] | tuple[str, ...] | None = None) -> list[SampleRow]:
+    """The rows of a per-sample log, each checked against the schema and for what its status implies
+    (:func:`check_row`; with ``classes``, labels and predictions among them), and each index once.
+    Errors name file and line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the per-sample log: {exc}") from None
     rows = []
+    lines_of: dict[int, int] = {}  # index -> the line that holds it
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -122,7 +175,11 @@ def read_samples(path: str | Path) -> list[SampleRow]:
             row = json.loads(line)
         except ValueError as exc:
             raise DataError(f"{path}:{number}: not a JSON line: {exc}") from None
-        check_row(row, f"{path}:{number}")
+        check_row(row, f"{path}:{number}", classes)
+        if row["index"] in lines_of:
+            raise DataError(f"{path}:{number}: per-sample row: index {row['index']} appears twice (also line "
+                            f"{lines_of[row['index']]}); each sample of the split has one position")
+        lines_of[row["index"]] = number
         rows.append(row)
     return rows
 
@@ -131,7 +188,7 @@ def samples_of(results_path: str | Path, task_result: dict, key: str) -> list[Sa
     """The per-sample rows of one task of a results file (they lie beside it)."""
     if not task_result.get("samples_file"):
         raise DataError(f"{results_path}: task {key!r} has no per-sample log; rerun it with --log-samples")
-    return read_samples(Path(results_path).parent / task_result["samples_file"])
+    return read_samples(Path(results_path).parent / task_result["samples_file"], task_result.get("classes"))
 
 
 def mean_visual_tokens(rows: list[SampleRow]) -> float | None:
