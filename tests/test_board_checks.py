@@ -95,7 +95,7 @@ def test_a_macro_f1_of_either_definition_is_accepted(tmp_path):
     """Classes predicted without support count towards macro-F1 since issue 26; files written before
     averaged over the classes with samples only. Both are honest figures of the same matrix."""
     matrix = [[5, 0, 0, 0, 0], [0, 3, 2, 0, 0], [0, 0, 0, 0, 0]]  # "c" predicted twice, no support
-    figures = results._figures(matrix)
+    figures = results.matrix_figures(matrix)
     present_only, counted = figures["macro_f1"]
     assert counted < present_only and present_only == pytest.approx((1 + 0.75) / 2)
 
