@@ -124,20 +124,15 @@ def check_rows(board: dict, path: str | Path = "board") -> None:
             claim("invalid_rate", row["invalid_rate"], f["invalid"] / f["n"] if f["n"] else 0.0)
         if "classes_evaluated" in row:
             claim("classes_evaluated", row["classes_evaluated"], sum(1 for s in f["support"] if s), exact=True)
-        support = row.get("class_support")
-        if support is not None:
-            if list(support) != classes:
-                raise DataError(f"{where}.class_support: its classes {list(support)} are not the confusion matrix's "
+        for field, figure, exact in (("class_support", "support", True), ("per_class_recall", "recall", False)):
+            per_class = row.get(field)
+            if per_class is None:
+                continue
+            if list(per_class) != classes:
+                raise DataError(f"{where}.{field}: its classes {list(per_class)} are not the confusion matrix's "
                                 f"rows {classes}; the board was edited or is corrupt")
             for j, c in enumerate(classes):
-                claim(f"class_support[{c!r}]", support[c], f["support"][j], exact=True)
-        recall = row.get("per_class_recall")
-        if recall is not None:
-            if list(recall) != classes:
-                raise DataError(f"{where}.per_class_recall: its classes {list(recall)} are not the confusion "
-                                f"matrix's rows {classes}; the board was edited or is corrupt")
-            for j, c in enumerate(classes):
-                claim(f"per_class_recall[{c!r}]", recall[c], f["recall"][j])
+                claim(f"{field}[{c!r}]", per_class[c], f[figure][j], exact=exact)
         interval = row.get("uar_ci95")
         if isinstance(interval, list) and len(interval) == 2:
             results.outside(f"{where}.uar_ci95", interval, "uar", row["uar"])

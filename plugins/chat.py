@@ -73,9 +73,10 @@ def encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=adds_bos(tokenizer, text))["input_ids"]
 
 
-def answer_suffix(processor, messages: list[dict], answer: str, end_token: str | None) -> str:
-    """The text the template writes for ``answer`` right after its generation prompt, up to and
-    including the end of the turn (``end_token``, or the template's own marker).
+def answer_frame(processor, messages: list[dict], end_token: str | None) -> tuple[str, str, str]:
+    """``(prompt, before, after)``: the generation prompt, and the text the template writes right after it
+    before and after an answer, up to and including the end of the turn (``end_token``, or the template's
+    own marker). Rendered once per message shape; every answer then goes between ``before`` and ``after``.
 
     Raises UsageError when the template's answer is no continuation of its generation prompt (score
     mode would then score something the model never writes)."""
@@ -104,6 +105,12 @@ def answer_suffix(processor, messages: list[dict], answer: str, end_token: str |
         after = after[:after.index(end_token) + len(end_token)]
     elif end_token:
         after = end_token  # the template writes no end marker: the turn ends with the family's token
+    return prompt, before, after
+
+
+def answer_suffix(processor, messages: list[dict], answer: str, end_token: str | None) -> str:
+    """The text the template writes for ``answer`` right after its generation prompt (:func:`answer_frame`)."""
+    _, before, after = answer_frame(processor, messages, end_token)
     return before + answer + after
 
 
@@ -126,28 +133,34 @@ def _same_but_space(a: str, b: str) -> bool:
 def answer_ids(processor, tokenizer, messages: list[dict], answer: str, end_token: str | None) -> list[int]:
     """The token ids score mode scores for ``answer``: tokenized together with the prompt, as the model
     reads them, then cut at the prompt's length (a prefix space merges into the answer's first token)."""
-    prompt = render(processor, messages, True)
-    suffix = answer_suffix(processor, messages, answer, end_token)
-    base = encode(tokenizer, prompt)
-    whole = encode(tokenizer, prompt + suffix)
-    if whole[:len(base)] != base:  # the answer's first token merged with the prompt's last one
-        return tokenizer(suffix, add_special_tokens=False)["input_ids"]
-    return whole[len(base):]
+    return AnswerIds(processor, tokenizer, end_token)(messages, answer)
 
 
 class AnswerIds:
-    """:func:`answer_ids` per (messages, answer), computed once: a run asks the same few answers after
-    the same few message shapes (the frames are not in the messages)."""
+    """:func:`answer_ids` per (messages, answer), computed once: a run asks the same few answers after the
+    same few message shapes (the frames are not in the messages), so the template is rendered and the
+    prompt tokenized once per shape, and each answer tokenized once."""
 
     def __init__(self, processor, tokenizer, end_token: str | None):
         self.processor, self.tokenizer, self.end_token = processor, tokenizer, end_token
-        self._cache: dict[tuple[str, str], list[int]] = {}
+        self._frames: dict[str, tuple[str, str, str, list[int]]] = {}
+        self._ids: dict[tuple[str, str], list[int]] = {}
 
     def __call__(self, messages: list[dict], answer: str) -> list[int]:
-        key = (json.dumps(messages, sort_keys=True), answer)
-        if key not in self._cache:
-            self._cache[key] = answer_ids(self.processor, self.tokenizer, messages, answer, self.end_token)
-        return self._cache[key]
+        shape = json.dumps(messages, sort_keys=True)
+        if (shape, answer) not in self._ids:
+            if shape not in self._frames:
+                prompt, before, after = answer_frame(self.processor, messages, self.end_token)
+                self._frames[shape] = (prompt, before, after, encode(self.tokenizer, prompt))
+            prompt, before, after, base = self._frames[shape]
+            suffix = before + answer + after
+            whole = encode(self.tokenizer, prompt + suffix)
+            if whole[:len(base)] != base:  # the answer's first token merged with the prompt's last one
+                ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+            else:
+                ids = whole[len(base):]
+            self._ids[(shape, answer)] = ids
+        return self._ids[(shape, answer)]
 
 
 def end_of_turn_text(processor, end_of_turn: str | None) -> str | None:

@@ -163,16 +163,11 @@ class HFModel(ScoreMode, Model):
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("device cuda was chosen but torch sees no CUDA device; pass device=cpu")
         device, dtype_name = self.device, self.dtype_name
-        common = {"trust_remote_code": self.args.get("trust_remote_code", False)}
-        if "revision" in self.args:
-            common["revision"] = self.args["revision"]
+        common = self._common()
         name = self.args["pretrained"]
-        self.processor = hub.from_pretrained(AutoProcessor, name, **common)
-        extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
         # the family's loader (its config may not be known before the download: then its name says)
-        adapter = self.adapter or families.guess(name)
-        if adapter and adapter.chat_template and not getattr(self.processor, "chat_template", None):
-            self.processor.chat_template = adapter.chat_template  # a checkpoint that ships none
+        self.processor, adapter = self._processor(AutoProcessor)
+        extra = {"attn_implementation": self.args["attn_implementation"]} if "attn_implementation" in self.args else {}
         self._preflight(adapter)  # before the weights load: a misconfigured checkpoint fails in seconds
         loader = getattr(transformers, adapter.loader) if adapter else AutoModelForImageTextToText
         self.model = hub.from_pretrained(loader, name, dtype=getattr(torch, dtype_name), **common, **extra)
@@ -189,8 +184,7 @@ class HFModel(ScoreMode, Model):
         for note in upstream.notes(self.adapter.name if self.adapter else None,
                                    {"transformers": transformers.__version__}):
             print(f"harness: warning: {note}", file=sys.stderr)
-        if self.adapter and self.adapter.chat_template and not getattr(self.processor, "chat_template", None):
-            self.processor.chat_template = self.adapter.chat_template  # a checkpoint that ships none
+        _fallback_template(self.processor, self.adapter)  # the config may name another family than the name did
         self.model.to(device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation and last-position scoring
@@ -219,15 +213,23 @@ class HFModel(ScoreMode, Model):
             self.revision = getattr(self.model.config, "_commit_hash", None)
         self.load_s += time.perf_counter() - started
 
+    def _common(self) -> dict[str, Any]:
+        """What every from_pretrained of this checkpoint is given."""
+        return {"trust_remote_code": self.args.get("trust_remote_code", False),
+                **({"revision": self.args["revision"]} if "revision" in self.args else {})}
+
+    def _processor(self, auto_processor):
+        """The checkpoint's processor (no weights) with the family's template where it ships none, and the
+        family adapter known before the weights load (from the config, else the name)."""
+        processor = hub.from_pretrained(auto_processor, self.args["pretrained"], **self._common())
+        adapter = self.adapter or families.guess(self.args["pretrained"])
+        _fallback_template(processor, adapter)
+        return processor, adapter
+
     def check(self) -> list[Check]:
         """The checkpoint contract on this checkpoint's small files (no weights loaded)."""
         from transformers import AutoProcessor
-        common = {"trust_remote_code": self.args.get("trust_remote_code", False),
-                  **({"revision": self.args["revision"]} if "revision" in self.args else {})}
-        processor = hub.from_pretrained(AutoProcessor, self.args["pretrained"], **common)
-        adapter = self.adapter or families.guess(self.args["pretrained"])
-        if adapter and adapter.chat_template and not getattr(processor, "chat_template", None):
-            processor.chat_template = adapter.chat_template
+        processor, adapter = self._processor(AutoProcessor)
         return modelcheck.contract(processor, adapter, hub.local_folder(self.args["pretrained"], self.revision))
 
     def _preflight(self, adapter) -> None:
@@ -680,6 +682,12 @@ def tiny_vlm(args: dict, context: Context) -> HFModel:
 
 def _hf(args: dict) -> HFModel:
     return HFModel(args)
+
+
+def _fallback_template(processor, adapter) -> None:
+    """A checkpoint that ships no chat template gets its family's."""
+    if adapter and adapter.chat_template and not getattr(processor, "chat_template", None):
+        processor.chat_template = adapter.chat_template
 
 
 @harness.hookimpl

@@ -217,6 +217,7 @@ class VLLMModel(Model):
         self.llm = None
         self._audio_checked = False  # the vLLM release was checked for audio-in-video requests
         self.processor = None
+        self.answer_ids: chat.AnswerIds | None = None  # with the end of turn and the stop ids, when the engine starts
         # The timing family from the checkpoint's config when it is local or cached, else its name.
         model_type = args.get("family") or hub.describe(str(args["pretrained"]), args.get("revision"))[1]
         name = model_type if model_type != "unknown" else str(args["pretrained"])
@@ -303,7 +304,7 @@ class VLLMModel(Model):
 
     def _chat(self) -> None:
         """What ends an answer and how answers are tokenized: the hf plugin's rules (plugins/chat.py)."""
-        if getattr(self, "answer_ids", None) is not None:
+        if self.answer_ids is not None:
             return
         tok = self.processor.tokenizer
         self.end_of_turn_text = chat.end_of_turn_text(self.processor, self.adapter.end_of_turn if self.adapter else None)
@@ -328,13 +329,10 @@ class VLLMModel(Model):
     def _choices(self, request: Request) -> list[str]:
         """The constrained answers as the template writes them after its generation prompt (a prefix space
         included), without the end of turn: what the hf plugin's constrained decoding forces."""
-        out = []
-        for c in request.constrained_answers():
-            text = chat.answer_suffix(self.processor, self._messages(request), c, self.end_of_turn_text)
-            if self.end_of_turn_text and text.endswith(self.end_of_turn_text):
-                text = text[:-len(self.end_of_turn_text)]
-            out.append(text)
-        return out
+        _, before, after = chat.answer_frame(self.processor, self._messages(request), self.end_of_turn_text)
+        if self.end_of_turn_text and after.endswith(self.end_of_turn_text):
+            after = after[:-len(self.end_of_turn_text)]
+        return [before + c + after for c in request.constrained_answers()]
 
     def predict(self, requests: list[Request]) -> list[Response]:
         self._start(audio=any(r.has_audio for r in requests))

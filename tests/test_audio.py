@@ -406,6 +406,18 @@ def _long_track(path: Path, seconds: float) -> str:
     return write_track(str(path), [np.stack([left, 0.7 * left]).astype(np.float32)], rate=rate)
 
 
+def _count_packets(monkeypatch, audio) -> list:
+    """The packets the reader demuxes from here on (the list fills as it reads)."""
+    seen = []
+
+    def counting(container, stream):
+        for packet in container.demux(stream):
+            seen.append(packet)
+            yield packet
+    monkeypatch.setattr(audio, "_demux", counting)
+    return seen
+
+
 @pytest.mark.parametrize("start,end", [(20.0, 23.0), (20.013, 23.5017), (29.0, 30.05)])
 def test_a_span_late_in_the_track_is_decoded_from_a_seek_and_equals_the_whole_decode(tmp_path, monkeypatch, start, end):
     """Seeking to the span (with a margin) instead of decoding the track from its start gives the same
@@ -415,13 +427,7 @@ def test_a_span_late_in_the_track_is_decoded_from_a_seek_and_equals_the_whole_de
     from harness.frames import audio
     path = _long_track(tmp_path / "long.m4a", 30.0)
     whole = audio.read_audio(path, RATE, start, end, 0.0, True, clip_end=end, seek=False)
-    seen = []
-
-    def counting(container, stream):
-        for packet in container.demux(stream):
-            seen.append(packet)
-            yield packet
-    monkeypatch.setattr(audio, "_demux", counting)
+    seen = _count_packets(monkeypatch, audio)
     sought = audio.read_audio(path, RATE, start, end, 0.0, True, clip_end=end)
     np.testing.assert_array_equal(sought.samples, whole.samples)
     assert (sought.padded_s, sought.source_rate, sought.source_channels) == (whole.padded_s, 44100, 2)
@@ -435,12 +441,6 @@ def test_a_span_early_in_a_long_track_stops_decoding_at_its_end(tmp_path, monkey
     from harness.frames import audio
     path = _long_track(tmp_path / "long.m4a", 30.0)
     whole = audio.read_audio(path, RATE, 1.0, 3.0, 0.0, True, seek=False)
-    seen = []
-
-    def counting(container, stream):
-        for packet in container.demux(stream):
-            seen.append(packet)
-            yield packet
-    monkeypatch.setattr(audio, "_demux", counting)
+    seen = _count_packets(monkeypatch, audio)
     np.testing.assert_array_equal(audio.read_audio(path, RATE, 1.0, 3.0, 0.0, True).samples, whole.samples)
     assert len(seen) < 0.2 * 30.0 * 44100 / 1024
