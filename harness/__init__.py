@@ -70,6 +70,7 @@ _PUBLIC = {
     "ProbeContext": "harness.probe",
     "Strategy": "harness.strategy", "StrategyContext": "harness.strategy",
     "PromptTemplate": "harness.prompts",
+    "Tracker": "harness.tracking", "FinishedRun": "harness.tracking",
     # values that flow
     "Sample": "harness.types", "FrameProtocol": "harness.types", "Frames": "harness.types",
     "Request": "harness.types", "Response": "harness.types", "SampleRow": "harness.samplelog",

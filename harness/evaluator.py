@@ -91,6 +91,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             "frame_cache": config.frame_cache,
             "response_cache": config.response_cache, "prefetch": config.prefetch,
             "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
+            **({"resolved": config.resolved} if config.resolved is not None else {}),
         },
         "environment": results.environment([p.to_dict() for p in host.plugins]),
         "model": {"name": config.model, "identity": model.identity(),
@@ -101,6 +102,12 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
     if config.shard:
         run_id += f"_shard{config.shard[0]}of{config.shard[1]}"
     results_path = out_dir / f"results_{run_id}.json"
+    taken = 1
+    while results_path.exists():  # a grid runs the same model twice within a second in one process
+        taken += 1
+        results_path = out_dir / f"results_{run_id}-{taken}.json"
+    if taken > 1:
+        run_id = document["run_id"] = f"{run_id}-{taken}"
     sample_paths: dict[str, Path] = {}
     responses = ResponseCache(Path(cache_root) / "responses.sqlite") \
         if config.response_cache and model.cacheable else None

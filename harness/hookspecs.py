@@ -1,9 +1,9 @@
-"""The plugin API of dfer-harness: four hooks, one way to register and build.
+"""The plugin API of dfer-harness: five hooks, one way to register and build.
 
 A plugin is a module (usually published as a distribution with an entry point
 in the ``harness`` group) that implements some of the hooks below with the
-``@harness.hookimpl`` decorator. Built-in tasks, models, probes and strategies
-use exactly these hooks. Everything a plugin needs is importable from
+``@harness.hookimpl`` decorator. Built-in tasks, models, probes, strategies and
+trackers use exactly these hooks. Everything a plugin needs is importable from
 ``harness`` itself (``from harness import Model, Task, Request, Response,
 Param, Context, hookimpl, ...``).
 
@@ -66,3 +66,9 @@ def harness_register_probes(register, context):
 @hookspec
 def harness_register_strategies(register, context):
     """Register request strategies (how a request is built from a sample): ``register(name, factory, ...)``."""
+
+
+@hookspec
+def harness_register_trackers(register, context):
+    """Register experiment trackers (where finished runs are also logged, :class:`harness.Tracker`):
+    ``register(name, factory, description="", params=None)``."""

@@ -83,7 +83,7 @@ def _takes_context(factory: Callable) -> bool:
     return second.name == "context" or second.default is second.empty
 
 
-KINDS = {"task": "tasks", "model": "models", "probe": "probes", "strategy": "strategies"}
+KINDS = {"task": "tasks", "model": "models", "probe": "probes", "strategy": "strategies", "tracker": "trackers"}
 
 
 @dataclass
@@ -111,6 +111,10 @@ class Host:
     @property
     def strategies(self) -> dict[str, Entry]:
         return self.registry["strategy"]
+
+    @property
+    def trackers(self) -> dict[str, Entry]:
+        return self.registry["tracker"]
 
     def entry(self, kind: str, name: str) -> Entry:
         """The registered ``kind`` (task, model, probe, strategy) called ``name``, or a usage

@@ -65,6 +65,7 @@ class RunConfig:
     shard: tuple[int, int] | None = None  # (i, N): evaluate shard i of N
     prefetch: bool = True  # prepare the next batch in a thread while the model runs
     started: float | None = None  # perf_counter() when the command started (default: when evaluate() is called)
+    resolved: dict | None = None  # every option of `harness run` as resolved (command line and --config file)
 
 
 @dataclass

@@ -29,21 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     # library user, the tests) from its own start.
     _started = harness.STARTED if _started is None else time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    # `run --config FILE`: the file supplies options (--tasks, --model, ...) the parser would miss
+    from_file = argv[:1] == ["run"] and any(a == "--config" or a.startswith("--config=") for a in argv[1:])
+    args = None if from_file else build_parser().parse_args(argv)
     # What the command prints passes a filter that masks secrets (URL credentials, an API key a
     # server echoes): the terminal and CI logs are written too.
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
     try:
-        return _dispatch(args, argv)
+        if from_file:
+            return _dispatch(lambda: commands.cmd_run_file(argv, _started))
+        return _dispatch(lambda: getattr(commands, f"cmd_{args.command}")(args, argv, _started))
     finally:
         sys.stdout, sys.stderr = out, err
 
 
-def _dispatch(args, argv: list[str]) -> int:
+def _dispatch(command) -> int:
     try:
-        handler = getattr(commands, f"cmd_{args.command}")
-        return handler(args, argv, _started)
+        return command()
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

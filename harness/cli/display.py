@@ -128,3 +128,24 @@ def compare_tables(pairs: list[dict], key: str, rounds: int) -> str:
                            headers=["class", "n", "recall A", "recall B", "difference"], disable_numparse=True),
                   f"\n{len(c['disagreements'])} clip(s) answered differently"]
     return "\n".join(lines)
+
+
+def planned_runs(runs) -> str:
+    """The runs a command will make (``harness run --config``, ``--dry-run``): their number first,
+    then each with its options as a command line."""
+    import shlex
+
+    lines = [f"{len(runs)} run{'s' if len(runs) != 1 else ''}:"]
+    for i, run in enumerate(runs, 1):
+        label = f" [{run.label}]" if run.label else ""
+        lines.append(f"  {i}.{label} harness run {shlex.join(run.words)}")
+    return "\n".join(lines)
+
+
+def run_outcomes(outcomes) -> str:
+    """The end of a grid: each run with its exit code and, for a failed one, why."""
+    rows = [[i, run.label or "-", {0: "ok", 1: "failed samples or error", 2: "usage error"}.get(code, code),
+             (error.splitlines() or [""])[0][:120]] for i, (run, code, error) in enumerate(outcomes, 1)]
+    failed = sum(1 for _, code, _ in outcomes if code)
+    head = f"{len(outcomes)} runs: {len(outcomes) - failed} ok, {failed} not" if failed else f"{len(outcomes)} runs: all ok"
+    return head + "\n" + tabulate(rows, headers=["run", "grid values", "outcome", "error"], disable_numparse=True)
