@@ -12,6 +12,14 @@ with counts (``invalid`` and ``failed`` columns included), per-class recall
 ordered by class share with the share drawn beside it (collapse shows at a
 glance), the prediction distribution against the label distribution, and
 per-group metrics; per multi-split task, UAR fold by fold.
+
+Across runs (a study: several models, frame protocols or prompts on the same task; files or folders of
+them, e.g. a grid's output folder): per evaluated split that two or more runs share, the cross-model
+table (UAR, WAR, macro-F1 with 95% intervals, invalid rate, visual tokens and seconds per clip, sorted
+by UAR), per-class recall of every run side by side (table and one grouped figure, classes by support),
+and the paired comparisons of ``harness compare`` between the runs with per-sample logs; per
+multi-split task shared by two or more runs, the fold means side by side (:mod:`harness.study`; every
+figure also in ``study.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from harness import results
+from harness import results, study
 from harness.errors import DataError
 from harness.probes.common import pyplot, save
 
@@ -170,8 +178,10 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def build(paths: list[str | Path], out: Path) -> Path:
-    """Write the report folder ``out`` for ``paths``; return the path of ``index.html``.
+def build(paths: list[str | Path], out: Path, rounds: int = 2000, seed: int = 0) -> Path:
+    """Write the report folder ``out`` for ``paths`` (results and diagnostics files, or folders of them);
+    return the path of ``index.html``. ``rounds`` and ``seed`` are those of the paired bootstrap
+    (:func:`harness.compare.compare_many`) between runs of the same task.
 
     Figures are drawn with matplotlib's math text off: a model or class named ``$x^2$`` is drawn as
     those characters, and an unbalanced ``$`` cannot stop the report."""
@@ -179,13 +189,15 @@ def build(paths: list[str | Path], out: Path) -> Path:
 
     pyplot()
     with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        return _build(paths, out)
+        return _build(paths, out, rounds, seed)
 
 
-def _build(paths: list[str | Path], out: Path) -> Path:
+def _build(paths: list[str | Path], out: Path, rounds: int, seed: int) -> Path:
     out = Path(out)
+    files = study.expand(paths)
+    documents = [(p, *_load(p)) for p in files]
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    documents = [(Path(p), *_load(Path(p))) for p in paths]
+    (out / "study.json").unlink(missing_ok=True)  # never one left from an earlier report in this folder
     body: list[str] = []
     markdown: list[str] = ["# dfer-harness report", ""]
     runs = [(p, d) for p, kind, d in documents if kind == "results"]
@@ -196,6 +208,12 @@ def _build(paths: list[str | Path], out: Path) -> Path:
                     'only. Invalid and failed answers count as wrong.</p>')
         markdown += ["## Summary", "", tabulate(_md_rows(rows), headers=HEADERS, tablefmt="github", disable_numparse=True),
                      ""]
+        groups, aggregates = study.build(runs, out / "figures", rounds, seed)
+        if groups or aggregates:
+            _study_section(out, groups, aggregates, body, markdown)
+            data = study.to_json(groups, aggregates)
+            (out / "study.json").write_bytes(results.json_bytes(out / "study.json", data, indent=1,
+                                                                ensure_ascii=False) + b"\n")
     for index, (path, document) in enumerate(runs):
         model = document["model"]["name"]
         body.append(f"<h2>{html.escape(model)} <span class='note'>({html.escape(path.name)}, "
@@ -254,6 +272,130 @@ def _build(paths: list[str | Path], out: Path) -> Path:
     (out / "index.html").write_text(page, encoding="utf-8")
     (out / "summary.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
     return out / "index.html"
+
+
+def _signed(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def _p(value: float, bound: bool = False) -> str:
+    """A p-value as ``harness compare`` prints it: 4 decimals, ``< 1/rounds`` where the bootstrap cannot
+    resolve it (never ``0.0000``)."""
+    if bound:
+        return f"< {value:.2g}"
+    return f"{value:.4f}" if value >= 1e-4 or value == 0 else f"{value:.1e}"
+
+
+def _with_interval(value: float, interval: list[float] | None, star: bool = False) -> str:
+    text = _pct(value) + ("*" if star else "")
+    return f"{text} ({_pct(interval[0])}, {_pct(interval[1])})" if interval else text
+
+
+def study_table(group: study.Group) -> tuple[list[str], list[list[str]]]:
+    """The cross-model table of one task: headers and rows (best UAR first)."""
+    sound = any(r["audio"] != "off" for r in group.rows)
+    headers = ["#", "model", "frames", "prompt", "answer format"] + (["audio"] if sound else []) + \
+        ["n", "UAR (95% CI)", "WAR (95% CI)", "macro-F1 (95% CI)", "invalid %", "visual tokens/clip", "s/clip",
+         "file"]
+    rows = []
+    for rank, r in enumerate(group.rows, 1):
+        seconds = "-" if r["seconds_per_clip"] is None else f"{r['seconds_per_clip']:.4f}"
+        tokens = r["visual_tokens_per_clip"]
+        rows.append([str(rank), r["model"], r["frames"], r["prompt"], r["answer_format"]]
+                    + ([r["audio"]] if sound else [])
+                    + [str(r["n"]), _with_interval(r["uar"], r["uar_ci95"], bool(r["missing_classes"])),
+                       _with_interval(r["war"], r["war_ci95"]), _with_interval(r["macro_f1"], r["macro_f1_ci95"]),
+                       _pct(r["invalid_rate"]), "-" if tokens is None else f"{tokens:.1f}",
+                       seconds + ("\u2020" if r["from_response_cache"] else ""), r["file"]])
+    return headers, rows
+
+
+def recall_table(group: study.Group) -> tuple[list[str], list[list[str]]]:
+    """Per-class recall (%) of every run, classes by support (most clips first)."""
+    headers = ["class", "support", "share %"] + [e.label for e in group.entries]
+    rows = [[c["class"], str(c["support"]), _pct(c["share"])] + [_pct(r) for r in c["recall"]]  # None: "-"
+            for c in group.classes]
+    return headers, rows
+
+
+PAIR_HEADERS = ["A", "B", "n", "UAR diff (95% CI)", "UAR p", "WAR diff", "only A/B right", "McNemar p",
+                "macro-F1 diff (95% CI)"]
+
+
+def pair_table(comparison: dict) -> tuple[list[str], list[list[str]]]:
+    """The paired comparisons of one set of runs, as ``harness compare`` prints them (A minus B, points)."""
+    pairs = comparison["pairs"]
+    holm = len(pairs) > 1
+    rows = []
+    for c in pairs:
+        u, w, f = c["uar"], c["war"], c["macro_f1"]
+        rows.append([c["a_run"], c["b_run"], str(c["n"]),
+                     f"{_signed(u['difference'])} ({_signed(u['ci95'][0])}, {_signed(u['ci95'][1])})",
+                     _p(u["p"], u["p_bound"]) + (f" ({_p(u['p_holm'], u['p_holm_bound'])})" if holm else ""),
+                     _signed(w["difference"]), f"{w['only_a_right']}/{w['only_b_right']}",
+                     _p(w["mcnemar_p"]) + (f" ({_p(w['p_holm'])})" if holm else ""),
+                     f"{_signed(f['difference'])} ({_signed(f['ci95'][0])}, {_signed(f['ci95'][1])})"])
+    headers = [h + (" (Holm)" if holm and h.endswith(" p") else "") for h in PAIR_HEADERS]
+    return headers, rows
+
+
+def aggregate_table(group: study.AggregateGroup) -> tuple[list[str], list[list[str]]]:
+    headers = ["#", "model", "frames", "prompt", "n", "UAR mean +- std", "WAR mean +- std", "macro-F1 mean +- std",
+               "invalid %", "failed", "file"]
+    rows = [[str(rank), r["model"], r["frames"], r["prompt"], str(r["n"]),
+             f"{_pct(r['uar_mean'])} +- {_pct(r['uar_std'])}", f"{_pct(r['war_mean'])} +- {_pct(r['war_std'])}",
+             f"{_pct(r['macro_f1_mean'])} +- {_pct(r['macro_f1_std'])}", _pct(r["invalid_rate"]), str(r["failed"]),
+             r["file"]] for rank, r in enumerate(group.rows, 1)]
+    return headers, rows
+
+
+def _study_section(out: Path, groups: list[study.Group], aggregates: list[study.AggregateGroup],
+                   body: list[str], markdown: list[str]) -> None:
+    def table(headers: list[str], rows: list[list[str]]) -> None:
+        body.append(_html_table(headers, rows))
+        markdown.extend([tabulate(_md_rows(rows), headers=[_md(h) for h in headers], tablefmt="github",
+                                  disable_numparse=True), ""])
+
+    def note(text: str) -> None:
+        body.append(f"<p class='note'>{html.escape(text)}</p>")
+        markdown.extend([_md(text), ""])
+
+    body.append("<h2>Across runs</h2>")
+    markdown += ["## Across runs", ""]
+    note("Per evaluated split that two or more runs share (same task, same clips). Percent; intervals are "
+         "each run's own 95% intervals; UAR* averages over the classes with samples only. s/clip: the loop "
+         "(decode, model, parse) per clip, the model's load left out; \u2020: some answers came from the "
+         "response cache, so the time is not the model's. visual tokens/clip: '-' where the model did not "
+         "report them.")
+    for group in groups:
+        body.append(f"<h3>{html.escape(group.key)} <span class='note'>({group.rows[0]['n']} clips, "
+                    f"{len(group.rows)} runs)</span></h3>")
+        markdown += [f"### {_md(group.key)} ({group.rows[0]['n']} clips, {len(group.rows)} runs)", ""]
+        table(*study_table(group))
+        body.append("<h4>Per-class recall</h4>")
+        markdown += ["#### Per-class recall (%), classes by support", ""]
+        table(*recall_table(group))
+        if group.figure:
+            body.append(_figure(out, group.figure))
+        body.append("<h4>Paired comparisons</h4>")
+        markdown += ["#### Paired comparisons", ""]
+        for comparison in group.comparisons:
+            rounds = comparison["rounds"]
+            note(f"Frames {comparison['frames']}: A minus B, in points; {rounds} paired class-stratified bootstrap "
+                 f"rounds (UAR, macro-F1; p read off the bootstrap distribution of the difference, centred on the "
+                 f"observed difference, not on the null; below 1/{rounds} it is printed as '< {1 / rounds:.2g}'), "
+                 f"exact McNemar test (WAR); Holm-adjusted in parentheses over the pairs of this table.")
+            table(*pair_table(comparison))
+        if not group.comparisons:
+            note("No pair of these runs could be compared clip by clip.")
+        for item in group.not_paired:
+            run = item["run"] if item["file"] in item["run"] else f"{item['run']} ({item['file']})"
+            note(f"not paired: {run}: {item['reason']}")
+    for aggregate in aggregates:
+        body.append(f"<h3>{html.escape(aggregate.spec)}: mean over splits <span class='note'>"
+                    f"({len(aggregate.rows)} runs)</span></h3>")
+        markdown += [f"### {_md(aggregate.spec)}: mean over splits ({len(aggregate.rows)} runs)", ""]
+        table(*aggregate_table(aggregate))
 
 
 def _inside(document: Path, plot: str) -> Path:

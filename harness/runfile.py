@@ -79,8 +79,9 @@ def _read(path: Path) -> Any:
         raise UsageError(f"--config {path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    return {a.dest: a for a in parser._actions if a.dest not in NOT_OPTIONS and a.option_strings}
+def _actions(command: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The run command's options by name (argparse keeps them in ``_actions``, unchanged since Python 3.2)."""
+    return {a.dest: a for a in command._actions if a.dest not in NOT_OPTIONS and a.option_strings}
 
 
 def _key(raw: Any, actions: dict[str, argparse.Action], where: str) -> str:

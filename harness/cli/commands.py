@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from tabulate import tabulate
@@ -20,16 +21,29 @@ EXIT_OK, EXIT_EVAL, EXIT_USAGE = 0, 1, 2
 
 def cmd_run(args, argv: list[str], started: float | None = None) -> int:
     options.check(args)  # every option, before any work
-    from harness import evaluator
+    from harness import evaluator, runfile, tracking
+    from harness.cli.parser import run_parser
+    from harness.redact import redact_all
 
+    if args.dry_run:
+        print(display.planned_runs([runfile.PlannedRun("", argv[1:])]))
+        return EXIT_OK
     host = options.host_of(args)
     config = options.run_config(args, argv, started)
-    if args.launcher == "ray":
-        from harness.launch.ray import launch
-        out = launch(config, args.plugins, args.shards, args.shard_resources, args.max_retries, args.ray_address,
-                     progress=config.progress, include_paths=host.context.include_paths)
-    else:
-        out = evaluator.evaluate(host, config)
+    config.resolved = redact_all(runfile.resolved(args, run_parser()))
+    trackers = tracking.Trackers.build(host, tracking.specs(args))  # a typo or a missing library: now
+    trackers.start({**config.resolved, "command": config.command})
+    try:
+        if args.launcher == "ray":
+            from harness.launch.ray import launch
+            out = launch(config, args.plugins, args.shards, args.shard_resources, args.max_retries, args.ray_address,
+                         progress=config.progress, include_paths=host.context.include_paths)
+        else:
+            out = evaluator.evaluate(host, config)
+    except BaseException:
+        trackers.abandon()
+        raise
+    trackers.log(tracking.FinishedRun(out.document, out.results_path, dict(out.sample_paths)))
     print(display.summary_table(out.document))
     for spec in config.tasks:
         keys = [k for k, t in out.document["tasks"].items() if t["spec"] == str(spec)]
@@ -52,11 +66,78 @@ def cmd_run(args, argv: list[str], started: float | None = None) -> int:
     if torn:
         print(f"harness: warning: {torn} response-cache entries did not parse; they were recomputed, not trusted "
               f"(corrupt_cache_entries in the results)", file=sys.stderr)
+    for name, where in trackers.where.items():
+        print(f"{name}: {where}")
     if out.failed_samples:
         print(f"harness: {out.failed_samples} sample(s) failed and were counted as wrong "
               f"(see 'failures' in the results)", file=sys.stderr)
         return EXIT_EVAL
     return EXIT_OK
+
+
+def cmd_run_file(argv: list[str], started: float | None = None) -> int:
+    """``harness run --config FILE [options]``: every run the file holds (a grid expanded), each checked
+    before the first starts, then run one after another; a failed run does not stop the rest."""
+    import argparse
+
+    from harness import runfile
+    from harness.cli.parser import build_parser
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", required=True)
+    pre.add_argument("--dry-run", action="store_true")
+    known, rest = pre.parse_known_args(argv[1:])
+    parser = build_parser()
+    planned = runfile.plan(known.config, parser.run_parser)
+    runs = []
+    for run in planned:
+        words = ["run", *run.words, *rest]
+        try:
+            args = parser.parse_args(words)
+        except SystemExit as exc:  # the parser printed what is wrong; say which run
+            if not exc.code:  # --help
+                raise
+            raise UsageError(f"{known.config}{': ' + run.label if run.label else ''}: the options above are "
+                             f"not valid") from None
+        try:
+            options.check(args)
+            options.run_config(args, words, None)  # tasks, numbers, frames, folders: every run's, first
+        except UsageError as exc:
+            raise UsageError(f"{known.config}{': ' + run.label if run.label else ''}: {exc}") from None
+        runs.append((run, args, words))
+    print(display.planned_runs([runfile.PlannedRun(run.label, words[1:]) for run, _, words in runs]))
+    if known.dry_run:
+        return EXIT_OK
+    outcomes = []
+    for i, (run, args, words) in enumerate(runs, 1):
+        if len(runs) > 1:
+            print(f"\n=== run {i}/{len(runs)}{': ' + run.label if run.label else ''}", flush=True)
+        try:
+            # each run's start-up counts from its own start (the first one's from the harness's import)
+            code = cmd_run(args, words, started if i == 1 else time.perf_counter())
+            outcomes.append((run, code, ""))
+        except KeyboardInterrupt:
+            raise
+        except HarnessError as exc:  # one failed run of a grid does not stop the others
+            print(f"harness: error: {exc}", file=sys.stderr)
+            outcomes.append((run, EXIT_USAGE if isinstance(exc, UsageError) else EXIT_EVAL, str(exc)))
+        except Exception as exc:
+            print(f"harness: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            outcomes.append((run, EXIT_EVAL, f"{type(exc).__name__}: {exc}"))
+    if len(runs) > 1:
+        print("\n" + display.run_outcomes(outcomes))
+    return max(code for _, code, _ in outcomes)
+
+
+def cmd_log(args, argv: list[str], started: float | None = None) -> int:
+    options.check(args)  # every option, before any work
+    from harness import tracking
+
+    host = options.host_of(args)
+    done = tracking.log_files(host, args.files, tracking.specs(args))
+    for name, where in done.where.items():
+        print(f"{name}: {where}")
+    return EXIT_EVAL if done.failed else EXIT_OK
 
 
 def cmd_compare(args, argv: list[str], started: float | None = None) -> int:
@@ -82,8 +163,12 @@ def cmd_compare(args, argv: list[str], started: float | None = None) -> int:
 def cmd_report(args, argv: list[str], started: float | None = None) -> int:
     options.check(args)  # every option, before any work
     from harness import report
+    from harness.plan import MAX_BOOTSTRAP, MAX_SEED
 
-    index = report.build(args.files, Path(args.output))
+    for flag, value, low, high in (("--rounds", args.rounds, 1, MAX_BOOTSTRAP), ("--seed", args.seed, 0, MAX_SEED)):
+        if not low <= value <= high:
+            raise UsageError(f"{flag} {value}: must be a whole number from {low} to {high}")
+    index = report.build(args.files, Path(args.output), rounds=args.rounds, seed=args.seed)
     print(f"report: {index}")
     return EXIT_OK
 
@@ -120,7 +205,7 @@ def cmd_list(args, argv: list[str], started: float | None = None) -> int:
         print(tabulate(rows, headers=["plugin", "distribution", "version", "kind", "module"]))
         return EXIT_OK
     table = {"tasks": host.tasks, "models": host.models, "probes": host.probes,
-             "strategies": host.strategies}[args.what]
+             "strategies": host.strategies, "trackers": host.trackers}[args.what]
     rows = [[e.name, e.description, e.plugin.name, e.plugin.version or "-"]
             for e in sorted(table.values(), key=lambda e: e.name)]
     print(tabulate(rows, headers=[{"strategies": "strategy"}.get(args.what, args.what[:-1]), "description",

@@ -65,6 +65,22 @@ def run_options(parser: argparse.ArgumentParser, *, output: str, bootstrap: int)
     parser.add_argument("--ray-address", help="the Ray cluster (default $RAY_ADDRESS, else a local one)")
 
 
+def tracker_options(parser: argparse.ArgumentParser) -> None:
+    """Where runs are also logged: ``run`` and ``log`` take the same options."""
+    parser.add_argument("--tracker", action="append", default=[], metavar="NAME[:k=v,...]",
+                        help="log to this tracker too, with its arguments ('harness list trackers'; repeatable)")
+    parser.add_argument("--wandb-args", metavar="k=v,...",
+                        help="log to Weights & Biases: project=...,entity=...,mode=offline|online,group=...,dir=...")
+    parser.add_argument("--mlflow-args", metavar="k=v,...",
+                        help="log to MLflow: tracking_uri=http://HOST:PORT,experiment=NAME")
+    parser.add_argument("--trackio-args", metavar="k=v,...", help="log to Trackio (local): project=NAME,group=...")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """The ``run`` subcommand's parser: what a run file's keys are checked against."""
+    return build_parser().run_parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="harness", description="Evaluate vision-language models on dynamic "
                                                  "facial expression recognition benchmarks.")
@@ -72,7 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="evaluate a model on tasks")
+    parser.run_parser = run
+    run.add_argument("--config", metavar="FILE",
+                     help="take the options from a YAML or JSON run file (the command line overrides it); a "
+                          "file may hold a grid of runs, and a results file repeats its run (docs/tracking.md)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the runs --config FILE would make, with their options, and stop")
     run_options(run, output="results", bootstrap=1000)
+    tracker_options(run)
     run.add_argument("--log-samples", action="store_true", help="also write one JSONL line per sample")
     run.add_argument("--strict", action="store_true", help="stop at the first sample that fails")
     run.add_argument("--answer-format", default="free", choices=["free", "choice", "json"],
@@ -111,13 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--csv", help="write the clips where two runs disagree (two runs only)")
     cmp_.add_argument("--json", help="write every figure as JSON")
 
-    rep = sub.add_parser("report", help="an HTML and Markdown report with figures, from results files")
-    rep.add_argument("files", nargs="+", help="results files (and diagnostics documents)")
+    rep = sub.add_parser("report", help="an HTML and Markdown report with figures, from results files; across "
+                                        "runs of a task (a study) also tables, per-class recall and paired comparisons")
+    rep.add_argument("files", nargs="+", help="results files (and diagnostics documents), or folders of them "
+                                              "(their results_*.json and diagnostics_*.json, e.g. a grid's output)")
     rep.add_argument("--output", default="report", help="the report folder (default ./report)")
+    rep.add_argument("--rounds", type=int, default=2000,
+                     help="bootstrap rounds of the paired comparisons between runs of a task (default 2000)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of those bootstrap rounds (default 0)")
 
     lst = sub.add_parser("list", help="list tasks, models, probes or plugins")
     plugin_options(lst)
-    lst.add_argument("what", choices=["tasks", "models", "probes", "strategies", "plugins"])
+    lst.add_argument("what", choices=["tasks", "models", "probes", "strategies", "trackers", "plugins"])
 
     show = sub.add_parser("show", help="describe a task")
     plugin_options(show)
@@ -158,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     dover.add_argument("--workers", type=int, help="decoding processes (default: up to the core count; 0: none)")
     dover.add_argument("--output", help="write the report as JSON (pairs, splits, labels; the input of overlap notes)")
     dover.add_argument("--show", type=int, default=20, help="pairs to print (default 20)")
+
+    log = sub.add_parser("log", help="log finished runs (results files) to experiment trackers")
+    plugin_options(log)
+    log.add_argument("files", nargs="+", help="results files (their per-sample logs beside them go too)")
+    log.add_argument("--to", action="append", default=[], metavar="NAME",
+                     help="a tracker to log to with no arguments, e.g. trackio (repeatable)")
+    tracker_options(log)
 
     cache = sub.add_parser("cache", help="inspect or clear the response cache")
     cache_sub = cache.add_subparsers(dest="action", required=True)
