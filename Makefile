@@ -34,7 +34,7 @@ test: $(BIN)/python
 	@# the viewer's browser tests drive Debian's chromium (Playwright's own browser download is blocked here)
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: chromium could not be installed; the browser tests will be skipped"
-	$(BIN)/python -m pip install -q -c $(PIN) -e ".[test,hf]" ./examples/harness-example-plugin
+	$(BIN)/python -m pip install -q -c $(PIN) -e ".[test,hf,tracking]" ./examples/harness-example-plugin
 	$(BIN)/python -m ruff check .
 	@# both cores: each test file runs whole in one of two worker processes (module fixtures shared, Ray tests together)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
@@ -45,7 +45,7 @@ test: $(BIN)/python
 lock:
 	rm -rf .venv-lock && cp $(PIN) .pin-before
 	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install -q --upgrade pip
-	.venv-lock/bin/python -m pip install -q -e ".[test,hf]" ./examples/harness-example-plugin
+	.venv-lock/bin/python -m pip install -q -e ".[test,hf,tracking]" ./examples/harness-example-plugin
 	$(PYTHON) .ci/lock.py write .venv-lock/bin/python
 	.venv-lock/bin/python -m pytest -q -p no:cacheprovider tests/test_golden.py; \
 		$(PYTHON) .ci/lock.py record .pin-before $$?; rm -f .pin-before
