@@ -145,3 +145,12 @@ def test_a_results_file_without_resolved_options_is_refused(run_cli, tmp_path, r
     path = _write(tmp_path / "results_old.json", json.dumps(old))
     result = run_cli("run", "--config", str(path))
     assert result.code == 2 and "does not record its resolved options" in result.err, result
+
+
+def test_the_worked_example_of_the_docs_is_a_valid_grid_of_five(run_cli):
+    example = Path(__file__).parents[1] / "examples" / "study.yaml"
+    result = run_cli("run", "--config", str(example), "--dry-run")
+    assert result.code == 0, result
+    assert result.out.splitlines()[0] == "5 runs:"
+    assert "--model tiny-vlm --model-args family=internvl,mode=score" in result.out
+    assert "--mlflow-args tracking_uri=http://127.0.0.1:5000,experiment=dfer-study" in result.out
