@@ -39,6 +39,15 @@ from harness.types import Request
 # hf plugin's pixels=native, min_pixels and max_pixels apply) or "fixed" (every frame is resized
 # to the processor's fixed size or tiles: only the processor's own sizing applies).
 AREA, FIXED = "area", "fixed"
+# the files in which a checkpoint states a video processor's own settings (preprocessor_config.json is the image
+# processor's, which transformers falls back to for a video processor where neither exists)
+VIDEO_CONFIGS = ("video_preprocessor_config.json", "processor_config.json")
+# Qwen's own video pipeline for the Qwen2 line (qwen-vl-utils and qwen-omni-utils: VIDEO_MIN_PIXELS = 128*28*28,
+# VIDEO_MAX_PIXELS = 768*28*28), which transformers' Qwen2VLVideoProcessor also takes as its class defaults
+QWEN2_VIDEO = {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}
+# Qwen3-Omni's: its processor's own default for videos (transformers' Qwen3OmniMoeProcessor.videos_kwargs), which
+# its checkpoint's image config would otherwise be reported as
+QWEN3_OMNI_VIDEO = {"shortest_edge": 128 * 32 * 32, "longest_edge": 768 * 32 * 32}
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,22 @@ class Family:
     # how its published chat template takes a system message (harness.plugins.chat): "parts" (a list of
     # parts), "text" (a plain string: a list would print as its repr) or "into_user" (no system role)
     system: str = "parts"
+    # The video budget (a video processor ``size``) handed to the processor at pixels=reference where the
+    # checkpoint states none for video: transformers then builds the video processor from the image config
+    # (preprocessor_config.json), an image budget (Qwen2-VL, Qwen2.5-VL, Qwen2.5-Omni: 3,136 to 12,845,056
+    # pixels per frame). None: the checkpoint's own video budget (or the processor class's) applies.
+    video_size: dict[str, int] | None = None
+    # visual tokens 16 frames of a 224x224 clip become under the harness's request at pixels=reference, as
+    # computed from the published processor files (docs/models.md, "Visual tokens"); None: not established
+    tokens_16: int | None = None
+
+    def reference_video_size(self, declared: dict[str, Any] | None) -> dict[str, int] | None:
+        """The ``size`` the harness hands the video processor at pixels=reference: the family's video budget
+        where the checkpoint's files state no video budget (``declared``: :func:`harness.plugins.hub.declared_video_size`,
+        None or read from the image processor's preprocessor_config.json), else None (the checkpoint's own)."""
+        if self.video_size is None or (declared and declared.get("source") in VIDEO_CONFIGS):
+            return None
+        return dict(self.video_size)
 
     def processor_kwargs(self, requests: list[Request]) -> dict[str, Any]:
         """The video processor arguments a batch needs beyond ``videos`` and ``video_metadata``: the
@@ -114,29 +139,47 @@ def told_rate(request: Request) -> float:
     return float(request.told.metadata["fps"])
 
 
+def video_kwargs(family: Family | None, video_processor, requests: list[Request],
+                 size: dict[str, int] | None = None) -> dict[str, Any]:
+    """Every argument of a transformers video call beyond ``videos`` and ``video_metadata``, as the hf plugin
+    sends it and ``harness check model`` counts visual tokens with: the family's sampling switches and time
+    carriers (:meth:`Family.processor_kwargs`), ``size`` where the harness sets the budget, and
+    ``cap_pixels_per_frame`` where the processor takes it (the total-video bound of Qwen's own pipeline)."""
+    kwargs = family.processor_kwargs(requests) if family is not None else {"do_sample_frames": False}
+    if size:
+        kwargs["size"] = size
+    if "cap_pixels_per_frame" in getattr(getattr(video_processor, "valid_kwargs", None), "__annotations__", {}):
+        kwargs["cap_pixels_per_frame"] = True
+    return kwargs
+
+
 _QWEN_TEMPLATE_NOTE = "Qwen chat (<|im_start|>role ... <|im_end|>)"
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("qwen2-vl", ("qwen2_vl",), time_told.QWEN2, "nothing (frame order only)",
            "one video: flattened 14-pixel patches, two frames per temporal patch",
-           "min 128x28x28, max 768x28x28 pixels per frame (area)",
+           "min 128x28x28, max 768x28x28 pixels per frame (area; Qwen's video pipeline, passed explicitly: the "
+           "checkpoint ships no video-processor config)",
            "72 (224x224 brought up to 336x336: 144 tokens per 2 frames)",
            presets={"qwen2-vl": "Qwen/Qwen2-VL-7B-Instruct"}, pixels=AREA, quirks=_QWEN_TEMPLATE_NOTE,
-           vllm="Qwen2VLForConditionalGeneration", tested=True),
+           vllm="Qwen2VLForConditionalGeneration", tested=True, video_size=QWEN2_VIDEO, tokens_16=1152),
     Family("qwen2.5-vl", ("qwen2_5_vl",), time_told.QWEN25,
            "seconds per temporal patch (M-RoPE temporal position ids), from the told frame spacing",
            "one video: flattened 14-pixel patches, two frames per temporal patch",
-           "min 128x28x28, max 768x28x28 pixels per frame (area)",
+           "min 128x28x28, max 768x28x28 pixels per frame (area; Qwen's video pipeline, passed explicitly: the "
+           "checkpoint ships no video-processor config)",
            "72 (224x224 brought up to 336x336: 144 tokens per 2 frames)",
            presets={"qwen-vl": "Qwen/Qwen2.5-VL-7B-Instruct"}, pixels=AREA, quirks=_QWEN_TEMPLATE_NOTE,
-           vllm="Qwen2_5_VLForConditionalGeneration", tested=True),
+           vllm="Qwen2_5_VLForConditionalGeneration", tested=True, video_size=QWEN2_VIDEO, tokens_16=1152),
     Family("qwen3-vl", ("qwen3_vl", "qwen3_vl_moe"), time_told.QWEN3,
            "per-frame timestamps in the prompt (<1.2 seconds>, mean of each 2-frame patch, 0.1 s)",
            "one video: flattened 16-pixel patches, two frames per temporal patch",
-           "min 128x32x32, max 768x32x32 pixels per clip (area; class defaults)",
+           "min 4,096, max 25,165,824 pixels per clip (area; the checkpoint's video_preprocessor_config.json, which "
+           "also sets do_sample_frames: true, switched off)",
            "24.5 (224x224 kept: 7x7 merged tokens per 2 frames)",
            presets={"qwen3-vl": "Qwen/Qwen3-VL-8B-Instruct", "qwen3-vl-thinking": "Qwen/Qwen3-VL-8B-Thinking"},
-           pixels=AREA, quirks=_QWEN_TEMPLATE_NOTE, vllm="Qwen3VLForConditionalGeneration", tested=True),
+           pixels=AREA, quirks=_QWEN_TEMPLATE_NOTE, vllm="Qwen3VLForConditionalGeneration", tested=True,
+           tokens_16=392),
     Family("llava-onevision", ("llava_onevision",), time_told.ORDER,
            "nothing (frame order only)",
            "one video: every frame resized to 384x384, SigLIP features 2x2-pooled, one newline token per video",
@@ -167,7 +210,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            quirks="Qwen chat with <video> placeholder; the processor never samples with do_sample_frames=False "
                   "(lmms-eval #1242: num_frames alone is ignored)", vllm="InternVLForConditionalGeneration",
            vllm_note="vLLM runs it with its InternS1 implementation",
-           tested=True),
+           tested=True, tokens_16=16 * 256),
     Family("smolvlm", ("smolvlm",), time_told.GENERIC,
            "per-frame timestamps in the prompt (Frame from mm:ss:, whole seconds) and the duration (H:MM:SS)",
            "one video: each frame one image of at most 384 pixels on its longest edge (padded)",
@@ -176,7 +219,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            quirks="for a video the processor replaces the checkpoint's chat template with its own "
                   "(User:/Assistant:, <end_of_utterance>); needs num2words",
            vllm=None, vllm_note="SmolVLMForConditionalGeneration is in vLLM's registry (Idefics3 image path); its video "
-                                "input is not known to be supported", tested=True),
+                                "input is not known to be supported", tested=True, tokens_16=16 * 81),
     Family("videollama3", ("video_llama_3",), time_told.GENERIC,
            "per-frame timestamps in the prompt (Time 1.2s:, 0.1 s)",
            "one video: flattened 14-pixel patches, one frame per temporal patch; patches that barely change "
@@ -231,9 +274,11 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            "chunks",
            "one video (the thinker only: text out): flattened 14-pixel patches, two frames per temporal patch; under "
            "--audio on the clip's sound over the frames' span (16 kHz mono, Whisper log-mel, 25 tokens a second) "
-           "goes inside the video (audio-in-video)", "min 128x28x28, max 768x28x28 pixels per frame (area)",
+           "goes inside the video (audio-in-video)", "min 128x28x28, max 768x28x28 pixels per frame (area; Qwen's "
+           "video pipeline, passed explicitly: the checkpoint ships no video-processor config)",
            "72 (224x224 brought up to 336x336: 144 tokens per 2 frames)",
            presets={"qwen2.5-omni": "Qwen/Qwen2.5-Omni-7B"}, fps_kwarg="fps", pixels=AREA,
+           video_size=QWEN2_VIDEO, tokens_16=1152,
            loader="Qwen2_5OmniThinkerForConditionalGeneration",
            quirks="Qwen chat with <|vision_bos|><|VIDEO|><|vision_eos|>; loaded as its thinker (transformers' "
                   "documented Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained); its processor reads the "
@@ -252,8 +297,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            "one video (the thinker only: text out): flattened 16-pixel patches, two frames per temporal patch; under "
            "--audio on the clip's sound over the frames' span (16 kHz mono, Whisper log-mel, 13 tokens a second) "
            "goes inside the video (audio-in-video)", "min 128x32x32, max 768x32x32 pixels per frame (area; "
-           "processor defaults)", "72 (224x224 brought up to 384x384: 144 tokens per 2 frames)",
+           "its processor's default for videos, passed explicitly)",
+           "72 (224x224 brought up to 384x384: 144 tokens per 2 frames)",
            presets={"qwen3-omni": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}, fps_kwarg="fps", pixels=AREA,
+           video_size=QWEN3_OMNI_VIDEO, tokens_16=1152,
            loader="Qwen3OmniMoeThinkerForConditionalGeneration",
            quirks="Qwen chat with <|vision_start|><|video_pad|><|vision_end|>; a mixture-of-experts text model; "
                   "loaded as its thinker (Qwen3OmniMoeThinkerForConditionalGeneration), no talker; its processor "

@@ -367,7 +367,12 @@ class HFModel(ScoreMode, Model):
             return {"min_pixels": self.args.get("min_pixels", "one visual token"),
                     "max_pixels": self.args.get("max_pixels", (self.declared_size or {}).get("max_pixels",
                                                                                          "processor default"))}
-        declared = dict(self.declared_size or {"source": "processor class defaults"})
+        declared = self.declared_size
+        family = self.adapter.reference_video_size(declared) if self.adapter is not None else None
+        if family:  # the checkpoint states no video budget: the family's is passed explicitly
+            declared = {"min_pixels": family["shortest_edge"], "max_pixels": family["longest_edge"],
+                        "source": f"family {self.adapter.name} (the checkpoint states no video budget)"}
+        declared = dict(declared or {"source": "processor class defaults"})
         for key in ("min_pixels", "max_pixels"):
             if key in self.args:
                 declared[key] = self.args[key]
@@ -392,22 +397,35 @@ class HFModel(ScoreMode, Model):
             out.append({**message, "content": content})
         return chat.messages_for(out, self.adapter.system if self.adapter else chat.PARTS)
 
-    def _size(self, processor) -> dict | None:
+    def _size(self, processor, video: bool = False) -> dict | None:
         """The pixel bounds handed to the processor: None keeps its reference sizing; ``native``
-        keeps small clips small (the minimum becomes one merged visual token)."""
+        keeps small clips small (the minimum becomes one merged visual token). For a video, the reference
+        is the family's video budget where the checkpoint states none for video (its video processor was
+        built from the image config: Family.reference_video_size), passed explicitly."""
         size = getattr(processor, "size", None)
         if not hasattr(size, "get") or size.get("shortest_edge") is None:
             return None
         if self.adapter is not None and self.adapter.pixels != families.AREA:
             return None  # a fixed size (its shortest_edge is an edge in pixels, not an area)
+        family = self._family_video_size() if video else None
+        base = family or size
         if self.pixels == "reference":
             if "min_pixels" not in self.args and "max_pixels" not in self.args:
-                return None
-            return {"shortest_edge": self.args.get("min_pixels", size.get("shortest_edge")),
-                    "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
+                return family
+            return {"shortest_edge": self.args.get("min_pixels", base.get("shortest_edge")),
+                    "longest_edge": self.args.get("max_pixels", base.get("longest_edge"))}
         patch = getattr(processor, "patch_size", 14) * getattr(processor, "merge_size", 2)
         return {"shortest_edge": self.args.get("min_pixels", patch * patch),
                 "longest_edge": self.args.get("max_pixels", size.get("longest_edge"))}
+
+    def _family_video_size(self) -> dict | None:
+        """The family's video budget where this checkpoint's files state no video budget (read once the files
+        are here), else None."""
+        if self.adapter is None or self.adapter.video_size is None:
+            return None
+        if self.declared_size is None:  # a hub checkpoint downloaded after __init__: its files are here now
+            self.declared_size = hub.declared_video_size(self.args["pretrained"], self.revision)
+        return self.adapter.reference_video_size(self.declared_size)
 
     def model_inputs(self, requests: list[Request], suffixes: list[str] | None = None, processor=None,
                 to_device: bool = True):
@@ -443,12 +461,8 @@ class HFModel(ScoreMode, Model):
                 for r in requests]
             # The task sampled them: the processor never samples twice (and takes the told time where
             # the metadata does not carry it): per family, harness.plugins.families.
-            kwargs.update(self.adapter.processor_kwargs(requests) if self.adapter else {"do_sample_frames": False})
-            size = self._size(video_processor)
-            if size:
-                kwargs["size"] = size
-            if "cap_pixels_per_frame" in getattr(video_processor.valid_kwargs, "__annotations__", {}):
-                kwargs["cap_pixels_per_frame"] = True
+            kwargs.update(families.video_kwargs(self.adapter, video_processor, requests,
+                                                self._size(video_processor, video=True)))
             if any(heard):
                 kwargs.update(self._audio_kwargs(requests, processor))
         else:

@@ -111,6 +111,10 @@ def contract(processor, adapter, folder: Path | None = None) -> list[Check]:
                          f"{getattr(video, 'do_sample_frames', None)}; the harness passes "
                          + ", ".join(f"{k}={v}" for k, v in sent.items()),
                          "the family's sampling_off must pass do_sample_frames=False"))
+    # 6b. 16 frames of a 224x224 clip, sent as the hf plugin sends them, through the checkpoint's own processor
+    # files: the frames the processor keeps and the visual tokens they become
+    if video is not None and folder is not None and any((folder / f).is_file() for f in PROCESSOR_FILES):
+        out.extend(frame_budget(processor, adapter, folder, prompt))
     # 7. the sound a processor keeps, read from its feature extractor (what the hf plugin refuses beyond)
     extractor = getattr(processor, "feature_extractor", None)
     if adapter is not None and adapter.audio_rate:
@@ -130,3 +134,122 @@ def audio_limit(processor, adapter) -> float | None:
     if adapter is None or not adapter.audio_cut or extractor is None:
         return None
     return extractor.n_samples / extractor.sampling_rate
+
+
+# the files a processor's settings come from (a folder with none of them has nothing of its own to count)
+PROCESSOR_FILES = ("video_preprocessor_config.json", "processor_config.json", "preprocessor_config.json")
+FRAMES, SIDE = 16, 224  # the clip the documented visual-token counts are for: 16 frames of a 224x224 face crop
+
+
+def published_processor(processor, folder: Path):
+    """``processor`` with the video processor and the processor-level settings (``image_seq_length``, ...) that
+    ``folder``'s files give, as transformers builds them: the video processor from video_preprocessor_config.json,
+    else processor_config.json's ``video_processor``, else the image processor's preprocessor_config.json (the
+    fallback that gave the Qwen2 line an image budget). A folder with none of them keeps ``processor``'s own."""
+    import copy
+    out = copy.copy(processor)
+    nested = _config(folder, "processor_config.json") or {}
+    for key, value in nested.items():
+        if not isinstance(value, dict) and key not in ("processor_class", "chat_template") and hasattr(out, key):
+            setattr(out, key, value)
+    video = processor.video_processor
+    if (folder / "video_preprocessor_config.json").is_file() or "video_processor" in nested \
+            or (folder / "preprocessor_config.json").is_file():
+        out.video_processor = type(video).from_pretrained(str(folder))
+    return out
+
+
+def count_visual_tokens(processor, inputs) -> int:
+    """The placeholder tokens a processor call expanded for the video and its frames (video and image tokens)."""
+    tok = processor.tokenizer
+    ids = set()
+    for kind in ("video", "image"):
+        found = getattr(processor, f"{kind}_token_id", None)
+        if found is None and isinstance(getattr(processor, f"{kind}_token", None), str):
+            found = tok.convert_tokens_to_ids(getattr(processor, f"{kind}_token"))
+        if isinstance(found, int) and found != getattr(tok, "unk_token_id", None):
+            ids.add(found)
+    row = inputs["input_ids"][0].tolist()
+    return sum(1 for i in row if i in ids)
+
+
+def frames_kept(video, inputs) -> int | None:
+    """How many frames the video processor kept of those it was handed (None where its output does not say)."""
+    if "video_grid_thw" in inputs:
+        return int(inputs["video_grid_thw"][0][0]) * int(getattr(video, "temporal_patch_size", 1) or 1)
+    values = inputs.get("pixel_values_videos")
+    if values is not None and getattr(values, "ndim", 0) == 5:
+        return int(values.shape[1])
+    return None
+
+
+def harness_call(processor, adapter, folder: Path, prompt: str, frames: int = FRAMES, side: int = SIDE):
+    """The processor's inputs for a ``frames``-frame ``side`` x ``side`` clip as the hf plugin sends it at
+    pixels=reference (the family's sampling switches, time carriers and video budget, the told metadata), the
+    arguments it sent, and the video budget ``folder``'s files declare (:func:`harness.plugins.hub.declared_video_size`)."""
+    import numpy as np
+    from transformers.video_utils import VideoMetadata
+
+    from harness.frames import time_told
+    from harness.plugins import families, hub
+    from harness.request_rules import told_metadata
+    from harness.types import Frames, Request
+
+    rate = 8.0
+    clip = Frames(array=np.full((frames, side, side, 3), 128, dtype=np.uint8), indices=list(range(frames)),
+                  timestamps=[i / rate for i in range(frames)], fps=rate, duration=frames / rate, total_frames=frames)
+    request = Request(sample_id="contract", frames=clip, messages=[], choices=CLASSES, resolved=True,
+                      told=time_told.tell(clip, adapter.time if adapter is not None else time_told.GENERIC))
+    declared = hub.declared_video_size(str(folder), None)
+    size = adapter.reference_video_size(declared) if adapter is not None else None
+    video = processor.video_processor
+    kwargs = families.video_kwargs(adapter, video, [request], size)
+    metadata = VideoMetadata(**told_metadata(request), width=side, height=side)
+    inputs = processor(text=[prompt], videos=[clip.array], video_metadata=[metadata], return_tensors="pt",
+                       padding=True, **kwargs)
+    return inputs, kwargs, declared
+
+
+def frame_budget(processor, adapter, folder: Path, prompt: str) -> list[Check]:
+    """Two checks on 16 frames of a 224x224 clip sent as the hf plugin sends them, computed with the video
+    processor the checkpoint's files build (no weights): the processor's own frame sampling is off (16 frames in,
+    16 kept), and the visual tokens equal the family's documented count (Family.tokens_16)."""
+    try:
+        built = published_processor(processor, folder)
+        inputs, kwargs, declared = harness_call(built, adapter, folder, prompt)
+    except Exception as exc:  # a processor refusing the request is itself the finding
+        return [Check("visual tokens", False, f"the processor refused 16 frames of 224x224: {type(exc).__name__}: "
+                      f"{exc}", "run `harness run` on one clip to see the same error")]
+    out = []
+    kept = frames_kept(built.video_processor, inputs)
+    if kept is not None:
+        out.append(Check("frame sampling off (16 frames)", kept == FRAMES,
+                         f"{FRAMES} frames in, {kept} kept (do_sample_frames="
+                         f"{kwargs.get('do_sample_frames')}; the checkpoint's is "
+                         f"{getattr(built.video_processor, 'do_sample_frames', None)})",
+                         "the family's sampling_off must switch off every way its processor resamples "
+                         "(do_sample_frames=False, and count_kwarg where it resamples regardless)"))
+    tokens = count_visual_tokens(built, inputs)
+    size = kwargs.get("size")
+    default = (getattr(type(built), "videos_kwargs", None) or {}).get("size")  # a processor's own (Qwen omni)
+    if size:
+        budget = (f"the family's video budget {size['shortest_edge']}..{size['longest_edge']} pixels, passed "
+                  "explicitly (the checkpoint states none for video)")
+    elif default:
+        budget = (f"the processor's own default for videos ({type(built).__name__}: {default['shortest_edge']}.."
+                  f"{default['longest_edge']} pixels)")
+    else:
+        budget = f"the checkpoint's own ({(declared or {}).get('source', 'processor class defaults')})"
+    documented = adapter.tokens_16 if adapter is not None else None
+    detail = f"{FRAMES} frames of {SIDE}x{SIDE} become {tokens} visual tokens; budget: {budget}"
+    if (folder / "harness_tiny.json").is_file():  # a tiny twin: toy sizes by design
+        out.append(Check("visual tokens", True, f"{detail} (a tiny twin's toy budget; documented for the real "
+                                                f"checkpoint: {documented})"))
+    elif documented is None:
+        out.append(Check("visual tokens", True, f"{detail} (no documented count for this family)"))
+    else:
+        out.append(Check("visual tokens", tokens == documented, f"{detail}; docs/models.md states {documented}",
+                         "this checkpoint's video budget is not its family's reference: set it explicitly "
+                         "(--model-args min_pixels=...,max_pixels=...) and say so, or, if the family's published "
+                         "budget changed, correct Family.video_size / tokens_16 and docs/models.md"))
+    return out

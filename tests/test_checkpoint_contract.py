@@ -7,7 +7,8 @@ published chat template (and generation and feature-extractor configs) of its pr
 ``harness check model`` runs) must pass on it. The findings of issue 31 each have a test that failed
 before the fix: the system message as a repr or refused, the answer scored without its prefix space or
 its end marker, two BOS or none, reasoning markers stripped by decoding, a generation config with no EOS,
-and the sound limit taken from a constant instead of the checkpoint.
+the sound limit taken from a constant instead of the checkpoint, and a video sized by the image config
+(Qwen2.5-VL: 512 visual tokens for 16 frames of 224x224 where the docs state 1,152).
 """
 
 from __future__ import annotations
@@ -273,3 +274,123 @@ def test_a_server_gets_the_system_text_in_the_user_turn_where_the_template_has_n
     assert any(p.get("text", "").startswith(NAMES.system) for p in molmo[0]["content"])
     qwen = build_body(request, "m", family=families.get("qwen2.5-vl"), video="images")["messages"]
     assert [m["role"] for m in qwen] == ["system", "user"] and qwen[0]["content"] == NAMES.system
+
+
+# -- finding 5: pixel budgets and visual tokens ---------------------------------------------------------------------
+
+PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "processor_config.json")
+WITH_PROCESSOR = [p for p in sorted(MANIFEST) if any((FIXTURES / p / f).is_file() for f in PROCESSOR_FILES)]
+
+
+def _checks(processors, preset: str) -> dict:
+    processor, adapter = published(processors, preset)
+    if not published_template(preset):
+        processor.chat_template = processors(MANIFEST[preset]["family"]).chat_template
+    return {c.name: c for c in modelcheck.contract(processor, adapter, FIXTURES / preset)}
+
+
+def test_the_presets_with_published_processor_files_are_the_ones_counted():
+    assert WITH_PROCESSOR == ["internvl3.5", "qwen-vl", "qwen2.5-omni", "smolvlm2"]
+
+
+@pytest.mark.parametrize("preset", WITH_PROCESSOR)
+def test_sixteen_frames_of_224_become_the_documented_visual_tokens(processors, preset):
+    """The contract item of finding 5: through the processor the published files build, 16 frames of a 224x224
+    clip sent as the hf plugin sends them are all kept (the processor's own sampling off) and become the visual
+    tokens docs/models.md states (Family.tokens_16)."""
+    checks = _checks(processors, preset)
+    adapter = families.get(MANIFEST[preset]["family"])
+    tokens = checks["visual tokens"]
+    assert tokens.ok and f"become {adapter.tokens_16} visual tokens" in tokens.detail, tokens.line()
+    assert checks["frame sampling off"].ok
+    kept = checks.get("frame sampling off (16 frames)")  # where the processor's output says how many it kept
+    assert (kept is not None) == (preset in ("qwen-vl", "qwen2.5-omni"))
+    assert kept is None or (kept.ok and "16 frames in, 16 kept" in kept.detail)
+
+
+@pytest.mark.parametrize("preset,before", [("qwen-vl", 512), ("qwen2.5-omni", 1152)])
+def test_an_image_config_no_longer_sizes_the_video(processors, preset, before):
+    """Finding 5: Qwen2.5-VL and Qwen2.5-Omni ship no video-processor config, so transformers builds the video
+    processor from preprocessor_config.json, the image budget (3,136 to 12,845,056 pixels per frame). The harness
+    sent no size at pixels=reference: for Qwen2.5-VL 16 frames of 224x224 stayed 224x224, 512 visual tokens, while
+    the docs said 1,152 (Qwen2.5-Omni's processor has its own default for videos, 128x28x28 to 768x28x28, which
+    overrode the image budget: 1,152 before too). The family's video budget is now handed over explicitly."""
+    from harness.plugins.modelcheck import count_visual_tokens, harness_call, published_processor
+    processor, adapter = published(processors, preset)
+    built = published_processor(processor, FIXTURES / preset)
+    assert dict(built.video_processor.size) == {"shortest_edge": 3136, "longest_edge": 12845056}  # the image config
+    prompt = chat.render(processor, chat.messages_for(NAMES.render(CLASSES), adapter.system), True)
+    old_adapter = families.Family(**{**adapter.__dict__, "video_size": None})  # the old request: no size
+    old, old_kwargs, _ = harness_call(built, old_adapter, FIXTURES / preset, prompt)
+    new, new_kwargs, _ = harness_call(built, adapter, FIXTURES / preset, prompt)
+    assert "size" not in old_kwargs and new_kwargs["size"] == {"shortest_edge": 100352, "longest_edge": 602112}
+    assert count_visual_tokens(built, old) == before
+    assert count_visual_tokens(built, new) == 1152 and new["video_grid_thw"][0].tolist() == [8, 24, 24]
+    old_check = {c.name: c for c in modelcheck.frame_budget(processor, old_adapter, FIXTURES / preset, prompt)}
+    assert old_check["visual tokens"].ok == (before == 1152)
+    if before != 1152:  # what `harness check model` says of the old request, with the fix
+        assert f"become {before} visual tokens" in old_check["visual tokens"].detail and old_check["visual tokens"].fix
+
+
+def test_a_video_budget_the_checkpoint_states_is_kept():
+    """The family's budget replaces only the image-config fallback: a checkpoint that states a video budget
+    (video_preprocessor_config.json or processor_config.json's video_processor: Qwen3-VL, every tiny twin) keeps
+    its own."""
+    adapter = families.get("qwen2.5-vl")
+    family = {"shortest_edge": 100352, "longest_edge": 602112}
+    assert adapter.reference_video_size(None) == family
+    assert adapter.reference_video_size({"min_pixels": 3136, "max_pixels": 12845056,
+                                         "source": "preprocessor_config.json"}) == family
+    for source in ("video_preprocessor_config.json", "processor_config.json"):
+        assert adapter.reference_video_size({"min_pixels": 784, "max_pixels": 200704, "source": source}) is None
+    assert families.get("qwen3-vl").reference_video_size(None) is None  # its checkpoint ships its own
+
+
+def test_the_hf_plugin_hands_the_family_budget_to_a_checkpoint_that_states_none(tmp_path):
+    """Finding 5 through the real plugin: a Qwen2.5-VL checkpoint laid out as published (the image processor's
+    preprocessor_config.json, no video-processor config) gets 1,152 visual tokens for 16 frames of 224x224, not
+    the 512 the image budget gives, and its identity names the budget it got."""
+    import numpy as np
+
+    from harness.frames import time_told
+    from harness.plugins.hf import HFModel
+    from harness.testing.checkpoints import build
+    from harness.types import Frames, Request
+    folder = build("qwen2.5-vl", tmp_path / "as-published")
+    config = json.loads((folder / "processor_config.json").read_text())
+    del config["video_processor"]
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    (folder / "preprocessor_config.json").write_text((FIXTURES / "qwen-vl" / "preprocessor_config.json").read_text())
+    model = HFModel({"pretrained": str(folder), "mode": "score"})
+    assert model.identity()["pixel_budget"] == {"min_pixels": 100352, "max_pixels": 602112,
+                                                "source": "family qwen2.5-vl (the checkpoint states no video budget)"}
+    clip = Frames(array=np.full((16, 224, 224, 3), 128, dtype=np.uint8), indices=list(range(16)),
+                  timestamps=[i / 8 for i in range(16)], fps=8.0, duration=2.0, total_frames=16)
+    request = Request(sample_id="x", frames=clip, messages=NAMES.render(CLASSES), choices=CLASSES, mode="score",
+                      resolved=True, told=time_told.tell(clip, model.time_family()))
+    inputs = model.model_inputs([request], to_device=False)
+    assert model.processor.video_processor.size["shortest_edge"] == 3136  # what transformers built: the image budget
+    assert model.visual_tokens(inputs) == [1152]
+    native = HFModel({"pretrained": str(folder), "mode": "score", "pixels": "native"})
+    assert native.visual_tokens(native.model_inputs([request], to_device=False)) == [512]  # asked for: 224x224 kept
+
+
+def test_a_per_clip_budget_that_samples_by_default_keeps_all_16_frames(processors, tmp_path):
+    """Qwen3-VL's video processor states a per-clip budget and do_sample_frames: true (the values its processor
+    prints for Qwen/Qwen3-VL-2B-Instruct, MANIFEST.yaml; the 8B file was not found, so these are test values, not a
+    fixture). Sent as the harness sends it, all 16 frames are kept and become 392 visual tokens (224x224 kept: 7x7
+    merged tokens per 2 frames); with the processor's own sampling left on, the request fails the contract."""
+    config = {"video_processor_type": "Qwen3VLVideoProcessor", "do_sample_frames": True, "fps": 2, "min_frames": 4,
+              "max_frames": 768, "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2,
+              "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+              "size": {"longest_edge": 25165824, "shortest_edge": 4096}}
+    (tmp_path / "video_preprocessor_config.json").write_text(json.dumps(config))
+    processor, adapter = processors("qwen3-vl"), families.get("qwen3-vl")
+    checks = {c.name: c for c in modelcheck.contract(processor, adapter, tmp_path)}
+    assert checks["frame sampling off (16 frames)"].ok and "the checkpoint's is True" in checks[
+        "frame sampling off (16 frames)"].detail
+    assert checks["visual tokens"].ok and "become 392 visual tokens" in checks["visual tokens"].detail
+    assert "video_preprocessor_config.json" in checks["visual tokens"].detail
+    sampling = families.Family(**{**adapter.__dict__, "sampling_off": {}})
+    prompt = chat.render(processor, NAMES.render(CLASSES), True)
+    assert not all(c.ok for c in modelcheck.frame_budget(processor, sampling, tmp_path, prompt))
