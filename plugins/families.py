@@ -42,6 +42,8 @@ AREA, FIXED = "area", "fixed"
 # the files in which a checkpoint states a video processor's own settings (preprocessor_config.json is the image
 # processor's, which transformers falls back to for a video processor where neither exists)
 VIDEO_CONFIGS = ("video_preprocessor_config.json", "processor_config.json")
+# the processor arguments that set a video's pixels: a user who gives one chooses the budget
+PIXEL_KEYS = ("size", "min_pixels", "max_pixels")
 # Qwen's own video pipeline for the Qwen2 line (qwen-vl-utils and qwen-omni-utils: VIDEO_MIN_PIXELS = 128*28*28,
 # VIDEO_MAX_PIXELS = 768*28*28), which transformers' Qwen2VLVideoProcessor also takes as its class defaults
 QWEN2_VIDEO = {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}
@@ -123,10 +125,20 @@ class Family:
             key += (told_rate(request),)
         return key
 
-    def request_kwargs(self, request: Request) -> dict[str, Any]:
-        """``mm_processor_kwargs`` for one request to vLLM (in-process or served): the same switches
-        and time carriers the transformers call gets."""
-        return self.processor_kwargs([request])
+    def request_kwargs(self, request: Request, size: dict[str, int] | None = None) -> dict[str, Any]:
+        """``mm_processor_kwargs`` for one request to vLLM (in-process or served): the same switches,
+        time carriers and video budget (``size``: :meth:`budget`) the transformers call gets."""
+        kwargs = self.processor_kwargs([request])
+        if size:
+            kwargs["size"] = dict(size)
+        return kwargs
+
+    def budget(self, declared: dict[str, Any] | None, user: dict[str, Any] | None = None) -> dict[str, int] | None:
+        """The video budget a vLLM request carries as ``size``: :meth:`reference_video_size`, unless the user's own
+        processor arguments set the pixels (``size``, ``min_pixels``, ``max_pixels``)."""
+        if any(key in (user or {}) for key in PIXEL_KEYS):
+            return None
+        return self.reference_video_size(declared)
 
     def status(self) -> str:
         return "tested (tiny twin)" if self.tested else "untested input handling"

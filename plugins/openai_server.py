@@ -230,7 +230,10 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
         body["media_io_kwargs"] = {"video": {**told_metadata(request), "num_frames": len(frames.indices),
                                              "do_sample_frames": False}}
         # the family's processor arguments (its sampling off, what carries the told time), then the user's
-        own = family.request_kwargs(request) if family is not None else {"do_sample_frames": False}
+        # (and its video budget where the family has one: a server's files cannot be read from here, so a
+        # checkpoint that states its own video budget is served with it only when the user says so in theirs)
+        size = family.budget(None, mm_processor_kwargs) if family is not None else None
+        own = family.request_kwargs(request, size) if family is not None else {"do_sample_frames": False}
         body["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
     if sound and dialect == "audio_url":  # vLLM's processor interleaves the sound with the frames
         body.setdefault("mm_processor_kwargs", {})["use_audio_in_video"] = True
@@ -382,6 +385,9 @@ class OpenAIServerModel(Model):
                          "max_tokens": self.max_tokens, "jpeg_quality": self.jpeg_quality,
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
                          "family": self.family,
+                         # the video budget every request carries (families.Family.budget): it sizes the frames
+                         **({"video_size": self.adapter.budget(None, self.mm_kwargs)}
+                            if self.adapter is not None and self.adapter.budget(None, self.mm_kwargs) else {}),
                          # score mode reads the answer from the top log-probabilities: how many changes answers
                          **({"top_logprobs": self.top_logprobs} if self.mode != "generate" else {}),
                          **({"trained_on": self.trained_on} if self.trained_on else {}),

@@ -233,6 +233,22 @@ def test_extra_processor_arguments_pass_through(synthetic30):
     assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "max_pixels": 50176}
 
 
+def test_a_served_qwen2_line_model_gets_the_video_budget_the_hf_plugin_sends(synthetic30):
+    """Qwen2-VL and Qwen2.5-VL checkpoints ship no video-processor config: a served processor would size the
+    frames by the image config (512 visual tokens for 16x224x224), so the request carries the family's video
+    budget, as the hf plugin's call does; a user's own pixel arguments replace it."""
+    from harness.plugins import families
+
+    family = families.FAMILIES["qwen2.5-vl"]
+    body = build_body(a_request(synthetic30), "served", family=family)
+    assert body["mm_processor_kwargs"]["size"] == families.QWEN2_VIDEO == {"shortest_edge": 100352,
+                                                                         "longest_edge": 602112}
+    own = build_body(a_request(synthetic30), "served", family=family, mm_processor_kwargs={"max_pixels": 50176})
+    assert "size" not in own["mm_processor_kwargs"] and own["mm_processor_kwargs"]["max_pixels"] == 50176
+    qwen3 = build_body(a_request(synthetic30), "served", family=families.FAMILIES["qwen3-vl"])
+    assert "size" not in qwen3["mm_processor_kwargs"]  # its checkpoint states its own (per-clip) budget
+
+
 def test_the_server_version_is_recorded_and_held_to_the_floor(server, run_cli, tmp_path):
     current = server(version="0.24.1")
     code, task, rows = run(run_cli, tmp_path / "ok", current.url, "--no-cache")
