@@ -56,7 +56,10 @@ class WandbTracker(Tracker):
         self.run = self.wandb.init(project=p.get("project"), entity=p.get("entity"), mode=p.get("mode"),
                                    group=p.get("group"), job_type=p.get("job_type", "eval"), dir=p.get("dir"),
                                    config={"options": options}, reinit="create_new",
-                                   settings=self.wandb.Settings(console="off", silent=True))
+                                   # W&B's own metadata holds the process's command line as typed, credentials
+                                   # included: it is left out (the run's options, masked, are the config)
+                                   settings=self.wandb.Settings(console="off", silent=True, x_disable_meta=True,
+                                                                save_code=False))
 
     def log(self, run: FinishedRun) -> str | None:
         wandb, wrun = self.wandb, self.run

@@ -205,8 +205,17 @@ def test_secrets_never_reach_results_logs_or_output(logged):
     texts = [logged["path"].read_text(), logged["out"], logged["err"]]
     texts += [p.read_text() for p in logged["path"].parent.glob("samples_*.jsonl")]
     assert all(SECRET not in text for text in texts)
+    # W&B's own metadata would hold the command line as typed (the MLflow URI's password): it is not collected
+    written = [p for p in (logged["root"] / "wandb").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if SECRET.encode() in p.read_bytes()]
     resolved = logged["document"]["config"]["resolved"]
     assert "tracking_uri=http://***@127.0.0.1:" in resolved["mlflow_args"]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(logged["url"])  # what the trackers were handed is masked too
+    [run] = client.search_runs([client.get_experiment_by_name("dfer-test").experiment_id])
+    assert "http://***@127.0.0.1" in run.data.tags["harness.command"]
+    assert all(SECRET not in str(v) for v in [*run.data.tags.values(), *run.data.params.values()])
 
 
 def test_harness_log_logs_runs_that_finished_elsewhere(logged, run_cli, tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def cmd_run(args, argv: list[str], started: float | None = None) -> int:
     config = options.run_config(args, argv, started)
     config.resolved = redact_all(runfile.resolved(args, run_parser()))
     trackers = tracking.Trackers.build(host, tracking.specs(args))  # a typo or a missing library: now
-    trackers.start({**config.resolved, "command": config.command})
+    trackers.start({**config.resolved, "command": redact_all(config.command)})
     try:
         if args.launcher == "ray":
             from harness.launch.ray import launch
