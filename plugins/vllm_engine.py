@@ -5,7 +5,11 @@
 Targets vLLM 0.23 and later (timing of pre-decoded frames; ``structured_outputs`` replaced ``guided_decoding``/
 ``guided_choice`` there): the sampled frames go in as
 ``multi_modal_data={"video": [(frames, metadata)]}`` with the real metadata (total frame
-count, fps, duration, frame indices) and ``do_sample_frames=False``, the prompt comes from
+count, fps, duration, frame indices) and the video processor arguments the transformers plugin's call
+carries (``harness.plugins.families.video_kwargs``: ``do_sample_frames=False``, the family's time carrier,
+its video budget as ``size`` where the checkpoint states none, ``cap_pixels_per_frame`` where the processor
+takes it), pixels normalized by that processor as transformers normalizes them
+(``mm_device_do_normalize=False``, :func:`normalize_kwargs`), the prompt comes from
 the model's own chat template, and the whole batch (``batch_size``, 256 by default) is
 submitted at once so the engine batches continuously. ``generate`` decodes greedily,
 constrained to the candidates when the run asks for it (``--answer-format choice`` ->
@@ -115,11 +119,13 @@ def audio_item(request: Request) -> tuple[Any, int]:
 
 
 def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs: dict | None = None,
-                  family: families.Family | None = None) -> dict:
+                  family: families.Family | None = None, video_kwargs: dict | None = None) -> dict:
     """One prompt for ``LLM.generate``: text (or token ids) plus the request's video, or plus still
     images of the frames its messages name (a strategy's keyframes), in the order the prompt shows them.
-    Its ``mm_processor_kwargs`` are the family's (``harness.plugins.families``: the processor's own
-    sampling off, and whatever carries the told time where the metadata does not), then the user's.
+    Its ``mm_processor_kwargs`` are, for a video, ``video_kwargs`` (what the engine computes with its
+    processor: :meth:`VLLMModel.video_kwargs`, the transformers call's own) or else the family's
+    (``harness.plugins.families``: the processor's own sampling off, and whatever carries the told time
+    where the metadata does not), then the user's.
     A video with its sound (``request.has_audio``) also carries ``"audio": (samples, rate)`` and
     ``use_audio_in_video=True``: the prompt keeps only the video placeholder, as vLLM takes it."""
     key = "prompt_token_ids" if isinstance(prompt, list) else "prompt"
@@ -133,7 +139,12 @@ def engine_prompt(prompt: str | list[int], request: Request, mm_processor_kwargs
     if audio:
         media["audio"] = [audio_item(request)]
     out: dict[str, Any] = {key: prompt, "multi_modal_data": media}
-    own = family.request_kwargs(request) if family is not None and not images else {"do_sample_frames": False}
+    if images:
+        own = {"do_sample_frames": False}
+    elif video_kwargs is not None:
+        own = dict(video_kwargs)
+    else:
+        own = family.request_kwargs(request) if family is not None else {"do_sample_frames": False}
     out["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
     if audio:  # set last: the sound goes in the video, whatever else the user's arguments say
         out["mm_processor_kwargs"]["use_audio_in_video"] = True
@@ -176,6 +187,24 @@ def candidate_logprob(output, n_tokens: int) -> float:
     ids = list(output.prompt_token_ids)
     positions = range(len(ids) - n_tokens, len(ids))
     return sum(_logprob(output.prompt_logprobs[p][ids[p]]) for p in positions)
+
+
+def normalize_kwargs() -> dict[str, Any]:
+    """Engine arguments that make vLLM feed the model the pixel values transformers computes. vLLM 0.32 by
+    default (``mm_device_do_normalize``) has the processor return raw 8-bit pixels and rescales and
+    normalizes them on the device with the *image* processor's mean and std, for videos too: a rounding
+    apart from transformers (4.8e-7) where the two agree, and another input where a checkpoint's video
+    processor normalizes otherwise than its image processor (docs/timing.md). Off, the processor
+    normalizes as in the transformers plugin: identical pixel values (tests/vllm_cpu). Empty on a vLLM
+    without the switch (or when vLLM's engine arguments cannot be read)."""
+    try:
+        import dataclasses
+
+        from vllm.engine.arg_utils import EngineArgs
+        names = {f.name for f in dataclasses.fields(EngineArgs)}
+    except Exception:  # an older or a stand-in vLLM: nothing to switch
+        return {}
+    return {"mm_device_do_normalize": False} if "mm_device_do_normalize" in names else {}
 
 
 def engine_version() -> str | None:
@@ -223,6 +252,8 @@ class VLLMModel(Model):
         name = model_type if model_type != "unknown" else str(args["pretrained"])
         self.family = time_told.family_of(name)
         self.adapter = families.guess(name)  # the family's processor arguments (None: the generic ones)
+        # the video budget the checkpoint's files state (read again when the engine starts, if not here yet)
+        self.declared_size = hub.declared_video_size(str(args["pretrained"]), args.get("revision"))
         if self.adapter is not None and self.adapter.vllm is None:
             print(f"warning: vllm: {self.adapter.name} is not known to run in vLLM (no vLLM architecture takes its "
                   f"video input as of this plugin); the engine will say so if it cannot", file=sys.stderr)
@@ -246,11 +277,29 @@ class VLLMModel(Model):
                 "generation": {"temperature": 0.0, "repetition_penalty": 1.0, "generation_config": "vllm"},
                 "args": {"mode": self.mode, "max_new_tokens": self.max_new_tokens,
                          "mm_processor_kwargs": self.mm_kwargs,
+                         # the video budget every request carries (families.Family.budget), and who normalizes
+                         **({"video_size": size} if (size := self.video_size()) else {}),
+                         "normalize": "processor",
                          **{k: self.args[k] for k in ("trained_on", "trust_remote_code") if k in self.args}}}
 
     @staticmethod
     def _engine_version() -> str | None:
         return engine_version()
+
+    def video_size(self) -> dict[str, int] | None:
+        """The ``size`` a video request carries: the family's video budget where the checkpoint's files state
+        none (Qwen2-VL, Qwen2.5-VL), unless the user's ``mm_processor_kwargs`` set the pixels; None: the
+        checkpoint's own (``families.Family.budget``, as the hf plugin and vllm-server decide it)."""
+        return self.adapter.budget(self.declared_size, self.mm_kwargs) if self.adapter is not None else None
+
+    def video_kwargs(self, request: Request) -> dict[str, Any] | None:
+        """The video processor arguments of one request, built by the function that builds the transformers
+        plugin's (``families.video_kwargs``) with this engine's processor: sampling off, the time carrier,
+        the video budget, ``cap_pixels_per_frame`` where the processor takes it. None for still frames."""
+        if request.still_frames:
+            return None
+        video_processor = getattr(self.processor, "video_processor", None)
+        return families.video_kwargs(self.adapter, video_processor, [request], self.video_size())
 
     def engine_kwargs(self, audio: bool = False) -> dict[str, Any]:
         # generation_config="vllm": the checkpoint's sampling defaults are not applied to our requests
@@ -261,7 +310,7 @@ class VLLMModel(Model):
         for key in ENGINE_PARAMS:
             if key in self.args:
                 kwargs[key] = self.args[key]
-        return kwargs
+        return {**kwargs, **normalize_kwargs()}
 
     def check_audio(self) -> None:
         """Under --audio on, before any work: the installed vLLM must merge audio-in-video correctly."""
@@ -282,6 +331,8 @@ class VLLMModel(Model):
         from transformers import AutoProcessor
 
         self.vllm = vllm
+        if self.declared_size is None:  # a hub checkpoint downloaded since: its files may say now
+            self.declared_size = hub.declared_video_size(str(self.args["pretrained"]), self.args.get("revision"))
         self.processor = AutoProcessor.from_pretrained(self.args["pretrained"], revision=self.args.get("revision"),
                                                        trust_remote_code=bool(self.args.get("trust_remote_code")))
         # a family that hears always gets room for the sound: a later variant with --audio on (harness
@@ -342,7 +393,8 @@ class VLLMModel(Model):
         texts = [chat.encode(tok, self._text(r)) for r in requests]
         mode = requests[0].mode  # resolved by the core; a batch never mixes modes
         if mode == "generate":
-            prompts = [engine_prompt(t, r, self.mm_kwargs, self.adapter) for t, r in zip(texts, requests)]
+            prompts = [engine_prompt(t, r, self.mm_kwargs, self.adapter, self.video_kwargs(r))
+                       for t, r in zip(texts, requests)]
             params = []
             for r in requests:
                 kwargs = {**sampling_kwargs("generate", r, self.max_new_tokens),
@@ -355,9 +407,9 @@ class VLLMModel(Model):
         # Each whole answer appended to the prompt, all in one submission.
         prompts, owners = [], []
         for i, (t, r, c) in enumerate(zip(texts, requests, cands)):
-            base = t
+            base, own = t, self.video_kwargs(r)
             for ids in c:
-                prompts.append(engine_prompt(base + ids, r, self.mm_kwargs, self.adapter))
+                prompts.append(engine_prompt(base + ids, r, self.mm_kwargs, self.adapter, own))
                 owners.append((i, len(ids)))
         params = self._params(sampling_kwargs("score", requests[0], prompt_logprobs=True))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
@@ -378,4 +430,4 @@ def harness_register_models(register):
 
 
 __all__ = ["VLLMModel", "engine_prompt", "sampling_kwargs", "video_item", "audio_item", "parse_generate",
-           "candidate_logprob", "check_audio_in_video", "AUDIO_IN_VIDEO_FLOOR"]
+           "candidate_logprob", "check_audio_in_video", "normalize_kwargs", "AUDIO_IN_VIDEO_FLOOR"]
