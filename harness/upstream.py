@@ -37,6 +37,15 @@ CHANGES: tuple[Change, ...] = (
            "5.24.0 and 5.25.0 wheels: 5.9.0 replaces the whole <|vision_start|><|video_pad|><|vision_end|> "
            "with the per-frame placeholder, 5.10.0-5.24.0 replace only <|video_pad|>, 5.25.0 "
            "(get_text_with_replacements) collapses the wrapper again"),
+    Change("transformers", ("qwen2-vl", "qwen2.5-vl"), "5.3.0", None,
+           "the text after a video restarts at the video's start plus its larger spatial side (max(h, w) / merge), "
+           "not one past the video's largest position as in Qwen's own code, transformers 5.0-5.2 and vLLM: once the "
+           "video's temporal positions run past that (Qwen2.5-VL at 16 frames: clips over about 6.9 s; Qwen2-VL: "
+           "over 24 frames), the answer's positions overlap the video's and its scores move (docs/timing.md)",
+           "get_rope_index in transformers/models/qwen2_vl/modeling_qwen2_vl.py and qwen2_5_vl/modeling_qwen2_5_vl.py "
+           "of the 5.2.0 wheel (st_idx = llm_pos_ids_list[-1].max() + 1) and of the 5.3.0 and 5.25.0 wheels "
+           "(current_pos += max(grid_thw[1], grid_thw[2]) // spatial_merge_size); measured against vLLM 0.32 in "
+           "tests/vllm_cpu"),
 )
 
 

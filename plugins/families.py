@@ -298,8 +298,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                   "load_audio_from_video and audio_from_video_indices (never audios=, the old name), the model "
                   "gets use_audio_in_video=True; its feature extractor pads every sound to its chunk_length "
                   "and cuts longer ones (300 s published)",
-           vllm="Qwen2_5OmniThinkerForConditionalGeneration",
-           vllm_note="vLLM runs the thinker; the told rate goes in mm_processor_kwargs fps, as to transformers",
+           vllm="Qwen2_5OmniModel",
+           vllm_note="the published architecture, Qwen2_5OmniModel: vLLM runs its thinker (a checkpoint saved as the "
+                     "thinker alone is not in vLLM 0.32's registry, docs/models.md 'vLLM on a CPU'); the told rate goes "
+                     "in mm_processor_kwargs fps, as to transformers",
            tested=True, audio_rate=16000, audio_cut=True),
     Family("qwen3-omni", ("qwen3_omni_moe", "qwen3_omni_moe_thinker"), time_told.QWEN25,
            "seconds per temporal patch (M-RoPE temporal position ids, 13 per second, not rounded), from the told "

@@ -330,5 +330,8 @@ def test_library_releases_that_change_a_prompt_are_named():
     for version, warned in (("5.9.0", False), ("5.10.0", True), ("5.24.0", True), ("5.25.0", False), (None, False)):
         notes = upstream.notes("qwen3-vl", {"transformers": version})
         assert bool(notes) == warned, version
-    assert not upstream.notes("qwen2.5-vl", {"transformers": "5.24.0"})
+    for version, warned in (("5.2.0", False), ("5.3.0", True), ("5.25.0", True)):  # no release fixes it yet
+        notes = upstream.notes("qwen2.5-vl", {"transformers": version})
+        assert bool(notes) == warned and all("larger spatial side" in n for n in notes), version
+    assert not [n for n in upstream.notes("qwen3-vl", {"transformers": "5.25.0"}) if "spatial side" in n]
     assert "transformers<5.10.0 or >=5.25.0" in upstream.notes("qwen3-vl", {"transformers": "5.24.0"})[0]
