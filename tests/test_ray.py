@@ -3,6 +3,7 @@ placement by resources, and deterministic failures that fail fast."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -48,6 +49,10 @@ def samples_text(out) -> str:
     return "".join(path.read_text() for path in out.sample_paths.values())
 
 
+def samples_rows(out) -> list[dict]:
+    return [json.loads(line) for line in samples_text(out).splitlines()]
+
+
 @pytest.mark.parametrize("model,args", [("majority", {}), ("tiny-qwen-vl", {"mode": "score"})])
 def test_a_ray_run_equals_a_single_process_run(cluster, tmp_path, model, args):
     plain = evaluator.evaluate(host.load([]), config(tmp_path / "plain", model, model_args=args))
@@ -56,7 +61,19 @@ def test_a_ray_run_equals_a_single_process_run(cluster, tmp_path, model, args):
     a, b = plain.document["tasks"][TASK], spread.document["tasks"][TASK]
     for key in ("metrics", "per_class", "confusion", "groups", "counts", "fingerprint"):
         assert a[key] == b[key], key
-    assert samples_text(plain) == samples_text(spread)  # byte-identical per-sample logs
+    # identical per-sample logs, but for a torch model's scores: shards batch the clips differently, and a
+    # batch's padding and a worker's thread count move float32 sums by a few 1e-7 on some CPUs
+    rows_a, rows_b = samples_rows(plain), samples_rows(spread)
+    assert [{k: v for k, v in r.items() if k != "scores"} for r in rows_a] == \
+           [{k: v for k, v in r.items() if k != "scores"} for r in rows_b]
+    for x, y in zip(rows_a, rows_b):
+        assert (x["scores"] is None) == (y["scores"] is None)
+        if x["scores"] is not None:
+            assert x["scores"].keys() == y["scores"].keys()
+            assert all(abs(x["scores"][k] - y["scores"][k]) <= 1e-5 * max(1.0, abs(x["scores"][k]))
+                       for k in x["scores"]), (x["id"], x["scores"], y["scores"])
+    if model == "majority":
+        assert samples_text(plain) == samples_text(spread)  # no floats computed: byte-identical
     placement = spread.document["config"]["launcher"]["placement"]
     assert [p["shard"] for p in placement] == [0, 1, 2, 3] and all(p["attempts"] == 1 for p in placement)
     assert len({p["node_id"] for p in placement}) >= 2  # spread over the cluster's nodes
