@@ -47,9 +47,7 @@ class WandbTracker(Tracker):
     }
 
     def __init__(self, params: dict[str, Any]):
-        self.wandb = _library("wandb", "wandb")
-        self.params = params
-        self.run = None
+        self.wandb, self.params, self.run = _library("wandb", "wandb"), params, None
 
     def start(self, options: dict[str, Any]) -> None:
         p = self.params
@@ -175,9 +173,7 @@ class TrackioTracker(Tracker):
     }
 
     def __init__(self, params: dict[str, Any]):
-        self.trackio = _library("trackio", "trackio")
-        self.params = params
-        self.open = False
+        self.trackio, self.params, self.open = _library("trackio", "trackio"), params, False
 
     def log(self, run: FinishedRun) -> str | None:
         trackio = self.trackio

@@ -34,3 +34,16 @@ def test_the_timing_benchmark_reproduces_its_result_file(tmp_path):
     recorded = json.loads((BENCH / "results" / "timing_told.json").read_text())
     assert fresh == recorded  # the figures docs/timing.md quotes are what the code computes today
     assert all(row["vllm_and_served_agree"] for row in fresh)
+
+
+def test_the_overlap_scale_benchmark_runs_at_a_tiny_size(tmp_path):
+    out = tmp_path / "overlap_scale.json"
+    done = subprocess.run([sys.executable, str(BENCH / "overlap_scale.py"), "--sizes", "300x400", "--old-sizes", "200x200",
+                           "--planted", "10", "--same-face", "9", "--copies", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fresh = json.loads(out.read_text())
+    [new] = fresh["scale"]["new"]
+    assert new["planted_found"] == 10 and new["candidates"] < 300 * 400
+    assert [row["still"] for row in fresh["one_face"]] == [False, True]
+    assert all(row["new"]["precision"] >= row["old"]["precision"] for row in fresh["one_face"])

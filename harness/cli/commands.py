@@ -338,6 +338,9 @@ def _data_overlap(args) -> int:
     from harness import overlap
     from harness.params import parse_tasks
 
+    options.check(args)  # text options, before any work
+    overlap.check_options(frames=args.frames, workers=args.workers, show=args.show, structure=args.threshold,
+                          colour=args.colour_threshold)
     host = options.host_of(args)
     spec_a, spec_b = parse_tasks(args.task_a)[0], parse_tasks(args.task_b)[0]
     task_a = host.build("task", spec_a.name, spec_a.params)
@@ -353,13 +356,15 @@ def _data_overlap(args) -> int:
         print(f"{side}: {spec}: {sum(clips.values())} clips in {', '.join(f'{k} ({v})' for k, v in clips.items())}")
     print(f"\n{counts['pairs']} shared clip pair(s): {counts['clips_a_shared']} clip(s) of A, {counts['clips_b_shared']} "
           f"of B; {counts['label_disagreements']} with labels that disagree")
-    if report.pairs:
-        rows = [[p.a.split, p.a.id, p.a.label, p.b.split, p.b.id, p.b.label, f"{p.structure:.3f}", f"{p.colour:.4f}",
-                 "" if p.labels_agree else "DISAGREE"] for p in report.pairs[:args.show]]
-        print(tabulate(rows, headers=["A split", "A id", "A label", "B split", "B id", "B label", "structure",
-                                      "colour", "labels"], disable_numparse=True))
-        if len(report.pairs) > args.show:
-            print(f"... and {len(report.pairs) - args.show} more (--show N, or --output FILE for all)")
+    if report.pairs and args.show:
+        rows = [[p.a.split, p.a.id, p.a.label, p.b.split, p.b.id, p.b.label, p.frames, f"{p.detail:.1f}",
+                 f"{p.structure:.3f}", f"{p.colour:.4f}", "" if p.labels_agree else "DISAGREE"]
+                for p in report.pairs[:args.show]]
+        print(tabulate(rows, headers=["A split", "A id", "A label", "B split", "B id", "B label", "frames agree",
+                                      "detail", "structure", "colour", "labels"], disable_numparse=True))
+    if len(report.pairs) > args.show:
+        print(f"... and {len(report.pairs) - args.show} more (--show N, or --output FILE for all, with the "
+              f"per-frame evidence)")
     for item in report.uninformative[:10]:
         print(f"uninformative (no structure to compare): {item['task']} {item['split']} {item['id']}")
     if args.output:

@@ -171,21 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     dcheck.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
     dcheck.add_argument("--decode", type=int, default=20, help="clips to decode per split (default 20)")
     dcheck.add_argument("--seed", type=int, default=0)
-    dover = data_sub.add_parser("overlap", help="clips two tasks share, found by content (perceptual hashes of "
-                                                "decoded frames; robust to re-encoding and resizing)")
+    dover = data_sub.add_parser("overlap", help="clips two tasks share, found by content (frame by frame: luma "
+                                                "detail, perceptual hash and colour of each aligned frame; robust to "
+                                                "re-encoding, resizing, other frame rates and cuts)")
     plugin_options(dover)
     dover.add_argument("task_a", help="task, e.g. dfew")
     dover.add_argument("task_b", help="task, e.g. mme-emotion:source=DFEW (the same task twice: duplicates inside it)")
     dover.add_argument("--data-dir", help="root of local dataset copies (default $HARNESS_DATA_DIR)")
     dover.add_argument("--cache-dir", help="where clip signatures are kept (default $HARNESS_CACHE or ~/.cache/harness)")
-    dover.add_argument("--frames", type=int, default=8, help="frames hashed per clip, uniformly spread (default 8)")
-    dover.add_argument("--threshold", type=float, help="largest mean fraction of differing structure-hash bits "
-                                                       "(default 0.3; unrelated clips sit near 0.5)")
-    dover.add_argument("--colour-threshold", type=float, help="largest mean colour-layout difference, a fraction "
-                                                              "of the range (default 0.012)")
-    dover.add_argument("--workers", type=int, help="decoding processes (default: up to the core count; 0: none)")
-    dover.add_argument("--output", help="write the report as JSON (pairs, splits, labels; the input of overlap notes)")
-    dover.add_argument("--show", type=int, default=20, help="pairs to print (default 20)")
+    dover.add_argument("--frames", type=int, default=32, help="frames hashed per clip, uniformly spread, 8 to 128 "
+                                                              "(default 32)")
+    dover.add_argument("--threshold", type=float, help="largest fraction of differing structure-hash bits in an "
+                                                       "agreeing frame, between 0 and 1 (default 0.35; unrelated "
+                                                       "frames sit near 0.5)")
+    dover.add_argument("--colour-threshold", type=float, help="largest colour-layout difference of an agreeing frame, "
+                                                              "a fraction of the range between 0 and 1 (default 0.03)")
+    dover.add_argument("--workers", type=int, help="decoding processes, 0 to the core count (default: up to the "
+                                                   "core count; 0: none)")
+    dover.add_argument("--output", help="write the report as JSON (pairs with their per-frame evidence, splits, "
+                                        "labels; the input of overlap notes)")
+    dover.add_argument("--show", type=int, default=20, help="pairs to print, 0 or more (default 20)")
 
     log = sub.add_parser("log", help="log finished runs (results files) to experiment trackers")
     plugin_options(log)
