@@ -76,7 +76,10 @@ def merge(inputs: list[Path], out_dir: Path, command: list[str] | None = None) -
                 "created_at": stamp.isoformat(timespec="seconds"),
                 "command": command or first["command"],
                 "config": {**first["config"], "shard": None,
-                           "merged_from": [p.name for _, p in sorted(shards.items())]},
+                           "merged_from": [p.name for _, p in sorted(shards.items())],
+                           # repeating the merged run (--config RESULTS.json) evaluates every shard at once
+                           **({"resolved": {**first["config"]["resolved"], "shard": None}}
+                              if isinstance(first["config"].get("resolved"), dict) else {})},
                 "tasks": {}, "aggregates": {}}
     document.pop("timings", None)  # each shard's command had its own start-up; the sums are per task
     sample_paths: dict[str, Path] = {}

@@ -154,3 +154,20 @@ def test_the_worked_example_of_the_docs_is_a_valid_grid_of_five(run_cli):
     assert result.out.splitlines()[0] == "5 runs:"
     assert "--model tiny-vlm --model-args family=internvl,mode=score" in result.out
     assert "--mlflow-args tracking_uri=http://127.0.0.1:5000,experiment=dfer-study" in result.out
+
+
+def test_a_merged_result_repeats_the_whole_run_not_its_first_shard(run_cli, tmp_path):
+    for i in range(2):
+        result = run_cli("run", "--tasks", TASK, "--model", "prior", "--bootstrap", "0", "--log-samples",
+                         "--shard", f"{i}/2", "--output-path", str(tmp_path / f"s{i}"))
+        assert result.code == 0, result
+    merged = run_cli("merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--output-path", str(tmp_path / "m"))
+    assert merged.code == 0, merged
+    [document] = _results(tmp_path / "m")
+    assert document["config"]["resolved"]["shard"] is None
+    again = run_cli("run", "--config", str(next((tmp_path / "m").glob("results_*.json"))), "--output-path",
+                    str(tmp_path / "again"))
+    assert again.code == 0, again
+    [rerun] = _results(tmp_path / "again")
+    assert rerun["tasks"][TASK]["counts"] == document["tasks"][TASK]["counts"]
+    assert rerun["tasks"][TASK]["metrics"]["uar"] == document["tasks"][TASK]["metrics"]["uar"]
