@@ -386,12 +386,16 @@ class OpenAIServerModel(Model):
                          "vllm_fields": self.vllm_fields, "mm_processor_kwargs": self.mm_kwargs,
                          "family": self.family,
                          # the video budget every request carries (families.Family.budget): it sizes the frames
-                         **({"video_size": self.adapter.budget(None, self.mm_kwargs)}
-                            if self.adapter is not None and self.adapter.budget(None, self.mm_kwargs) else {}),
+                         **({"video_size": size} if (size := self.video_size()) else {}),
                          # score mode reads the answer from the top log-probabilities: how many changes answers
                          **({"top_logprobs": self.top_logprobs} if self.mode != "generate" else {}),
                          **({"trained_on": self.trained_on} if self.trained_on else {}),
                          **({"audio": self.audio, "audio_rate": self._audio_rate} if self._audio_rate else {})}}
+
+    def video_size(self) -> dict[str, int] | None:
+        """The ``size`` every video request carries (``families.Family.budget``; a server's files cannot be read
+        from here, so a family's budget applies unless the user's ``mm_processor_kwargs`` set the pixels)."""
+        return self.adapter.budget(None, self.mm_kwargs) if self.adapter is not None else None
 
     def runtime(self) -> dict[str, Any]:
         return {"max_concurrency": self.max_concurrency, "timeout_s": self.timeout, "retries": self.retries,
