@@ -22,6 +22,7 @@ from typing import Any
 from harness import evaluator, results, samplelog
 from harness.errors import UsageError
 from harness.host import Host
+from harness.model import close_models
 from harness.params import TaskSpec, parse_value
 from harness.plan import context_of, plan_run, with_audio
 from harness.probe import Probe, ProbeContext, RunRows, Variant
@@ -78,7 +79,16 @@ def _slug(variant: Variant) -> str:
 
 
 def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
-    """Run every probe on every task of ``config``; write and return the diagnostics document."""
+    """Run every probe on every task of ``config``; write and return the diagnostics document. The
+    models built for its variants are closed when it ends, whichever way it ends."""
+    models: dict[tuple, Any] = {}
+    try:
+        return _diagnose(host, config, models)
+    finally:
+        close_models(m for m in models.values() if not isinstance(m, UsageError))
+
+
+def _diagnose(host: Host, config: DiagnoseConfig, models: dict[tuple, Any]) -> tuple[dict, Path]:
     base = config.run
     plans, model_entry = plan_run(host, base)
     probes: list[tuple[str, Probe]] = []
@@ -100,7 +110,6 @@ def diagnose(host: Host, config: DiagnoseConfig) -> tuple[dict, Path]:
                    "audio": base.audio},
         "tasks": {},
     }
-    models: dict[tuple, Any] = {}
 
     def model_for(variant: Variant):
         key = variant.model_args

@@ -21,7 +21,7 @@ import harness
 from harness import metrics, parsing, request_rules, results, samplelog, scheduler
 from harness.errors import DataError, HarnessError, ModelAborted, UsageError
 from harness.host import Entry, Host
-from harness.model import Model, Workload
+from harness.model import Model, Workload, close_models
 from harness.model_calls import CachedCalls
 from harness.parsing import AnswerParser
 from harness.plan import Plan, RunConfig, context_of, in_shard, plan_run, shown_choices, with_audio
@@ -51,11 +51,21 @@ def _plugin_text(entry: Entry) -> str:
 
 def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOutput:
     """Run ``config``; ``model`` reuses an already built model (``harness diagnose`` runs several
-    variants with one set of weights)."""
+    variants with one set of weights), which its builder closes. The models built here (the run's,
+    a strategy's helpers) are closed here when the run ends, whichever way it ends."""
+    built: list[Model] = []
+    try:
+        return _evaluate(host, config, model, built)
+    finally:
+        close_models(built)
+
+
+def _evaluate(host: Host, config: RunConfig, model: Model | None, built: list[Model]) -> RunOutput:
     t0 = config.started if config.started is not None else time.perf_counter()
     plans, model_entry = plan_run(host, config)
     if model is None:
         model = build_model(host, model_entry, config)
+        built.append(model)
     request_rules.check_model(model)
     with_audio(plans, config, model)
     helpers: dict[str, tuple[Model, str]] = {}  # role -> (model, plugin) for strategies that ask other models
@@ -66,6 +76,7 @@ def evaluate(host: Host, config: RunConfig, model: Model | None = None) -> RunOu
             else:
                 entry = host.entry("model", name)
                 helpers[role] = (entry.build(dict(args), context_of(host, config)), _plugin_text(entry))
+                built.append(helpers[role][0])
     batch_size = config.batch_size or model.batch_size
 
     stamp = _dt.datetime.now(_dt.timezone.utc)

@@ -118,6 +118,12 @@ class Model(abc.ABC):
     def prepare(self, workload: Workload) -> None:
         """Called once per task before its first batch."""
 
+    def close(self) -> None:
+        """Release what the model holds outside this process's memory (an engine's processes and the
+        threads that talk to them), now rather than at interpreter exit, where a library's background
+        thread can still be running while Python tears down. Called once by whoever built the model,
+        after its last call, also when the run failed. Default: nothing held."""
+
     @abc.abstractmethod
     def predict(self, requests: list[Request]) -> list[Response]:
         """One response per request, in the same order."""
@@ -133,3 +139,15 @@ class Model(abc.ABC):
     def predict_preprocessed(self, requests: list[Request], inputs: Any) -> list[Response]:
         """``predict``, given what ``preprocess`` returned for these same requests."""
         return self.predict(requests)
+
+
+def close_models(models) -> None:
+    """``close()`` each model, in order; one that fails to close costs a warning, never the results
+    already written or the rest of the models."""
+    import sys
+    for model in models:
+        try:
+            model.close()
+        except Exception as exc:  # the run's results are on disk: a failed teardown must not hide them
+            print(f"harness: warning: closing model {getattr(model, 'name', '') or type(model).__name__} failed: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)

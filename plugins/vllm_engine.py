@@ -34,6 +34,7 @@ building and output parsing below are plain functions, tested without a GPU.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sys
@@ -339,6 +340,19 @@ class VLLMModel(Model):
         # diagnose reuses the engine) must not find the engine started without it
         self.llm = vllm.LLM(**self.engine_kwargs(audio or bool(self.audio_rate())))
         self.load_s += time.perf_counter() - started
+
+    def close(self) -> None:
+        """Stop the engine's processes now. Left to interpreter exit, vLLM 0.32's client notices its engine
+        gone while Python tears down, and a thread of it freeing a tensor aborts the process (exit 134
+        after the results were written; tests/vllm_cpu: a run in a process of its own)."""
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        shutdown = getattr(getattr(getattr(llm, "llm_engine", None), "engine_core", None), "shutdown", None)
+        if shutdown is not None:  # vLLM's V1 engine client; older engines stop with their last reference
+            shutdown()
+        del llm
+        gc.collect()
 
     def _params(self, kwargs: dict[str, Any]):
         kwargs = dict(kwargs)

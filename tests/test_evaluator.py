@@ -158,3 +158,41 @@ def test_unresolved_frame_protocol_stays_the_tasks(cache_dir):
     host = load([], context=Context(cache_dir=cache_dir))
     [plan], entry = plan_run(host, RunConfig(tasks=parse_tasks("synthetic:n=7"), model="majority"))
     assert plan.protocol == FrameProtocol(strategy="uniform", num_frames=8) and entry.name == "majority"
+
+
+def test_a_run_closes_the_model_it_built_however_it_ends_and_never_one_it_was_given(run_cli, tmp_path):
+    """An engine's processes are stopped when the run that started them ends (vLLM's, left to interpreter
+    exit, aborted the process after the results were written): once after a run, once after a run whose
+    model failed, never a model the caller built and keeps; a failed close is a warning, not a lost run."""
+    import scripted_models
+    closed = scripted_models.Closing.closed
+    closed.clear()
+    base = ["run", "-p", "scripted_models", "--tasks", "synthetic:n=7,seed=1", "--model", "closing", "--no-progress",
+            "--no-cache"]
+    r = run_cli(*base, "--output-path", str(tmp_path / "ok"))
+    assert r.code == 0, r.err
+    assert closed == ["closing-0"]
+    r = run_cli(*base, "--model-args", "id=1,fail=predict", "--output-path", str(tmp_path / "failed"))
+    assert closed == ["closing-0", "closing-1"]
+    r = run_cli(*base, "--model-args", "id=2,fail=close", "--output-path", str(tmp_path / "close"))
+    assert r.code == 0, r.err
+    assert "warning: closing model" in r.err and "the engine would not stop" in r.err
+    assert list((tmp_path / "close").glob("results_*.json"))
+    assert closed == ["closing-0", "closing-1", "closing-2"]
+
+    host = load(["scripted_models"])
+    kept = scripted_models.Closing({"id": 3})
+    config = RunConfig(tasks=parse_tasks("synthetic:n=7,seed=1"), model="closing", output_path=tmp_path / "kept",
+                       progress=False, response_cache=False)
+    evaluator.evaluate(host, config, model=kept)
+    assert closed == ["closing-0", "closing-1", "closing-2"]  # the caller's to close
+
+
+def test_diagnose_closes_the_models_of_its_variants(run_cli, tmp_path):
+    import scripted_models
+    closed = scripted_models.Closing.closed
+    closed.clear()
+    r = run_cli("diagnose", "-p", "scripted_models", "--tasks", "synthetic:n=14,seed=1", "--model", "closing",
+                "--probes", "longtail", "--output-path", str(tmp_path), "--no-progress")
+    assert r.code == 0, r.err
+    assert closed and set(closed) == {"closing-0"}, closed

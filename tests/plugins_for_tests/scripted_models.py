@@ -96,3 +96,32 @@ class FlakyCaptioner(Model):
 @harness.hookimpl(specname="harness_register_models")
 def register_flaky(register):
     register("flaky-captioner", FlakyCaptioner, description="captions every stretch but those of one sample")
+
+
+class Closing(Model):
+    """Records its ``close()`` calls (``Closing.closed``, by model id); ``fail=predict`` raises in its
+    first batch, ``fail=close`` in its close."""
+
+    closed: list[str] = []
+
+    def __init__(self, args):
+        self.fail = args.get("fail")
+        self.id = f"closing-{args.get('id', 0)}"
+
+    def identity(self):
+        return {"id": self.id}
+
+    def predict(self, requests):
+        if self.fail == "predict":
+            raise RuntimeError("the engine died")
+        return [Response(text=r.choices[0]) for r in requests]
+
+    def close(self):
+        Closing.closed.append(self.id)
+        if self.fail == "close":
+            raise RuntimeError("the engine would not stop")
+
+
+@harness.hookimpl(specname="harness_register_models")
+def register_closing(register):
+    register("closing", Closing, description="records its close(); fail=predict|close")

@@ -12,7 +12,6 @@ tests, the server's before the table's).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import pickle
@@ -103,8 +102,7 @@ def _stop_engines() -> None:
     """Shut the in-process engine down (its processes end with it): before the next family's engine, and before
     the tests that start engines of their own (the last family's fixture would otherwise live to the end)."""
     while LIVE:
-        LIVE.pop().llm = None
-    gc.collect()
+        LIVE.pop().close()
 
 
 def test_the_engine_answers_in_both_modes_and_constrained(engine, tmp_path):
