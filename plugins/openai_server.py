@@ -27,16 +27,23 @@ The API key is read from the env var named by ``api_key_env`` and never recorded
 
 Sound (``--audio on``): a server model hears only when told so, by ``audio_rate=16000`` or by a
 served name of an omni family (Qwen2.5-Omni, Qwen3-Omni); otherwise ``--audio on`` is refused. The
-sound of a request's video goes as one 16-bit PCM mono WAV at that rate, in the part right after the
-video, in one of two dialects (``audio=``):
+sound of a request's video goes at that rate in one of two dialects (``audio=``):
 
-- ``audio_url`` (the default with ``vllm_fields``): vLLM's ``{"type": "audio_url", "audio_url": {"url":
-  "data:audio/wav;base64,..."}}`` plus ``mm_processor_kwargs["use_audio_in_video"] = true``, so an omni
-  model's processor interleaves it with the frames; held to the vLLM release with PR #33605 (0.16.0).
-- ``input_audio`` (the default without): the OpenAI API's ``{"type": "input_audio", "input_audio":
-  {"data": <base64 WAV>, "format": "wav"}}``, nothing else.
+- ``in_video`` (the default with ``vllm_fields``; vLLM's server): the sampled frames and their sound
+  as one Matroska file in the ``video_url`` (``data:video/x-matroska;base64,...``): the frames lossless
+  (FFV1, RGB), the sound as 32-bit float PCM mono, plus ``mm_processor_kwargs["use_audio_in_video"] =
+  true``. vLLM's server takes a video's sound only from inside the video file: with
+  ``use_audio_in_video`` it decodes the sound of the ``video_url`` itself (0.32.0, read and run:
+  ``vllm/renderers/chat_utils.py``), and a JPEG sequence has none (HTTP 400). The server decodes the very
+  frames and samples sent (tests/vllm_cpu). The file's own clock is the frames' told spacing, but
+  vLLM reads a video file's metadata from the file (frames 0..N-1), so this dialect serves only the
+  families told time through a processor argument (the omni families: ``fps``); held to the vLLM
+  release with PR #33605 (0.16.0).
+- ``input_audio`` (the default without): a 16-bit PCM mono WAV as the OpenAI API's ``{"type":
+  "input_audio", "input_audio": {"data": <base64 WAV>, "format": "wav"}}`` right after the video,
+  nothing else.
 
-A request under ``--audio off`` carries no audio part and no ``use_audio_in_video``.
+A request under ``--audio off`` carries no sound and no ``use_audio_in_video``.
 """
 
 from __future__ import annotations
@@ -92,11 +99,11 @@ PARAMS = {
     "breaker_refusals": Param(int, "fatal refusals that stop the run (default 3)", answers=False),
     "audio_rate": Param(int, "the rate at which the served model takes sound, e.g. 16000 (default: its omni "
                              "family's, from the served name); needs audio="),
-    "audio": Param(str, "the served model hears (--audio on), its sound sent as audio_url (a vLLM server, with "
-                        "use_audio_in_video) or input_audio (the OpenAI API); default: it takes no sound",
-                   ("audio_url", "input_audio")),
+    "audio": Param(str, "the served model hears (--audio on), its sound sent as in_video (a vLLM server: frames and "
+                        "sound in one lossless video file, with use_audio_in_video) or input_audio (the OpenAI "
+                        "API); default: it takes no sound", ("in_video", "input_audio")),
 }
-AUDIO_DIALECTS = ("audio_url", "input_audio")
+AUDIO_DIALECTS = ("in_video", "input_audio")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # A 500 whose error message is a Python exception (``KeyError: ...``, a traceback) is a bug on the
 # server when the same request gets the same one twice in a row. The API's standard error format names
@@ -154,15 +161,37 @@ def read_wav(data: str | bytes):
     return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32767.0, rate
 
 
-def audio_part(request: Request, dialect: str) -> dict[str, Any]:
-    """The content part carrying the sound of ``request``'s video, in ``dialect``."""
+def audio_part(request: Request) -> dict[str, Any]:
+    """The OpenAI API's content part carrying the sound of ``request``'s video (``audio=input_audio``)."""
     audio = request.frames.audio
-    data = wav_base64(audio.samples, audio.rate)
-    if dialect == "input_audio":
-        return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
-    if dialect == "audio_url":
-        return {"type": "audio_url", "audio_url": {"url": f"data:audio/wav;base64,{data}"}}
-    raise ValueError(f"unknown audio dialect {dialect!r}; choose one of {', '.join(AUDIO_DIALECTS)}")
+    return {"type": "input_audio", "input_audio": {"data": wav_base64(audio.samples, audio.rate), "format": "wav"}}
+
+
+def matroska_base64(frames, fps: float, samples, rate: int) -> str:
+    """The frames (uint8 RGB, N x H x W x 3) and their sound (float mono at ``rate``) as one base64 Matroska
+    file (``audio=in_video``), both lossless: FFV1 in RGB (bgr0) and 32-bit float PCM, so a server that
+    decodes it (vLLM: OpenCV for the frames, PyAV for the sound) gets these very pixels and samples. The
+    frames are stamped ``fps`` apart, the sound starts with the first."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    array = np.ascontiguousarray(frames, dtype=np.uint8)
+    sound = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as out:
+        video = out.add_stream("ffv1", rate=Fraction(float(fps)).limit_denominator(100_000))
+        video.width, video.height, video.pix_fmt = array.shape[2], array.shape[1], "bgr0"
+        track = out.add_stream("pcm_f32le", rate=int(rate), layout="mono")
+        for frame in array:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(video.encode())
+        chunk = av.AudioFrame.from_ndarray(sound, format="flt", layout="mono")
+        chunk.sample_rate = int(rate)
+        out.mux(track.encode(chunk))
+        out.mux(track.encode())
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _jpeg(frame, quality: int) -> str:
@@ -179,25 +208,35 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
                mm_processor_kwargs: dict | None = None, audio: str | None = None) -> dict[str, Any]:
     """The chat-completions request body for one resolved request (pure: tested without a server):
     its mode and the timing it tells come from the core (``request.mode``, ``request.told``). A video
-    with its sound (``request.has_audio``) is followed by an audio part in the ``audio`` dialect
-    (default: ``audio_url`` with ``vllm_fields``, else ``input_audio``); ``audio_url`` also sets
-    ``mm_processor_kwargs["use_audio_in_video"]``."""
+    with its sound (``request.has_audio``) goes in the ``audio`` dialect (default: ``in_video`` with
+    ``vllm_fields``, else ``input_audio``): ``in_video`` sends frames and sound as one lossless video
+    file with ``mm_processor_kwargs["use_audio_in_video"]``, ``input_audio`` a WAV part after the video."""
     frames = request.frames
-    dialect = audio or ("audio_url" if vllm_fields else "input_audio")
+    dialect = audio or ("in_video" if vllm_fields else "input_audio")
+    if dialect not in AUDIO_DIALECTS:
+        raise ValueError(f"unknown audio dialect {dialect!r}; choose one of {', '.join(AUDIO_DIALECTS)}")
     sound = request.has_audio
     if sound and video == "images":
         raise CapabilityError("video=images sends the frames as separate images, which carry no sound: run "
                               "--audio on with video=frames")
+    in_file = sound and dialect == "in_video"
+    if in_file and (family is None or not family.fps_kwarg):
+        raise CapabilityError("audio=in_video sends a video file, whose metadata vLLM reads from the file (frames "
+                              "0..N-1): only a family told time through a processor argument (fps: Qwen2.5-Omni, "
+                              "Qwen3-Omni) is told it right; name it with family= or use audio=input_audio")
     if not request.has_video:
         media = []
     elif video == "images":
         media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
                  for f in frames.array]
+    elif in_file:  # vLLM's server hears a video's sound only from inside its file
+        data = matroska_base64(frames.array, families.told_rate(request), frames.audio.samples, frames.audio.rate)
+        media = [{"type": "video_url", "video_url": {"url": f"data:video/x-matroska;base64,{data}"}}]
     else:
         joined = ",".join(_jpeg(f, jpeg_quality) for f in frames.array)
         media = [{"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{joined}"}}]
         if sound:  # the video's own track, right after it
-            media.append(audio_part(request, dialect))
+            media.append(audio_part(request))
     messages = []
     # a family whose template has no system role gets the system text in the user's turn, as on every backend
     # (a served template renders the rest: the system message goes as the plain text every server takes)
@@ -227,15 +266,16 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "answer", "schema": request.answer_schema(), "strict": True}}
     if vllm_fields and video != "images" and request.has_video:
-        body["media_io_kwargs"] = {"video": {**told_metadata(request), "num_frames": len(frames.indices),
-                                             "do_sample_frames": False}}
+        # a file's metadata is read from the file: only the frame count goes (fps would resample it)
+        body["media_io_kwargs"] = {"video": {"num_frames": len(frames.indices)} if in_file else {
+            **told_metadata(request), "num_frames": len(frames.indices), "do_sample_frames": False}}
         # the family's processor arguments (its sampling off, what carries the told time), then the user's
         # (and its video budget where the family has one: a server's files cannot be read from here, so a
         # checkpoint that states its own video budget is served with it only when the user says so in theirs)
         size = family.budget(None, mm_processor_kwargs) if family is not None else None
         own = family.request_kwargs(request, size) if family is not None else {"do_sample_frames": False}
         body["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
-    if sound and dialect == "audio_url":  # vLLM's processor interleaves the sound with the frames
+    if in_file:  # the server takes the file's sound and its processor interleaves it with the frames
         body.setdefault("mm_processor_kwargs", {})["use_audio_in_video"] = True
     return body
 
@@ -322,15 +362,22 @@ class OpenAIServerModel(Model):
         if self.audio is None:
             if rate:
                 raise UsageError(f"{alias}: audio_rate= says the served model hears, but not how its sound is sent: add "
-                                 f"audio=audio_url (a vLLM server, with use_audio_in_video) or audio=input_audio "
-                                 f"(the OpenAI API's part)")
+                                 f"audio=in_video (a vLLM server: frames and sound in one video file) or "
+                                 f"audio=input_audio (the OpenAI API's part)")
             self._audio_rate = None
         else:
             if self.audio not in AUDIO_DIALECTS:
                 raise UsageError(f"{alias}: audio is one of {', '.join(AUDIO_DIALECTS)}, got {self.audio!r}")
-            if self.audio == "audio_url" and not args.get("vllm_fields", True):
-                raise UsageError(f"{alias}: audio=audio_url is vLLM's dialect (with use_audio_in_video), which "
+            if self.audio == "in_video" and not args.get("vllm_fields", True):
+                raise UsageError(f"{alias}: audio=in_video is vLLM's dialect (with use_audio_in_video), which "
                                  f"vllm_fields=false leaves out; use audio=input_audio")
+            if self.audio == "in_video" and (self.adapter is None or not self.adapter.fps_kwarg):
+                named = f"family {self.adapter.name}" if self.adapter is not None else "no family (family=)"
+                raise UsageError(f"{alias}: audio=in_video sends each clip as a video file, whose frames vLLM "
+                                 f"numbers 0..N-1 from the file itself, so only a family told time through a "
+                                 f"processor argument (Qwen2.5-Omni, Qwen3-Omni: fps) is told it right; the "
+                                 f"served name gives {named}: name the family with family=, or use "
+                                 f"audio=input_audio")
             if rate is None:  # an omni model's served name says at which rate it hears
                 rate = self.adapter.audio_rate if self.adapter is not None else None
             if not rate or not 1000 <= int(rate) <= 192_000:
@@ -412,14 +459,14 @@ class OpenAIServerModel(Model):
 
     def check_audio(self) -> None:
         """Under --audio on, before any work: the server's version is asked and held to the floor of
-        audio-in-video (audio=audio_url)."""
+        audio-in-video (audio=in_video)."""
         self.check_server()
         self.check_audio_server()
 
     def check_audio_server(self) -> None:
-        """Hold sound sent the vLLM way (``audio_url`` with ``use_audio_in_video``) to the vLLM release
+        """Hold sound sent the vLLM way (``in_video``, with ``use_audio_in_video``) to the vLLM release
         that merges it with the frames correctly (PR #33605: 0.16.0); ``allow_old_server`` only warns."""
-        if self.audio != "audio_url" or self._audio_checked:
+        if self.audio != "in_video" or self._audio_checked:
             return
         self._audio_checked = True
         from harness.plugins.vllm_engine import check_audio_in_video
@@ -613,4 +660,5 @@ def harness_register_models(register):
              description="A vLLM OpenAI-compatible server (alias of openai-server)")
 
 
-__all__ = ["OpenAIServerModel", "build_body", "parse_completion", "audio_part", "wav_base64", "read_wav"]
+__all__ = ["OpenAIServerModel", "build_body", "parse_completion", "audio_part", "matroska_base64", "wav_base64",
+           "read_wav"]

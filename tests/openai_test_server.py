@@ -6,9 +6,11 @@ frames and ``media_io_kwargs`` timing), and can inject faults: a share of
 HTTP 500s, slow answers, a stop after N answers, an API key it insists on, a
 refusal of every request.
 
-Sound: an ``audio_url`` (``data:audio/wav;base64,...``) or ``input_audio`` part is decoded and logged
-in ``Server.sounds`` (its rate, samples, dialect and the request's ``use_audio_in_video``); the tiny
-checkpoint answers from the frames alone. The module is also a plugin (``-p tests.openai_test_server``)
+Sound, as vLLM 0.32's server takes it: with ``mm_processor_kwargs["use_audio_in_video"]`` the sound is
+decoded from inside the ``video_url``'s file (``data:video/x-matroska;base64,...``: frames and sound;
+a JPEG sequence has none, HTTP 400, as there); an ``input_audio`` part is decoded too. Each sound heard
+is logged in ``Server.sounds`` (its rate, samples, dialect and the request's ``use_audio_in_video``); the
+tiny checkpoint answers from the frames alone. The module is also a plugin (``-p tests.openai_test_server``)
 registering the ``sound-clips`` task: a few small clips, each with a mono sound track.
 """
 
@@ -23,6 +25,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -37,22 +40,33 @@ from harness.types import FrameProtocol, Frames, Request, Sample
 
 def _frames(url: str) -> np.ndarray:
     head, _, data = url.partition(",")
+    if head == "data:video/x-matroska;base64":
+        with av.open(io.BytesIO(base64.b64decode(data))) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     if not head.startswith("data:video/jpeg;base64") and not head.startswith("data:image/jpeg;base64"):
         raise ValueError(f"unsupported media {head!r}")
     return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(part))).convert("RGB"))
                      for part in data.split(",")])
 
 
+def _track(url: str) -> tuple[np.ndarray, int]:
+    """(samples, rate) of the sound inside a video file, as vLLM's server decodes it (PyAV); a JPEG
+    sequence has none."""
+    head, _, data = url.partition(",")
+    if head != "data:video/x-matroska;base64":
+        raise ValueError("use_audio_in_video: no decodable soundtrack in the video_url (Non-base64 digit found)")
+    with av.open(io.BytesIO(base64.b64decode(data))) as container:
+        rate = container.streams.audio[0].rate
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]), rate
+
+
 def _sound(part: dict) -> tuple[np.ndarray, int, str]:
-    """(samples, rate, dialect) of an audio content part."""
-    if part["type"] == "input_audio":
-        if part["input_audio"].get("format") != "wav":
-            raise ValueError(f"unsupported audio format {part['input_audio'].get('format')!r}")
-        return (*read_wav(part["input_audio"]["data"]), "input_audio")
-    head, _, data = part["audio_url"]["url"].partition(",")
-    if head != "data:audio/wav;base64":
-        raise ValueError(f"unsupported audio {head!r}")
-    return (*read_wav(data), "audio_url")
+    """(samples, rate, dialect) of an audio content part: the OpenAI API's only."""
+    if part["type"] != "input_audio":
+        raise ValueError(f"unsupported audio part {part['type']!r}")
+    if part["input_audio"].get("format") != "wav":
+        raise ValueError(f"unsupported audio format {part['input_audio'].get('format')!r}")
+    return (*read_wav(part["input_audio"]["data"]), "input_audio")
 
 
 class Server:
@@ -112,15 +126,20 @@ class Server:
                 continue
             parts = []
             for p in m["content"]:
+                in_video = bool((body.get("mm_processor_kwargs") or {}).get("use_audio_in_video", False))
                 if p["type"] == "video_url":
                     videos.append(_frames(p["video_url"]["url"]))
                     parts.append({"type": "video"})
+                    if in_video:  # the file's own sound: heard, logged, not given to the tiny model
+                        samples, rate = _track(p["video_url"]["url"])
+                        with self.stats_lock:
+                            self.sounds.append({"rate": rate, "samples": samples, "dialect": "in_video",
+                                                "use_audio_in_video": True})
                 elif p["type"] in ("audio_url", "input_audio"):  # heard, logged, not given to the tiny model
                     samples, rate, dialect = _sound(p)
                     with self.stats_lock:
                         self.sounds.append({"rate": rate, "samples": samples, "dialect": dialect,
-                                            "use_audio_in_video": (body.get("mm_processor_kwargs") or {}).get(
-                                                "use_audio_in_video", False)})
+                                            "use_audio_in_video": in_video})
                 else:
                     parts.append({"type": "text", "text": p["text"]})
             messages.append({"role": m["role"], "content": parts})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from harness.errors import (
 )
 from harness.frames import time_told  # noqa: E402
 from harness.frames.video import read_frames  # noqa: E402
+from harness.host import load  # noqa: E402
 from harness.plugins.openai_server import build_body, parse_completion  # noqa: E402
 from harness.prompts import LETTERS, NAMES  # noqa: E402
 from harness.testing.checkpoints import build  # noqa: E402
@@ -360,28 +362,52 @@ def a_sound_request(synthetic30, seconds: float = 0.5, rate: int = 16000) -> Req
     return replace(request, frames=frames)
 
 
-def test_the_sound_goes_as_a_wav_part_right_after_the_video(synthetic30):
+def test_the_sound_goes_inside_the_video_file_for_vllm_with_the_very_frames_and_samples(synthetic30):
+    """vLLM's server (0.32.0) hears a video's sound only from inside its file (use_audio_in_video): the clip
+    goes as one Matroska file whose frames and sound decode to exactly what the harness sampled, with the
+    told rate in the processor's fps; a family told time through the file's metadata is refused."""
+    import av
+    import numpy as np
+
+    from harness.plugins import families
+    omni = families.guess("qwen2.5-omni")
+    request = a_sound_request(synthetic30)
+    assert request.has_audio
+    body = build_body(request, "served", family=omni)  # vLLM's dialect: in_video and use_audio_in_video
+    video, text = body["messages"][1]["content"]
+    assert video["type"] == "video_url" and text["type"] == "text"
+    head, _, data = video["video_url"]["url"].partition(",")
+    assert head == "data:video/x-matroska;base64"
+    with av.open(io.BytesIO(base64.b64decode(data))) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    with av.open(io.BytesIO(base64.b64decode(data))) as container:
+        rate = container.streams.audio[0].rate
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert np.array_equal(frames, request.frames.array)  # lossless: the very pixels sampled
+    assert rate == 16000 and np.array_equal(samples, request.frames.audio.samples)  # and the very samples
+    told = float(request.told.metadata["fps"])
+    assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "fps": told, "size": omni.video_size,
+                                           "use_audio_in_video": True}
+    assert body["media_io_kwargs"] == {"video": {"num_frames": 8}}  # the file's own metadata, no resampling
+    with pytest.raises(CapabilityError, match="family told time through a processor argument"):
+        build_body(request, "served", family=None)
+    with pytest.raises(CapabilityError, match="family told time through a processor argument"):
+        build_body(request, "served", family=families.guess("qwen2.5-vl"))
+
+
+def test_the_sound_goes_as_a_wav_part_right_after_the_video_for_the_openai_api(synthetic30):
     import numpy as np
 
     from harness.plugins.openai_server import read_wav
     request = a_sound_request(synthetic30)
-    assert request.has_audio
-    body = build_body(request, "served", family=None)  # vLLM's dialect: audio_url and use_audio_in_video
-    video, sound, text = body["messages"][1]["content"]
-    assert video["type"] == "video_url" and text["type"] == "text"
-    head, _, data = sound["audio_url"]["url"].partition(",")
-    assert sound["type"] == "audio_url" and head == "data:audio/wav;base64"
-    samples, rate = read_wav(data)
+    openai = build_body(request, "served", vllm_fields=False)  # the OpenAI API's dialect: input_audio
+    video, part, text = openai["messages"][1]["content"]
+    assert video["video_url"]["url"].startswith("data:video/jpeg;base64,") and text["type"] == "text"
+    assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
+    samples, rate = read_wav(part["input_audio"]["data"])
     expected = request.frames.audio.samples
     assert rate == 16000 and samples.shape == expected.shape
     assert np.max(np.abs(samples - expected)) <= 0.5 / 32767 + 1e-7  # 16-bit quantisation, nothing more
-    assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "use_audio_in_video": True}
-    assert body["media_io_kwargs"]["video"]["num_frames"] == 8  # the frames' timing as before
-
-    openai = build_body(request, "served", vllm_fields=False)  # the OpenAI API's dialect: input_audio
-    part = openai["messages"][1]["content"][1]
-    assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
-    assert np.array_equal(read_wav(part["input_audio"]["data"])[0], samples)
     assert "mm_processor_kwargs" not in openai and "media_io_kwargs" not in openai
     assert build_body(request, "served", audio="input_audio")["mm_processor_kwargs"] == {"do_sample_frames": False}
 
@@ -403,15 +429,21 @@ def test_a_server_model_hears_only_when_told(synthetic30):
     # identity (cache keys, leaderboard rows) of a model that was not told stays what it was
     omni = model(model="Qwen/Qwen2.5-Omni-7B")
     assert omni.audio_rate() is None and "audio" not in omni.identity()["args"]
-    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="audio_url").audio_rate() == 16000  # its family's rate
+    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="in_video").audio_rate() == 16000  # its family's rate
+    assert model(model="twin", family="qwen3-omni", audio="in_video").audio_rate() == 16000
     assert model(model="tiny", audio="input_audio", audio_rate=16000).audio_rate() == 16000
-    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="audio_url", video="images").audio_rate() is None
+    assert model(model="Qwen/Qwen2.5-Omni-7B", audio="in_video", video="images").audio_rate() is None
+    for served in ("tiny", "Qwen/Qwen2.5-VL-7B-Instruct"):  # a video file's metadata would tell them 0..N-1
+        with pytest.raises(UsageError, match="only a family told time through a processor argument"):
+            model(model=served, audio="in_video", audio_rate=16000)
+    with pytest.raises(UsageError, match="audio must be one of in_video, input_audio, got 'audio_url'"):  # 400 there
+        load([]).build("model", "vllm-server", {"base_url": "http://x/v1", "model": "m", "audio": "audio_url"})
     with pytest.raises(UsageError, match="not how its sound is sent"):
         model(model="tiny", audio_rate=16000)
     with pytest.raises(UsageError, match="needs the served model's sample rate"):
         model(model="tiny", audio="input_audio")
     with pytest.raises(UsageError, match="vllm_fields=false"):
-        model(model="tiny", audio="audio_url", vllm_fields=False)
+        model(model="Qwen/Qwen2.5-Omni-7B", audio="in_video", vllm_fields=False)
     with pytest.raises(UsageError, match="audio_rate"):
         model(model="tiny", audio="input_audio", audio_rate=12)
 
@@ -419,14 +451,14 @@ def test_a_server_model_hears_only_when_told(synthetic30):
 def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
     import numpy as np
 
-    s = server()
+    s = server(version="0.32.0")
     args = f"base_url={s.url},model=tiny,backoff=0.01"
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
                 "--model-args", args, "--audio", "on", "--output-path", str(tmp_path / "deaf"), "--no-progress",
                 "--no-cache")
     assert r.code != 0 and "takes no sound" in r.err and s.posts == 0  # not told it hears: refused before any work
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "on",
+                "--model-args", args + ",family=qwen2.5-omni,audio=in_video", "--audio", "on",
                 "--output-path", str(tmp_path / "on"),
                 "--log-samples", "--no-progress", "--no-cache")
     assert r.code == 0, r.err
@@ -435,17 +467,17 @@ def test_sound_reaches_the_server_and_the_log(server, run_cli, tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "on" / task["samples_file"]).read_text().splitlines()]
     assert task["counts"]["failed"] == 0 and task["audio"]["with_sound"] == 7
     assert len(s.sounds) == 7 and {(x["rate"], x["dialect"], x["use_audio_in_video"]) for x in s.sounds} == {
-        (16000, "audio_url", True)}
+        (16000, "in_video", True)}
     durations = sorted(round(r["audio"]["duration"] * 16000) for r in rows)
     assert sorted(len(x["samples"]) for x in s.sounds) == durations  # what the log says was sent was heard
-    # each clip's tone (300 + 150 i Hz) survives AAC, resampling and the WAV: one heard sound per clip
+    # each clip's tone (300 + 150 i Hz) survives AAC, resampling and the video file: one heard sound per clip
     pitches = sorted(np.argmax(np.abs(np.fft.rfft(x["samples"]))) * 16000 / len(x["samples"]) for x in s.sounds)
     assert np.allclose(pitches, [300 + 150 * i for i in range(7)], atol=1.0)
     assert all(r["audio"]["rate"] == 16000 for r in rows)
-    assert doc["model"]["identity"]["args"]["audio"] == "audio_url"
+    assert doc["model"]["identity"]["args"]["audio"] == "in_video"
     s.sounds.clear()
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", args + ",audio_rate=16000,audio=audio_url", "--audio", "off",
+                "--model-args", args + ",family=qwen2.5-omni,audio=in_video", "--audio", "off",
                 "--output-path", str(tmp_path / "off"),
                 "--no-progress", "--no-cache")
     assert r.code == 0 and s.sounds == []  # --audio off: nothing about sound is sent
@@ -457,14 +489,14 @@ def test_sound_the_vllm_way_is_held_to_the_audio_in_video_floor(server, run_cli,
     # that it has PR #33605 (vLLM 0.16.0), so sound sent the vLLM way is refused there too
     unknown = server(version=None)
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
-                "--model-args", f"base_url={unknown.url},model=tiny,audio_rate=16000,audio=audio_url", "--audio", "on",
+                "--model-args", f"base_url={unknown.url},model=tiny,family=qwen2.5-omni,audio=in_video", "--audio", "on",
                 "--output-path", str(tmp_path / "unknown"), "--no-progress", "--no-cache")
     assert r.code == 2 and "0.16.0" in r.err and "#33605" in r.err and "version unknown" in r.err
     assert unknown.posts == 0
     old = server(version="0.15.1")  # forced past both floors: warned, recorded, run
     r = run_cli("run", "-p", "tests.openai_test_server", "--tasks", "sound-clips", "--model", "vllm-server",
                 "--model-args",
-                f"base_url={old.url},model=tiny,audio_rate=16000,audio=audio_url,allow_old_server=true,backoff=0.01",
+                f"base_url={old.url},model=tiny,family=qwen2.5-omni,audio=in_video,allow_old_server=true,backoff=0.01",
                 "--audio", "on", "--output-path", str(tmp_path / "old"), "--no-progress", "--no-cache")
     assert r.code == 0 and "vLLM 0.15.1 gets wrong" in r.err and len(old.sounds) == 7
 
