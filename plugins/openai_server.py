@@ -34,8 +34,8 @@ sound of a request's video goes at that rate in one of two dialects (``audio=``)
   (FFV1, RGB), the sound as 32-bit float PCM mono, plus ``mm_processor_kwargs["use_audio_in_video"] =
   true``. vLLM's server takes a video's sound only from inside the video file: with
   ``use_audio_in_video`` it decodes the sound of the ``video_url`` itself (0.32.0, read and run:
-  ``vllm/renderers/chat_utils.py``), and a JPEG sequence has none (HTTP 400). The server decodes the very
-  frames and samples sent (tests/vllm_cpu). The file's own clock is the frames' told spacing, but
+  ``vllm/renderers/chat_utils.py``), and a JPEG sequence has none (HTTP 400). vLLM's loaders decode the
+  very frames and samples sent (tests/vllm_cpu). The file's own clock is the frames' told spacing, but
   vLLM reads a video file's metadata from the file (frames 0..N-1), so this dialect serves only the
   families told time through a processor argument (the omni families: ``fps``); held to the vLLM
   release with PR #33605 (0.16.0).
@@ -43,7 +43,8 @@ sound of a request's video goes at that rate in one of two dialects (``audio=``)
   "input_audio", "input_audio": {"data": <base64 WAV>, "format": "wav"}}`` right after the video,
   nothing else.
 
-A request under ``--audio off`` carries no sound and no ``use_audio_in_video``.
+A request under ``--audio off`` carries no sound and no ``use_audio_in_video``; under ``audio=in_video`` its
+frames still go as a lossless file, so that the two runs differ by the sound alone.
 """
 
 from __future__ import annotations
@@ -167,30 +168,37 @@ def audio_part(request: Request) -> dict[str, Any]:
     return {"type": "input_audio", "input_audio": {"data": wav_base64(audio.samples, audio.rate), "format": "wav"}}
 
 
-def matroska_base64(frames, fps: float, samples, rate: int) -> str:
-    """The frames (uint8 RGB, N x H x W x 3) and their sound (float mono at ``rate``) as one base64 Matroska
-    file (``audio=in_video``), both lossless: FFV1 in RGB (bgr0) and 32-bit float PCM, so a server that
-    decodes it (vLLM: OpenCV for the frames, PyAV for the sound) gets these very pixels and samples. The
-    frames are stamped ``fps`` apart, the sound starts with the first."""
+def matroska_base64(frames, fps: float, samples=None, rate: int | None = None) -> str:
+    """The frames (uint8 RGB, N x H x W x 3) and their sound (float mono at ``rate``; None: none) as one
+    base64 Matroska file (``audio=in_video``), both lossless: FFV1 in RGB (bgr0) and 32-bit float PCM, so a
+    server that decodes it (vLLM: OpenCV for the frames, PyAV for the sound) gets these very pixels and
+    samples. The frames are stamped ``fps`` apart, or closer where the sound lasts longer than N frames at
+    ``fps`` (a seeded or repeated sampling): OpenCV counts a file's frames as its whole length times the frame
+    rate, and one frame too many makes vLLM read N - 1. The file's rate tells the model nothing here: the
+    families this dialect serves are told their rate as ``fps`` in the processor arguments."""
     from fractions import Fraction
 
     import av
     import numpy as np
 
     array = np.ascontiguousarray(frames, dtype=np.uint8)
-    sound = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+    n = len(array)
+    if samples is not None:
+        sound = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+        fps = n / max(n / float(fps), sound.shape[1] / int(rate))
     buf = io.BytesIO()
     with av.open(buf, "w", format="matroska") as out:
         video = out.add_stream("ffv1", rate=Fraction(float(fps)).limit_denominator(100_000))
         video.width, video.height, video.pix_fmt = array.shape[2], array.shape[1], "bgr0"
-        track = out.add_stream("pcm_f32le", rate=int(rate), layout="mono")
+        track = out.add_stream("pcm_f32le", rate=int(rate), layout="mono") if samples is not None else None
         for frame in array:
             out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(video.encode())
-        chunk = av.AudioFrame.from_ndarray(sound, format="flt", layout="mono")
-        chunk.sample_rate = int(rate)
-        out.mux(track.encode(chunk))
-        out.mux(track.encode())
+        if track is not None:
+            chunk = av.AudioFrame.from_ndarray(sound, format="flt", layout="mono")
+            chunk.sample_rate = int(rate)
+            out.mux(track.encode(chunk))
+            out.mux(track.encode())
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -219,7 +227,9 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
     if sound and video == "images":
         raise CapabilityError("video=images sends the frames as separate images, which carry no sound: run "
                               "--audio on with video=frames")
-    in_file = sound and dialect == "in_video"
+    # under audio=in_video every video goes as a lossless file, with or without its sound, so that a run with
+    # --audio off differs from one with --audio on by the sound alone
+    in_file = request.has_video and video != "images" and (audio == "in_video" or (sound and dialect == "in_video"))
     if in_file and (family is None or not family.fps_kwarg):
         raise CapabilityError("audio=in_video sends a video file, whose metadata vLLM reads from the file (frames "
                               "0..N-1): only a family told time through a processor argument (fps: Qwen2.5-Omni, "
@@ -230,7 +240,8 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
         media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{_jpeg(f, jpeg_quality)}"}}
                  for f in frames.array]
     elif in_file:  # vLLM's server hears a video's sound only from inside its file
-        data = matroska_base64(frames.array, families.told_rate(request), frames.audio.samples, frames.audio.rate)
+        data = matroska_base64(frames.array, families.told_rate(request), *(
+            (frames.audio.samples, frames.audio.rate) if sound else ()))
         media = [{"type": "video_url", "video_url": {"url": f"data:video/x-matroska;base64,{data}"}}]
     else:
         joined = ",".join(_jpeg(f, jpeg_quality) for f in frames.array)
@@ -275,7 +286,7 @@ def build_body(request: Request, served: str, *, video: str = "frames", family: 
         size = family.budget(None, mm_processor_kwargs) if family is not None else None
         own = family.request_kwargs(request, size) if family is not None else {"do_sample_frames": False}
         body["mm_processor_kwargs"] = {**own, **(mm_processor_kwargs or {})}
-    if in_file:  # the server takes the file's sound and its processor interleaves it with the frames
+    if in_file and sound:  # the server takes the file's sound and its processor interleaves it with the frames
         body.setdefault("mm_processor_kwargs", {})["use_audio_in_video"] = True
     return body
 

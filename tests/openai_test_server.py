@@ -135,7 +135,7 @@ class Server:
                         with self.stats_lock:
                             self.sounds.append({"rate": rate, "samples": samples, "dialect": "in_video",
                                                 "use_audio_in_video": True})
-                elif p["type"] in ("audio_url", "input_audio"):  # heard, logged, not given to the tiny model
+                elif p["type"] == "input_audio":  # heard, logged, not given to the tiny model
                     samples, rate, dialect = _sound(p)
                     with self.stats_lock:
                         self.sounds.append({"rate": rate, "samples": samples, "dialect": dialect,

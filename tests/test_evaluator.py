@@ -173,26 +173,31 @@ def test_a_run_closes_the_model_it_built_however_it_ends_and_never_one_it_was_gi
     assert r.code == 0, r.err
     assert closed == ["closing-0"]
     r = run_cli(*base, "--model-args", "id=1,fail=predict", "--output-path", str(tmp_path / "failed"))
+    assert r.code == 1 and "failed and were counted as wrong" in r.err, r.err  # every batch failed, the run ended
     assert closed == ["closing-0", "closing-1"]
-    r = run_cli(*base, "--model-args", "id=2,fail=close", "--output-path", str(tmp_path / "close"))
+    r = run_cli(*base, "--model-args", "id=2,fail=prepare", "--output-path", str(tmp_path / "aborted"))
+    assert r.code != 0 and "the engine is gone" in r.err, r.err  # the run's own error, not a teardown's
+    assert closed == ["closing-0", "closing-1", "closing-2"]
+    r = run_cli(*base, "--model-args", "id=3,fail=close", "--output-path", str(tmp_path / "close"))
     assert r.code == 0, r.err
     assert "warning: closing model" in r.err and "the engine would not stop" in r.err
     assert list((tmp_path / "close").glob("results_*.json"))
-    assert closed == ["closing-0", "closing-1", "closing-2"]
+    assert closed == ["closing-0", "closing-1", "closing-2", "closing-3"]
 
     host = load(["scripted_models"])
-    kept = scripted_models.Closing({"id": 3})
+    kept = scripted_models.Closing({"id": 4})
     config = RunConfig(tasks=parse_tasks("synthetic:n=7,seed=1"), model="closing", output_path=tmp_path / "kept",
                        progress=False, response_cache=False)
     evaluator.evaluate(host, config, model=kept)
-    assert closed == ["closing-0", "closing-1", "closing-2"]  # the caller's to close
+    assert closed == ["closing-0", "closing-1", "closing-2", "closing-3"]  # the caller's to close
 
 
 def test_diagnose_closes_the_models_of_its_variants(run_cli, tmp_path):
     import scripted_models
-    closed = scripted_models.Closing.closed
+    built, closed = scripted_models.Closing.built, scripted_models.Closing.closed_models
+    built.clear()
     closed.clear()
     r = run_cli("diagnose", "-p", "scripted_models", "--tasks", "synthetic:n=14,seed=1", "--model", "closing",
                 "--probes", "longtail", "--output-path", str(tmp_path), "--no-progress")
     assert r.code == 0, r.err
-    assert closed and set(closed) == {"closing-0"}, closed
+    assert built and sorted(map(id, closed)) == sorted(map(id, built))  # each model of a variant, closed once

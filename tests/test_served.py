@@ -389,6 +389,14 @@ def test_the_sound_goes_inside_the_video_file_for_vllm_with_the_very_frames_and_
     assert body["mm_processor_kwargs"] == {"do_sample_frames": False, "fps": told, "size": omni.video_size,
                                            "use_audio_in_video": True}
     assert body["media_io_kwargs"] == {"video": {"num_frames": 8}}  # the file's own metadata, no resampling
+    # --audio off, the same model: the same lossless file without its sound, so the two differ by the sound alone
+    silent = build_body(a_request(synthetic30), "served", family=omni, audio="in_video")
+    video, text = silent["messages"][1]["content"]
+    head, _, data = video["video_url"]["url"].partition(",")
+    with av.open(io.BytesIO(base64.b64decode(data))) as container:
+        assert not container.streams.audio
+        assert np.array_equal(np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)]), frames)
+    assert head == "data:video/x-matroska;base64" and "use_audio_in_video" not in silent["mm_processor_kwargs"]
     with pytest.raises(CapabilityError, match="family told time through a processor argument"):
         build_body(request, "served", family=None)
     with pytest.raises(CapabilityError, match="family told time through a processor argument"):

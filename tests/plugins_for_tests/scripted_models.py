@@ -100,16 +100,25 @@ def register_flaky(register):
 
 class Closing(Model):
     """Records its ``close()`` calls (``Closing.closed``, by model id); ``fail=predict`` raises in its
-    first batch, ``fail=close`` in its close."""
+    first batch (a failed batch), ``fail=prepare`` stops the run (the engine is gone), ``fail=close``
+    raises in its close."""
 
     closed: list[str] = []
+    built: list["Closing"] = []  # every instance, in order
+    closed_models: list["Closing"] = []  # every close() call's instance
 
     def __init__(self, args):
         self.fail = args.get("fail")
         self.id = f"closing-{args.get('id', 0)}"
+        Closing.built.append(self)
 
     def identity(self):
         return {"id": self.id}
+
+    def prepare(self, workload):
+        if self.fail == "prepare":
+            from harness.errors import ModelAborted
+            raise ModelAborted("the engine is gone")
 
     def predict(self, requests):
         if self.fail == "predict":
@@ -118,10 +127,11 @@ class Closing(Model):
 
     def close(self):
         Closing.closed.append(self.id)
+        Closing.closed_models.append(self)
         if self.fail == "close":
             raise RuntimeError("the engine would not stop")
 
 
 @harness.hookimpl(specname="harness_register_models")
 def register_closing(register):
-    register("closing", Closing, description="records its close(); fail=predict|close")
+    register("closing", Closing, description="records its close(); fail=predict|prepare|close")
