@@ -328,7 +328,9 @@ class VLLMModel(Model):
         try:
             import vllm
         except ImportError:
-            raise UsageError('the vllm model needs vLLM (a GPU machine): pip install "dfer-harness[vllm]"') from None
+            raise UsageError('the vllm model needs vLLM: pip install "dfer-harness[vllm]" on a GPU machine, or '
+                             '`make vllm` for its CPU build in a venv of its own (docs/models.md, "vLLM on a CPU")'
+                             ) from None
         from transformers import AutoProcessor
 
         self.vllm = vllm

@@ -1,8 +1,8 @@
 """The in-process vLLM plugin: requests as vLLM's API takes them, outputs parsed, engine faked.
 
-vLLM needs a GPU, so the engine itself is replaced by a recording stand-in
-with vLLM's call shapes (LLM(**engine_kwargs).generate(prompts, params) ->
-RequestOutput-like objects); everything around that call is the real code.
+vLLM is not in the main test venv (its CPU build runs in a venv of its own: tests/vllm_cpu), so here the
+engine is replaced by a recording stand-in with vLLM's call shapes (LLM(**engine_kwargs).generate(prompts,
+params) -> RequestOutput-like objects); everything around that call is the real code.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def test_without_vllm_the_error_says_what_to_install(run_cli, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     r = run_cli("run", "--tasks", "synthetic:n=12,seed=4", "--model", "vllm", "--model-args", "pretrained=x/y",
                 "--output-path", str(tmp_path), "--no-progress", "--no-cache")
-    assert r.code == 2 and 'pip install "dfer-harness[vllm]"' in r.err
+    assert r.code == 2 and 'pip install "dfer-harness[vllm]"' in r.err and "make vllm" in r.err  # GPU and CPU
 
 
 def test_score_mode_scores_whole_answers_through_prompt_logprobs(run_cli, tmp_path, monkeypatch):
